@@ -1,0 +1,181 @@
+"""Write a tiny random HunyuanOCR-architecture checkpoint: ``python tests/tiny_checkpoint.py OUT_DIR``.
+
+The real transformers classes (``HunYuanVLConfig``,
+``HunYuanVLForConditionalGeneration``, ``HunYuanVLProcessor`` and the PIL
+image processor) with seeded random weights, so every engine loads it through
+exactly the code path it uses for ``tencent/HunyuanOCR``. The special tokens
+carry HunyuanOCR's real names and the chat template follows HunyuanOCR 1.0's
+layout (role markers after the content, images wrapped start+image+end).
+
+The vocabulary is one token per printable character: a random model then emits
+valid text that compares exactly between engines (a byte-level vocabulary
+would emit broken UTF-8 that servers hold back).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import sys
+from pathlib import Path
+
+BOS = "<｜hy_begin▁of▁sentence｜>"
+EOS = "<｜hy_place▁holder▁no▁2｜>"
+END_OF_SYSTEM = "<｜hy_place▁holder▁no▁3｜>"
+USER = "<｜hy_User｜>"
+ASSISTANT = "<｜hy_Assistant｜>"
+IMAGE_START = "<｜hy_place▁holder▁no▁100｜>"
+IMAGE_END = "<｜hy_place▁holder▁no▁101｜>"
+IMAGE = "<｜hy_place▁holder▁no▁102｜>"
+IMAGE_NEWLINE = "<｜hy_place▁holder▁no▁103｜>"
+PAD = "<｜hy_▁pad▁｜>"
+UNK = "<｜hy_unk｜>"
+SPECIAL_TOKENS = [PAD, UNK, BOS, EOS, END_OF_SYSTEM, USER, ASSISTANT, IMAGE_START, IMAGE_END, IMAGE, IMAGE_NEWLINE]
+
+# HunyuanOCR 1.0's template: system text + end-of-system marker, then each turn's
+# content followed by its role marker. Generation starts after `<｜hy_User｜>`.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}"
+    "{{ message['content'] }}" + END_OF_SYSTEM + "{% elif message['role'] == 'user' %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}" + IMAGE_START + IMAGE + IMAGE_END + "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}" + USER + "{% elif message['role'] == 'assistant' %}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}" + ASSISTANT + "{% endif %}"
+    "{% endfor %}"
+)
+
+SEED = 1234
+
+
+def _vocabulary() -> dict[str, int]:
+    characters = sorted(set(string.printable) - set("\x0b\x0c\r"))
+    tokens = SPECIAL_TOKENS + characters
+    return {token: index for index, token in enumerate(tokens)}
+
+
+def _write_tokenizer(out_dir: Path, vocab: dict[str, int]):  # noqa: ANN202 - transformers type
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        additional_special_tokens=SPECIAL_TOKENS[4:],
+        extra_special_tokens={
+            "image_token": IMAGE,
+            "image_start_token": IMAGE_START,
+            "image_end_token": IMAGE_END,
+        },
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=4096,
+    )
+    tokenizer.save_pretrained(out_dir)
+    return tokenizer
+
+
+def _build_config(vocab: dict[str, int]):  # noqa: ANN202
+    from transformers import HunYuanVLConfig
+
+    text_config = {
+        "vocab_size": len(vocab),
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 64,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 8, 8, 8]},
+        "pad_token_id": vocab[PAD],
+        "bos_token_id": vocab[BOS],
+        "eos_token_id": vocab[EOS],
+        "eod_token_id": vocab[EOS],
+        "sep_token_id": vocab[END_OF_SYSTEM],
+        "tie_word_embeddings": False,
+    }
+    vision_config = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "out_hidden_size": 128,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "max_image_size": 256,
+        "min_image_size": 32,
+    }
+    config = HunYuanVLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=vocab[IMAGE],
+        im_start_id=vocab[IMAGE_START],
+        im_end_id=vocab[IMAGE_END],
+        im_newline_id=vocab[IMAGE_NEWLINE],
+        bos_token_id=vocab[BOS],
+        eos_token_id=vocab[EOS],
+        pad_token_id=vocab[PAD],
+        tie_word_embeddings=False,
+    )
+    config.dtype = "float32"
+    return config
+
+
+def build(out_dir: Path) -> Path:
+    """Write the checkpoint to ``out_dir`` and return it."""
+    import torch
+    from transformers import GenerationConfig, HunYuanVLForConditionalGeneration, HunYuanVLProcessor
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    vocab = _vocabulary()
+    tokenizer = _write_tokenizer(out_dir, vocab)
+    config = _build_config(vocab)
+
+    torch.manual_seed(SEED)
+    model = HunYuanVLForConditionalGeneration(config).to(torch.float32).eval()
+    with torch.no_grad():
+        # Some parameters (the merger's begin/end/newline vectors) start as
+        # torch.empty: give every parameter seeded values so runs agree.
+        for parameter in model.parameters():
+            parameter.normal_(0.0, 1.0)
+        # Random output rows make a model loop on one special token; silence
+        # all specials but EOS (kept weak) so it writes characters that vary
+        # with the image, and sometimes stops on its own.
+        lm_head = model.get_output_embeddings().weight
+        lm_head[: len(SPECIAL_TOKENS)] = 0.0
+        lm_head[vocab[EOS]] = lm_head[len(SPECIAL_TOKENS) :].mean(0) * 0.5
+    model.generation_config = GenerationConfig(
+        bos_token_id=vocab[BOS], eos_token_id=[vocab[EOS], vocab[ASSISTANT]], pad_token_id=vocab[PAD]
+    )
+    model.save_pretrained(out_dir)
+
+    image_processor = HunYuanVLImageProcessorPil(min_pixels=32 * 32, max_pixels=256 * 256)
+    processor = HunYuanVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    processor.save_pretrained(out_dir)
+    _rename_image_processor(out_dir)
+    return out_dir
+
+
+def _rename_image_processor(out_dir: Path) -> None:
+    """Record the processor type the real checkpoint records, so loaders resolve it the same way."""
+    path = out_dir / "processor_config.json"
+    data = json.loads(path.read_text())
+    data.get("image_processor", data)["image_processor_type"] = "HunYuanVLImageProcessor"
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python tests/tiny_checkpoint.py OUT_DIR")
+    print(build(Path(sys.argv[1])))
