@@ -1,0 +1,39 @@
+# `make serve` and `make test` set up .venv themselves (once) and then run.
+VENV ?= .venv
+PYTHON ?= python3
+# The GPU extra where an NVIDIA driver answers, the CPU build of vLLM elsewhere.
+EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
+STAMP := $(VENV)/.installed-$(EXTRA)
+ARGS ?=
+
+.PHONY: install serve test check tiny-checkpoint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -e ".[$(EXTRA),test,dev]"
+ifeq ($(EXTRA),cpu)
+	# PyPI's torchvision/torchaudio are CUDA builds: beside CPU torch they break
+	# the HunYuanVL import ("operator torchvision::nms does not exist").
+	$(VENV)/bin/python -m pip uninstall -y torchvision torchaudio torchcodec
+endif
+	touch $@
+
+serve: install
+	$(VENV)/bin/ocr-gateway serve $(ARGS)
+
+# pytest's exit 5 (nothing collected, e.g. a -k filter) is not a failure.
+test: install
+	$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
+
+check: install
+	$(VENV)/bin/ruff format --check gateway adapters prompts tests
+	$(VENV)/bin/ruff check gateway adapters prompts tests
+	$(VENV)/bin/mypy gateway adapters prompts
+
+tiny-checkpoint: install
+	$(VENV)/bin/python tests/tiny_checkpoint.py $(or $(OUT),artifacts/tiny-hunyuanocr)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

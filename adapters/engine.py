@@ -1,0 +1,93 @@
+"""The ``Engine`` protocol every inference backend implements, and the plain data it speaks.
+
+The gateway builds an :class:`EngineRequest` (prompt text in the model's own
+chat template, decoded images, sampling options) and reads
+:class:`EngineOutput` steps back. Nothing here imports an engine library, so
+the gateway and its unit tests never depend on vLLM or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """OpenAI sampling fields, already validated; ``None`` means the engine's default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    n: int = 1
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    repetition_penalty: float | None = None
+    logprobs: int | None = None  # number of top alternatives per token; None = no logprobs
+    json_schema: dict[str, Any] | None = None  # constrain output to JSON (empty dict: any JSON object)
+
+
+@dataclass(frozen=True)
+class EngineRequest:
+    request_id: str
+    prompt: str
+    images: list[Image.Image]
+    sampling: SamplingOptions
+    stream: bool = True  # False lets an engine send only the final output
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: list[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class ChoiceDelta:
+    """What one choice produced since the previous step."""
+
+    index: int
+    text: str
+    num_tokens: int
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+
+
+@dataclass(frozen=True)
+class EngineOutput:
+    """One step of a request: new text for some choices, and the prompt's token count."""
+
+    prompt_tokens: int
+    choices: list[ChoiceDelta]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    model_path: str
+    max_model_len: int
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """An inference backend. ``generate`` must abort the request when the iteration is cancelled."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    async def start(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]: ...
+
+    def is_healthy(self) -> bool: ...
+
+    def num_unfinished_requests(self) -> int: ...

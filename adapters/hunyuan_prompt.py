@@ -1,0 +1,83 @@
+"""Chat turns → the engine prompt, through the checkpoint's own chat template.
+
+Image parts become exactly the image tokens the model was trained with
+(start + image + end); the processor in the engine expands them per image.
+HunyuanOCR's official clients always send a system message (empty by
+default), so one is added when the request has none; it also stays a stable
+prefix that prefix caching can reuse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from PIL import Image
+
+from adapters.hunyuan_compat import install_pil_image_processor
+from gateway.errors import InvalidRequest
+
+# HunyuanOCR stops on both of these (its files disagree on which one ends a turn).
+TURN_END_TOKENS = ("<｜hy_Assistant｜>", "<｜hy_place▁holder▁no▁2｜>")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message: text and images in the order the user gave them."""
+
+    role: Literal["system", "user", "assistant"]
+    parts: list[str | Image.Image]
+
+
+@dataclass(frozen=True)
+class EnginePrompt:
+    text: str
+    images: list[Image.Image]
+
+
+class HunyuanPromptBuilder:
+    """Renders turns with the processor's chat template and knows the model's stop tokens."""
+
+    def __init__(self, model_path: str, *, trust_remote_code: bool = False) -> None:
+        install_pil_image_processor()
+        from transformers import AutoProcessor
+
+        self._processor: Any = AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        tokenizer = self._processor.tokenizer
+        self._special_tokens = [token for token in tokenizer.all_special_tokens if len(token) > 1]
+        self._special_tokens += [str(token) for token in tokenizer.added_tokens_decoder.values() if token.special]
+        vocab = tokenizer.get_vocab()
+        self.stop_token_ids = sorted({vocab[token] for token in TURN_END_TOKENS if token in vocab})
+
+    def build(self, turns: list[Turn]) -> EnginePrompt:
+        """The prompt text in the model's template and the images in prompt order."""
+        added_system = not turns or turns[0].role != "system"
+        if added_system:
+            turns = [Turn("system", [""]), *turns]
+        messages = []
+        images: list[Image.Image] = []
+        for index, turn in enumerate(turns):
+            content: list[dict[str, str]] = []
+            for part in turn.parts:
+                if isinstance(part, str):
+                    self._reject_control_tokens(part, index - added_system)
+                    content.append({"type": "text", "text": part})
+                else:
+                    images.append(part)
+                    content.append({"type": "image"})
+            # HunyuanOCR's template reads system and assistant content as one string.
+            if turn.role == "user":
+                messages.append({"role": "user", "content": content})
+            else:
+                messages.append({"role": turn.role, "content": "".join(part["text"] for part in content)})
+        text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return EnginePrompt(text=text, images=images)
+
+    def _reject_control_tokens(self, text: str, message_index: int) -> None:
+        # Text is tokenized with special tokens enabled; a user's "<｜hy_User｜>" would end the turn.
+        for token in self._special_tokens:
+            if token in text:
+                raise InvalidRequest(
+                    f"Message text contains the model's control token {token!r}, which is not allowed.",
+                    param=f"messages[{message_index}].content",
+                )

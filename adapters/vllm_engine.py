@@ -1,0 +1,204 @@
+"""The production engine: one in-process vLLM ``AsyncLLM`` for the whole server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any
+
+from adapters.engine import (
+    ChoiceDelta,
+    EngineInfo,
+    EngineOutput,
+    EngineRequest,
+    SamplingOptions,
+    TokenLogprob,
+)
+from gateway.config import EngineSettings
+from gateway.errors import ContextLengthExceeded, EngineError, EngineUnavailable, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CPU_KV_CACHE_GB = 4
+
+
+class VLLMEngine:
+    """Runs HunyuanOCR (or any checkpoint vLLM supports) in this process through ``AsyncLLM``."""
+
+    def __init__(self, settings: EngineSettings, model_path: str) -> None:
+        self._settings = settings
+        self._model_path = model_path
+        self._llm: Any = None
+        self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0)
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        logger.info("loading %s into vLLM (this takes a minute on CPU)", self._model_path)
+        # Engine construction blocks on worker start-up; keep the event loop free.
+        self._llm = await asyncio.to_thread(self._create)
+        max_model_len = self._llm.model_config.max_model_len
+        self._info = EngineInfo(model_path=self._model_path, max_model_len=max_model_len)
+        logger.info("vLLM engine ready in %.1f s (max_model_len=%d)", time.monotonic() - started, max_model_len)
+
+    def _create(self) -> Any:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.usage.usage_lib import UsageContext
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        settings = self._settings
+        args: dict[str, Any] = {}
+        if _on_cpu():
+            if settings.kv_cache_gb is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+                # vLLM's CPU backend takes whole GiB.
+                os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(math.ceil(settings.kv_cache_gb or DEFAULT_CPU_KV_CACHE_GB))
+        elif settings.kv_cache_gb is not None:
+            args["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
+        engine_args = AsyncEngineArgs(
+            model=self._model_path,
+            revision=settings.revision,
+            dtype=settings.dtype,
+            max_model_len=settings.max_model_len,
+            enforce_eager=settings.enforce_eager,
+            enable_prefix_caching=settings.enable_prefix_caching,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            tensor_parallel_size=settings.tensor_parallel_size,
+            limit_mm_per_prompt={"image": settings.max_images_per_prompt},
+            trust_remote_code=settings.trust_remote_code,
+            seed=settings.seed,
+            disable_log_stats=True,
+            **args,
+        )
+        return AsyncLLM.from_engine_args(engine_args, usage_context=UsageContext.OPENAI_API_SERVER)
+
+    async def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    def is_healthy(self) -> bool:
+        return self._llm is not None and not self._llm.errored
+
+    def num_unfinished_requests(self) -> int:
+        return 0 if self._llm is None else self._llm.get_num_unfinished_requests()
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+        """Stream the request's outputs; cancelling the iteration aborts it in vLLM."""
+        if not self.is_healthy():
+            raise EngineUnavailable("The engine is not running.")
+        prompt: dict[str, Any] = {"prompt": request.prompt}
+        if request.images:
+            prompt["multi_modal_data"] = {"image": request.images}
+        params = to_sampling_params(request.sampling, stream=request.stream)
+        try:
+            async with aclosing(self._llm.generate(prompt, params, request_id=request.request_id)) as outputs:
+                async for output in outputs:
+                    yield _to_engine_output(output)
+        except Exception as error:  # vLLM's errors become ours here, and only here.
+            raise translate_vllm_error(error) from error
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return bool(current_platform.is_cpu())
+
+
+def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
+    """Map validated OpenAI sampling options onto vLLM's ``SamplingParams``."""
+    from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
+
+    given = {
+        "max_tokens": options.max_tokens,
+        "temperature": options.temperature,
+        "top_p": options.top_p,
+        "top_k": options.top_k,
+        "seed": options.seed,
+        "presence_penalty": options.presence_penalty,
+        "frequency_penalty": options.frequency_penalty,
+        "repetition_penalty": options.repetition_penalty,
+        "logprobs": options.logprobs,
+    }
+    structured = None
+    if options.json_schema is not None:
+        structured = (
+            StructuredOutputsParams(json=options.json_schema)
+            if options.json_schema
+            else StructuredOutputsParams(json_object=True)
+        )
+    return SamplingParams(
+        n=options.n,
+        stop=options.stop or None,
+        stop_token_ids=options.stop_token_ids or None,
+        structured_outputs=structured,
+        output_kind=RequestOutputKind.DELTA if stream else RequestOutputKind.FINAL_ONLY,
+        **{name: value for name, value in given.items() if value is not None},
+    )
+
+
+def _to_engine_output(output: Any) -> EngineOutput:
+    # DELTA outputs carry only the new tokens; FINAL_ONLY sends one output with all of them.
+    choices = []
+    for completion in output.outputs:
+        choices.append(
+            ChoiceDelta(
+                index=completion.index,
+                text=completion.text,
+                num_tokens=len(completion.token_ids),
+                finish_reason=completion.finish_reason,
+                logprobs=_logprobs(completion),
+            )
+        )
+    return EngineOutput(prompt_tokens=len(output.prompt_token_ids or []), choices=choices)
+
+
+def _logprobs(completion: Any) -> list[TokenLogprob] | None:
+    if completion.logprobs is None:
+        return None
+    tokens = []
+    for token_id, candidates in zip(completion.token_ids, completion.logprobs, strict=False):
+        chosen = candidates[token_id]
+        ranked = sorted(candidates.values(), key=lambda candidate: candidate.rank or 0)
+        tokens.append(
+            TokenLogprob(
+                token=chosen.decoded_token or "",
+                logprob=chosen.logprob,
+                top=[(candidate.decoded_token or "", candidate.logprob) for candidate in ranked if candidate.rank],
+            )
+        )
+    return tokens
+
+
+def translate_vllm_error(error: Exception) -> Exception:
+    """vLLM exceptions → gateway errors, most specific first (see tests for the complete mapping)."""
+    from vllm.exceptions import VLLMClientError, VLLMValidationError
+    from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
+
+    if isinstance(error, EngineGenerateError) and isinstance(error.__cause__, Exception):
+        # generate() wraps input-processing failures; judge by what actually went wrong.
+        cause = error.__cause__
+        if not isinstance(cause, EngineGenerateError):
+            error = cause
+    message = str(error) or type(error).__name__
+    if isinstance(error, EngineDeadError):
+        return EngineUnavailable("The engine has stopped; the server needs a restart.")
+    if isinstance(error, VLLMValidationError) and "context length" in message.lower():
+        return ContextLengthExceeded(message, param="messages")
+    if isinstance(error, VLLMClientError):
+        return InvalidRequest(message, param=getattr(error, "parameter", None))
+    if isinstance(error, (ValueError, TypeError)):
+        # Raised by vLLM's input processing (prompt too long, processor rejects an image).
+        if "longer than the maximum model length" in message or "maximum context length" in message:
+            return ContextLengthExceeded(message, param="messages")
+        return InvalidRequest(message)
+    if isinstance(error, EngineGenerateError):
+        return EngineError("The engine failed while generating this response.")
+    return EngineError("The engine failed while processing this request.")

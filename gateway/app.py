@@ -1,0 +1,61 @@
+"""Builds the Starlette application: routes, error handlers, engine lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from adapters.engine import Engine
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.chat import ChatService
+from gateway.config import Settings
+from gateway.errors import ClientError, GatewayError, error_response, handle_gateway_error, handle_unexpected_error
+from gateway.routes.chat import create_chat_completion
+from gateway.routes.health import health
+from gateway.routes.models import list_models, retrieve_model
+
+
+def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder) -> Starlette:
+    """The gateway app; the engine starts with the app and stops with it."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.shutdown()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        exception_handlers={
+            GatewayError: handle_gateway_error,
+            HTTPException: _handle_http_exception,
+            Exception: handle_unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.chat = ChatService(engine, prompts, settings.model_name)
+    return app
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's own 404/405 in OpenAI's error shape too.
+    assert isinstance(exc, HTTPException)
+    error = ClientError(exc.detail or "Request failed.")
+    error.status_code = exc.status_code
+    error.code = "not_found" if exc.status_code == 404 else None
+    return error_response(error)

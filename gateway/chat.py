@@ -1,0 +1,208 @@
+"""The chat-completions service: OpenAI request → engine request → OpenAI response or chunks.
+
+Two explicit entry points, ``complete`` and ``stream``; both raise gateway
+errors and never return an error value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from adapters.engine import ChoiceDelta, Engine, EngineRequest, SamplingOptions, TokenLogprob
+from adapters.hunyuan_prompt import HunyuanPromptBuilder, Turn
+from gateway import protocol as wire
+from gateway.errors import ModelNotFound
+from gateway.media import load_image
+
+
+@dataclass
+class _ChoiceState:
+    """What one choice has produced so far (per request, per choice)."""
+
+    text: list[str] = field(default_factory=list)
+    tokens: int = 0
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+class ChatService:
+    """Serves ``/v1/chat/completions`` on one engine for one served model name."""
+
+    def __init__(self, engine: Engine, prompts: HunyuanPromptBuilder, model_name: str) -> None:
+        self._engine = engine
+        self._prompts = prompts
+        self.model_name = model_name
+
+    async def complete(self, request: wire.ChatCompletionRequest) -> wire.ChatCompletion:
+        engine_request = await self._prepare(request, stream=False)
+        states: dict[int, _ChoiceState] = {index: _ChoiceState() for index in range(request.n)}
+        prompt_tokens = 0
+        async with aclosing(self._engine.generate(engine_request)) as outputs:
+            async for output in outputs:
+                prompt_tokens = output.prompt_tokens
+                for delta in output.choices:
+                    _accumulate(states[delta.index], delta)
+        choices = [
+            wire.Choice(
+                index=index,
+                message=wire.AssistantReply(content="".join(state.text)),
+                finish_reason=_finish_reason(state.finish_reason),
+                logprobs=_wire_logprobs(state.logprobs) if request.logprobs else None,
+            )
+            for index, state in sorted(states.items())
+        ]
+        return wire.ChatCompletion(
+            id=_completion_id(engine_request),
+            model=self.model_name,
+            choices=choices,
+            usage=_usage(prompt_tokens, states),
+        )
+
+    async def stream(self, request: wire.ChatCompletionRequest) -> AsyncIterator[wire.ChatCompletionChunk]:
+        """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
+        engine_request = await self._prepare(request, stream=True)
+        chunk_id, created = _completion_id(engine_request), wire._now()
+
+        def chunk(choices: list[wire.ChunkChoice], usage: wire.Usage | None = None) -> wire.ChatCompletionChunk:
+            return wire.ChatCompletionChunk(
+                id=chunk_id, created=created, model=self.model_name, choices=choices, usage=usage
+            )
+
+        states: dict[int, _ChoiceState] = {index: _ChoiceState() for index in range(request.n)}
+        prompt_tokens: int | None = None
+        async with aclosing(self._engine.generate(engine_request)) as outputs:
+            async for output in outputs:
+                if prompt_tokens is None:
+                    # The role chunk waits for the engine's first output, so a request the
+                    # engine rejects still gets an HTTP error rather than a broken stream.
+                    prompt_tokens = output.prompt_tokens
+                    yield chunk([wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in states])
+                choices = [_chunk_choice(states[delta.index], delta, request.logprobs) for delta in output.choices]
+                if sent := [choice for choice in choices if choice is not None]:
+                    yield chunk(sent)
+        if request.stream_options and request.stream_options.include_usage:
+            yield chunk([], usage=_usage(prompt_tokens or 0, states))
+
+    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool) -> EngineRequest:
+        if request.model is not None and request.model != self.model_name:
+            raise ModelNotFound(f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.",
+                                param="model")
+        turns = await _turns(request.messages)
+        prompt = self._prompts.build(turns)
+        return EngineRequest(
+            request_id=f"chatcmpl-{uuid.uuid4().hex}",
+            prompt=prompt.text,
+            images=prompt.images,
+            sampling=_sampling(request, self._prompts.stop_token_ids),
+            stream=stream,
+        )
+
+
+async def _turns(messages: list[wire.Message]) -> list[Turn]:
+    """Protocol messages → template turns, decoding every image concurrently."""
+    turns: list[Turn] = []
+    for index, message in enumerate(messages):
+        if isinstance(message, wire.UserMessage):
+            turns.append(Turn("user", await _user_parts(message.content, index)))
+        elif isinstance(message, wire.SystemMessage):
+            turns.append(Turn("system", [wire.text_of(message.content)]))
+        else:
+            turns.append(Turn("assistant", [wire.text_of(message.content)]))
+    return turns
+
+
+async def _user_parts(content: str | list[wire.ContentPart], message_index: int) -> list[str | Image.Image]:
+    if isinstance(content, str):
+        return [content]
+    images = await asyncio.gather(
+        *(
+            load_image(part.image_url.url, param=f"messages[{message_index}].content[{part_index}].image_url.url")
+            for part_index, part in enumerate(content)
+            if isinstance(part, wire.ImagePart)
+        )
+    )
+    decoded = iter(images)
+    return [part.text if isinstance(part, wire.TextPart) else next(decoded) for part in content]
+
+
+def _sampling(request: wire.ChatCompletionRequest, stop_token_ids: list[int]) -> SamplingOptions:
+    json_schema = None
+    if request.response_format and request.response_format.type == "json_object":
+        json_schema = {}
+    elif request.response_format and request.response_format.type == "json_schema":
+        json_schema = (request.response_format.json_schema or {}).get("schema") or {}
+    return SamplingOptions(
+        max_tokens=request.completion_limit,
+        temperature=request.temperature,
+        top_p=request.top_p,
+        top_k=request.top_k,
+        n=request.n,
+        stop=request.stop_list,
+        stop_token_ids=stop_token_ids,
+        seed=request.seed,
+        presence_penalty=request.presence_penalty,
+        frequency_penalty=request.frequency_penalty,
+        repetition_penalty=request.repetition_penalty,
+        logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+        json_schema=json_schema,
+    )
+
+
+def _accumulate(state: _ChoiceState, delta: ChoiceDelta) -> None:
+    state.text.append(delta.text)
+    state.tokens += delta.num_tokens
+    state.finish_reason = delta.finish_reason or state.finish_reason
+    state.logprobs.extend(delta.logprobs or [])
+
+
+def _chunk_choice(state: _ChoiceState, delta: ChoiceDelta, with_logprobs: bool) -> wire.ChunkChoice | None:
+    _accumulate(state, delta)
+    if not delta.text and delta.finish_reason is None:
+        return None
+    return wire.ChunkChoice(
+        index=delta.index,
+        delta=wire.Delta(content=delta.text) if delta.text else wire.Delta(),
+        finish_reason=_finish_reason(delta.finish_reason),
+        logprobs=_wire_logprobs(delta.logprobs or []) if with_logprobs else None,
+    )
+
+
+def _finish_reason(reason: str | None) -> wire.FinishReason | None:
+    # vLLM reports "abort" for cancelled requests; OpenAI has no such value.
+    if reason in ("stop", "length", "content_filter"):
+        return reason  # type: ignore[return-value]
+    return None if reason is None else "stop"
+
+
+def _wire_logprobs(tokens: list[TokenLogprob]) -> wire.ChoiceLogprobs:
+    return wire.ChoiceLogprobs(
+        content=[
+            wire.TokenLogprob(
+                token=token.token,
+                logprob=token.logprob,
+                bytes=list(token.token.encode()),
+                top_logprobs=[
+                    wire.TopLogprob(token=text, logprob=logprob, bytes=list(text.encode())) for text, logprob in token.top
+                ],
+            )
+            for token in tokens
+        ]
+    )
+
+
+def _usage(prompt_tokens: int, states: dict[int, _ChoiceState]) -> wire.Usage:
+    completion_tokens = sum(state.tokens for state in states.values())
+    return wire.Usage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+    )
+
+
+def _completion_id(request: EngineRequest) -> str:
+    return request.request_id
+

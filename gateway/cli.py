@@ -1,0 +1,115 @@
+"""``ocr-gateway``: the command line. Every flag can also be set as ``OCR_GATEWAY_<FLAG>``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.config import DEFAULT_MODEL, EngineSettings, Settings
+from gateway.model_source import ModelUnavailable, resolve_model
+
+ENV_PREFIX = "OCR_GATEWAY_"
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def _env_default(flag: str, default: Any, kind: type) -> Any:
+    raw = os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper())
+    if raw is None:
+        return default
+    return raw.strip().lower() in TRUE_WORDS if kind is bool else kind(raw)
+
+
+def _add(parser: argparse.ArgumentParser, flag: str, default: Any, help_text: str, kind: type = str, **kw: Any) -> None:
+    env_name = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+    value = _env_default(flag, default, kind)
+    if kind is bool:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
+                            help=f"{help_text} [env {env_name}]")
+    else:
+        parser.add_argument(flag, type=kind, default=value, help=f"{help_text} (default: %(default)s) [env {env_name}]",
+                            **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocr-gateway", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the OpenAI-compatible API", description="Serve the OpenAI-compatible "
+                                "API (chat completions with images, models, health) on one port.")
+    _add(serve, "--engine", "auto", "inference engine; auto picks vllm", choices=["auto", "vllm"])
+    _add(serve, "--model", DEFAULT_MODEL, "local checkpoint folder or hub id")
+    _add(serve, "--revision", None, "hub revision (branch, tag or commit) of --model")
+    _add(serve, "--served-model-name", None, "model name clients use (default: --model)")
+    _add(serve, "--host", "127.0.0.1", "address to listen on")
+    _add(serve, "--port", 8000, "port to listen on", kind=int)
+    _add(serve, "--log-level", "info", "log level", choices=["debug", "info", "warning", "error"])
+    engine = serve.add_argument_group("engine options")
+    _add(engine, "--dtype", "auto", "weights/activation dtype (auto, bfloat16, float16, float32)")
+    _add(engine, "--max-model-len", None, "context length (default: the model's)", kind=int)
+    _add(engine, "--enforce-eager", False, "skip torch.compile/CUDA graphs: faster start, slower serving", kind=bool)
+    _add(engine, "--enable-prefix-caching", True, "reuse KV cache of shared prefixes (system prompt, same image)",
+         kind=bool)
+    _add(engine, "--kv-cache-gb", None, "KV-cache size in GiB (CPU: default 4)", kind=float)
+    _add(engine, "--gpu-memory-utilization", 0.9, "fraction of GPU memory vLLM may use", kind=float)
+    _add(engine, "--tensor-parallel-size", 1, "GPUs to shard the model over", kind=int)
+    _add(engine, "--max-images-per-prompt", 8, "most images one request may carry", kind=int)
+    _add(engine, "--trust-remote-code", False, "allow code shipped with the checkpoint", kind=bool)
+    _add(engine, "--seed", 0, "engine random seed", kind=int)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    engine = EngineSettings(
+        model=args.model,
+        revision=args.revision,
+        dtype=args.dtype,
+        max_model_len=args.max_model_len,
+        enforce_eager=args.enforce_eager,
+        enable_prefix_caching=args.enable_prefix_caching,
+        kv_cache_gb=args.kv_cache_gb,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        tensor_parallel_size=args.tensor_parallel_size,
+        max_images_per_prompt=args.max_images_per_prompt,
+        trust_remote_code=args.trust_remote_code,
+        seed=args.seed,
+    )
+    return Settings(engine=engine, engine_kind=args.engine, served_model_name=args.served_model_name,
+                    host=args.host, port=args.port, log_level=args.log_level)
+
+
+def serve(settings: Settings) -> int:
+    import uvicorn
+
+    from adapters.hunyuan_prompt import HunyuanPromptBuilder
+    from adapters.vllm_engine import VLLMEngine
+    from gateway.app import build_app
+
+    try:
+        model_path = resolve_model(settings.engine.model, settings.engine.revision)
+        prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    except ModelUnavailable as error:
+        print(f"ocr-gateway: {error}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"ocr-gateway: {model_path} is not a HunyuanOCR (HunYuanVL) checkpoint this gateway can load: {error}",
+              file=sys.stderr)
+        return 2
+    engine = VLLMEngine(settings.engine, model_path)
+    app = build_app(settings, engine, prompts)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return serve(settings_from_args(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

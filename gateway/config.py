@@ -1,0 +1,41 @@
+"""One typed settings object for the whole server, filled by the CLI (flags or ``OCR_GATEWAY_*``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEFAULT_MODEL = "tencent/HunyuanOCR"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the engine needs to load and run the model."""
+
+    model: str = DEFAULT_MODEL
+    revision: str | None = None
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    enforce_eager: bool = False
+    enable_prefix_caching: bool = True
+    kv_cache_gb: float | None = None  # CPU: VLLM_CPU_KVCACHE_SPACE; GPU: KV-cache bytes budget
+    gpu_memory_utilization: float = 0.9
+    tensor_parallel_size: int = 1
+    max_images_per_prompt: int = 8
+    trust_remote_code: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Server settings. ``served_model_name`` is what clients pass as ``model``."""
+
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    engine_kind: str = "auto"
+    served_model_name: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    @property
+    def model_name(self) -> str:
+        return self.served_model_name or self.engine.model

@@ -1,0 +1,138 @@
+"""The gateway's error hierarchy and its one renderer to OpenAI's error JSON.
+
+    GatewayError
+    ├── ClientError                 4xx, the request is at fault
+    │   ├── InvalidRequest          400 invalid_request_error
+    │   │   └── ContextLengthExceeded   400 code=context_length_exceeded
+    │   ├── ModelNotFound           404 code=model_not_found
+    │   ├── PayloadTooLarge         413
+    │   └── UnsupportedMediaType    415
+    └── ServerError                 5xx, we are at fault
+        ├── EngineError             500 the engine failed this request
+        └── EngineUnavailable       503 the engine is loading or dead
+
+Foreign exceptions (pydantic, vLLM, Pillow) are translated where they are
+raised, each in one place; anything else becomes a 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.protocol import ErrorBody, ErrorResponse
+
+logger = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to a client."""
+
+    status_code = 500
+    error_type = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(
+            error=ErrorBody(message=self.message, type=self.error_type, param=self.param, code=self.code)
+        )
+
+
+class ClientError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    pass
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ModelNotFound(ClientError):
+    status_code = 404
+    code = "model_not_found"
+
+
+class PayloadTooLarge(ClientError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ClientError):
+    status_code = 415
+
+
+class ServerError(GatewayError):
+    status_code = 500
+    error_type = "server_error"
+
+
+class EngineError(ServerError):
+    pass
+
+
+class EngineUnavailable(ServerError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+def from_validation_error(error: ValidationError) -> InvalidRequest:
+    """The most specific pydantic problem as a 400 naming its ``param`` like OpenAI does (``messages[0].content``)."""
+    # A union reports one error per branch; the deepest one is about what the client meant.
+    detail = max(error.errors(include_url=False), key=lambda item: len(item["loc"]))
+    param = _param_path(detail["loc"])
+    if detail["type"] == "union_tag_invalid":
+        context = detail.get("ctx", {})
+        tag = str(context.get("discriminator", "'type'")).strip("'")
+        param = f"{param}.{tag}" if param else tag
+        message = f"Unsupported value {context.get('tag')!r} for {param}; expected one of {context.get('expected_tags')}."
+    else:
+        message = f"{param}: {detail['msg']}" if param else detail["msg"]
+    return InvalidRequest(message, param=param or None)
+
+
+# Discriminator values pydantic puts in a location right after a list index.
+_UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "text", "image_url"})
+
+
+def _param_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    previous: int | str | None = None
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif isinstance(previous, int) and part in _UNION_TAGS:
+            pass  # the branch pydantic tried, not a field
+        elif part.isidentifier():
+            path += f".{part}" if path else part
+        # other labels ("list[...]", "function-after[...]") name union branches, not fields
+        previous = part
+    return path
+
+
+def error_response(error: GatewayError) -> JSONResponse:
+    return JSONResponse(error.body().model_dump(), status_code=error.status_code)
+
+
+async def handle_gateway_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayError)
+    if isinstance(exc, ServerError):
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+    return error_response(exc)
+
+
+async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(ServerError("The server had an error while processing your request."))

@@ -1,0 +1,38 @@
+"""Find the model's files: a local checkpoint folder, or a hub id resolved through the local cache/hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ModelUnavailable(Exception):
+    """The model cannot be loaded; the message tells the user what to do."""
+
+
+def resolve_model(model: str, revision: str | None = None) -> str:
+    """A local directory holding the checkpoint named by ``model`` (downloading it if the hub is reachable)."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelUnavailable(f"{path} is a folder but holds no config.json, so it is not a model checkpoint.")
+        return str(path.resolve())
+    if model.startswith(("/", ".", "~")) or path.suffix:
+        raise ModelUnavailable(_how_to(model, "no such folder"))
+    try:
+        from huggingface_hub import snapshot_download
+
+        # Only the top level: HunyuanOCR's repo keeps other versions in sub-folders.
+        return str(snapshot_download(model, revision=revision, ignore_patterns=["*/*"], etag_timeout=10))
+    except Exception as error:  # any hub/network/cache failure means the same thing to the user
+        raise ModelUnavailable(_how_to(model, f"{type(error).__name__}: {error}".splitlines()[0])) from None
+
+
+def _how_to(model: str, reason: str) -> str:
+    return (
+        f"Cannot load the model {model!r} ({reason}). The gateway needs HunyuanOCR's weights on this machine: "
+        "download the tencent/HunyuanOCR repository where you have internet access (for example with "
+        "`huggingface-cli download tencent/HunyuanOCR --local-dir ./HunyuanOCR`), copy that folder here, and start "
+        "the server with `ocr-gateway serve --model ./HunyuanOCR` (or OCR_GATEWAY_MODEL=./HunyuanOCR make serve). "
+        "Any local folder with a HunYuanVL checkpoint works, including the tiny test checkpoint written by "
+        "`python tests/tiny_checkpoint.py OUT_DIR`."
+    )

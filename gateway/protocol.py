@@ -1,0 +1,248 @@
+"""OpenAI wire models (Chat Completions, Models) — pydantic only, no engine imports.
+
+Limits live in the schema so a violation becomes a 400 naming its ``param``
+without any check in a handler. Fields we accept but ignore are tolerated, as
+OpenAI's API tolerates unknown fields; they are debug-logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+logger = logging.getLogger(__name__)
+
+
+class WireModel(BaseModel):
+    """Base for request models: unknown fields are allowed (and logged), as with OpenAI."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _log_ignored_fields(self) -> WireModel:
+        if self.model_extra:
+            logger.debug("ignoring fields of %s: %s", type(self).__name__, sorted(self.model_extra))
+        return self
+
+
+class ResponseModel(BaseModel):
+    """Base for response models: exactly the fields we declare."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- request: content parts -------------------------------------------------
+
+
+class TextPart(WireModel):
+    type: Literal["text"]
+    text: str
+
+
+class ImageURL(WireModel):
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] = "auto"
+
+
+class ImagePart(WireModel):
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+UserContent = str | Annotated[list[ContentPart], Field(min_length=1)]
+
+
+# --- request: messages -------------------------------------------------------
+
+
+class SystemMessage(WireModel):
+    role: Literal["system", "developer"]
+    content: str | list[TextPart]
+
+
+class UserMessage(WireModel):
+    role: Literal["user"]
+    content: UserContent
+
+
+class AssistantMessage(WireModel):
+    role: Literal["assistant"]
+    content: str | list[TextPart] | None = None
+
+
+Message = Annotated[SystemMessage | UserMessage | AssistantMessage, Field(discriminator="role")]
+
+
+def text_of(content: str | list[TextPart] | None) -> str:
+    """The text of a message whose parts are all text (OpenAI joins them)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.text for part in content)
+
+
+# --- request: the completion call -------------------------------------------
+
+
+class StreamOptions(WireModel):
+    include_usage: bool = False
+
+
+class ResponseFormat(WireModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class ChatCompletionRequest(WireModel):
+    """``POST /v1/chat/completions``. vLLM's ``top_k``/``repetition_penalty`` are accepted too."""
+
+    model: str | None = None
+    messages: Annotated[list[Message], Field(min_length=1)]
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=-1)] | None = None
+    n: Annotated[int, Field(ge=1, le=16)] = 1
+    stop: str | Annotated[list[str], Field(max_length=16)] | None = None
+    seed: int | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    repetition_penalty: Annotated[float, Field(gt=0, le=2)] | None = None
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> ChatCompletionRequest:
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed when stream is true")
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs requires logprobs to be true")
+        return self
+
+    @property
+    def completion_limit(self) -> int | None:
+        """``max_completion_tokens`` (the current name) wins over the legacy ``max_tokens``."""
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def stop_list(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+# --- responses ---------------------------------------------------------------
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+FinishReason = Literal["stop", "length", "content_filter"]
+
+
+class Usage(ResponseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TopLogprob(ResponseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+
+
+class TokenLogprob(ResponseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None
+    top_logprobs: list[TopLogprob]
+
+
+class ChoiceLogprobs(ResponseModel):
+    content: list[TokenLogprob] | None
+
+
+class AssistantReply(ResponseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(ResponseModel):
+    index: int
+    message: AssistantReply
+    finish_reason: FinishReason | None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletion(ResponseModel):
+    id: str = Field(default_factory=_completion_id)
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: str | None = None
+
+
+class Delta(ResponseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+
+class ChunkChoice(ResponseModel):
+    index: int
+    delta: Delta
+    finish_reason: FinishReason | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletionChunk(ResponseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class ModelCard(ResponseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=_now)
+    owned_by: str = "hunyuan-ocr-gateway"
+    root: str | None = None
+    max_model_len: int | None = None
+
+
+class ModelList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class ErrorBody(ResponseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(ResponseModel):
+    error: ErrorBody

@@ -1,0 +1,29 @@
+"""``GET /v1/models`` and ``GET /v1/models/{model}``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.errors import ModelNotFound
+from gateway.protocol import ModelCard, ModelList
+
+
+def _card(request: Request) -> ModelCard:
+    engine = request.app.state.engine
+    return ModelCard(
+        id=request.app.state.settings.model_name,
+        root=engine.info.model_path,
+        max_model_len=engine.info.max_model_len or None,
+    )
+
+
+async def list_models(request: Request) -> JSONResponse:
+    return JSONResponse(ModelList(data=[_card(request)]).model_dump())
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    card = _card(request)
+    if request.path_params["model"] != card.id:
+        raise ModelNotFound(f"The model {request.path_params['model']!r} does not exist.", param="model")
+    return JSONResponse(card.model_dump())
