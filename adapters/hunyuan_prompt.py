@@ -9,6 +9,8 @@ prefix that prefix caching can reuse.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -44,8 +46,9 @@ class HunyuanPromptBuilder:
 
         self._processor: Any = AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         tokenizer = self._processor.tokenizer
-        self._special_tokens = [token for token in tokenizer.all_special_tokens if len(token) > 1]
-        self._special_tokens += [str(token) for token in tokenizer.added_tokens_decoder.values() if token.special]
+        special = {str(token) for token in tokenizer.added_tokens_decoder.values() if token.special}
+        special.update(token for token in tokenizer.all_special_tokens if len(token) > 1)
+        self._control_tokens = re.compile("|".join(map(re.escape, sorted(special, key=len, reverse=True))))
         vocab = tokenizer.get_vocab()
         self.stop_token_ids = sorted({vocab[token] for token in TURN_END_TOKENS if token in vocab})
 
@@ -75,9 +78,8 @@ class HunyuanPromptBuilder:
 
     def _reject_control_tokens(self, text: str, message_index: int) -> None:
         # Text is tokenized with special tokens enabled; a user's "<｜hy_User｜>" would end the turn.
-        for token in self._special_tokens:
-            if token in text:
-                raise InvalidRequest(
-                    f"Message text contains the model's control token {token!r}, which is not allowed.",
-                    param=f"messages[{message_index}].content",
-                )
+        if found := self._control_tokens.search(text):
+            raise InvalidRequest(
+                f"Message text contains the model's control token {found.group()!r}, which is not allowed.",
+                param=f"messages[{message_index}].content",
+            )

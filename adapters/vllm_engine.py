@@ -117,7 +117,6 @@ def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
     from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
     given = {
-        "max_tokens": options.max_tokens,
         "temperature": options.temperature,
         "top_p": options.top_p,
         "top_k": options.top_k,
@@ -136,6 +135,7 @@ def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
         )
     return SamplingParams(
         n=options.n,
+        max_tokens=options.max_tokens,  # None: the rest of the context, as OpenAI does
         stop=options.stop or None,
         stop_token_ids=options.stop_token_ids or None,
         structured_outputs=structured,

@@ -1,0 +1,34 @@
+"""Seeded test images and data URLs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+
+from PIL import Image, ImageDraw
+
+
+def make_image(width: int, height: int, seed: int) -> Image.Image:
+    """A deterministic RGB image with a coloured background and random strokes, different per seed."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (width, height), tuple(rng.randint(0, 255) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        box = sorted(rng.randint(0, width - 1) for _ in range(2)), sorted(rng.randint(0, height - 1) for _ in range(2))
+        draw.rectangle([box[0][0], box[1][0], box[0][1], box[1][1]], outline=tuple(rng.randint(0, 255) for _ in range(3)))
+    return image
+
+
+def encode(image: Image.Image, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, image_format)
+    return buffer.getvalue()
+
+
+def data_url(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def image_part(image: Image.Image) -> dict:
+    return {"type": "image_url", "image_url": {"url": data_url(encode(image))}}
