@@ -48,7 +48,7 @@ def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         sys.executable, "-m", "gateway.cli", "serve",
         "--model", str(tiny_checkpoint), "--served-model-name", "hunyuan-ocr-tiny",
         "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "float32", "--max-model-len", "4096", "--kv-cache-gb", "1",
+        "--dtype", "float32", "--max-model-len", "8192", "--kv-cache-gb", "1",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log:

@@ -79,7 +79,7 @@ def _write_tokenizer(out_dir: Path, vocab: dict[str, int]):  # noqa: ANN202 - tr
             "image_end_token": IMAGE_END,
         },
         chat_template=CHAT_TEMPLATE,
-        model_max_length=4096,
+        model_max_length=8192,
     )
     tokenizer.save_pretrained(out_dir)
     return tokenizer
@@ -96,7 +96,7 @@ def _build_config(vocab: dict[str, int]):  # noqa: ANN202
         "num_attention_heads": 2,
         "num_key_value_heads": 1,
         "head_dim": 64,
-        "max_position_embeddings": 4096,
+        "max_position_embeddings": 8192,
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [8, 8, 8, 8]},
         "pad_token_id": vocab[PAD],
         "bos_token_id": vocab[BOS],

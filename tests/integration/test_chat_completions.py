@@ -164,7 +164,7 @@ BAD_BODIES = {
         "messages[0].content",
     ),
     "prompt longer than the context": (
-        {"messages": [{"role": "user", "content": "x" * 5000}]},
+        {"messages": [{"role": "user", "content": "x" * 9000}]},
         400,
         "messages",
     ),
@@ -205,7 +205,7 @@ def _unfinished_requests(gateway: Gateway) -> int:
     return int(httpx.get(f"{gateway.root_url}/health").json()["engine"]["unfinished_requests"])
 
 
-def _wait_for_engine_idle(gateway: Gateway, timeout: float = 15) -> int:
+def _wait_for_engine_idle(gateway: Gateway, timeout: float = 3) -> int:
     deadline = time.monotonic() + timeout
     while (count := _unfinished_requests(gateway)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -214,7 +214,7 @@ def _wait_for_engine_idle(gateway: Gateway, timeout: float = 15) -> int:
 
 def long_body(gateway: Gateway, stream: bool) -> dict:
     # Long enough to still be generating when the client leaves.
-    return {"model": gateway.model, "messages": ocr_messages(seed=8), "max_tokens": 3500, "temperature": 0,
+    return {"model": gateway.model, "messages": ocr_messages(seed=8), "max_tokens": 7500, "temperature": 0,
             "stream": stream}  # fmt: skip
 
 
