@@ -20,7 +20,14 @@ from adapters.engine import (
     TokenLogprob,
 )
 from gateway.config import EngineSettings
-from gateway.errors import ContextLengthExceeded, EngineError, EngineUnavailable, InvalidRequest
+from gateway.errors import (
+    ContextLengthExceeded,
+    EngineError,
+    EngineUnavailable,
+    GatewayError,
+    InvalidRequest,
+    ModelNotFound,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +104,8 @@ class VLLMEngine:
         prompt: dict[str, Any] = {"prompt": request.prompt}
         if request.images:
             prompt["multi_modal_data"] = {"image": request.images}
-        params = to_sampling_params(request.sampling, stream=request.stream)
         try:
+            params = to_sampling_params(request.sampling, stream=request.stream)
             async with aclosing(self._llm.generate(prompt, params, request_id=request.request_id)) as outputs:
                 async for output in outputs:
                     yield _to_engine_output(output)
@@ -177,28 +184,31 @@ def _logprobs(completion: Any) -> list[TokenLogprob] | None:
     return tokens
 
 
-def translate_vllm_error(error: Exception) -> Exception:
-    """vLLM exceptions → gateway errors, most specific first (see tests for the complete mapping)."""
-    from vllm.exceptions import VLLMClientError, VLLMValidationError
+def translate_vllm_error(error: Exception) -> GatewayError:
+    """vLLM exceptions → gateway errors, most specific first (a test checks every vLLM class is covered)."""
+    from vllm.exceptions import GracefulHTTPError, VLLMClientError, VLLMNotFoundError, VLLMValidationError
     from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
     if isinstance(error, EngineGenerateError) and isinstance(error.__cause__, Exception):
         # generate() wraps input-processing failures; judge by what actually went wrong.
-        cause = error.__cause__
-        if not isinstance(cause, EngineGenerateError):
-            error = cause
+        error = error.__cause__
     message = str(error) or type(error).__name__
     if isinstance(error, EngineDeadError):
         return EngineUnavailable("The engine has stopped; the server needs a restart.")
-    if isinstance(error, VLLMValidationError) and "context length" in message.lower():
-        return ContextLengthExceeded(message, param="messages")
-    if isinstance(error, VLLMClientError):
-        return InvalidRequest(message, param=getattr(error, "parameter", None))
-    if isinstance(error, (ValueError, TypeError)):
-        # Raised by vLLM's input processing (prompt too long, processor rejects an image).
-        if "longer than the maximum model length" in message or "maximum context length" in message:
+    if isinstance(error, GracefulHTTPError):
+        return EngineUnavailable(message)  # admission control: busy, retry later
+    if isinstance(error, VLLMNotFoundError):
+        return ModelNotFound(message, param="model")
+    if isinstance(error, VLLMClientError | ValueError | TypeError):
+        # Also what vLLM's input processing raises (prompt too long, processor rejects an image).
+        if _is_context_overflow(message):
             return ContextLengthExceeded(message, param="messages")
-        return InvalidRequest(message)
+        return InvalidRequest(message, param=getattr(error, "parameter", None))
     if isinstance(error, EngineGenerateError):
         return EngineError("The engine failed while generating this response.")
     return EngineError("The engine failed while processing this request.")
+
+
+def _is_context_overflow(message: str) -> bool:
+    lowered = message.lower()
+    return "context length" in lowered or "maximum model length" in lowered or "maximum context length" in lowered

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from tests.tiny_checkpoint import build
 
 SERVER_START_TIMEOUT = 420  # seconds; a cold vLLM start with torch.compile takes about a minute here
@@ -22,6 +23,11 @@ SERVER_START_TIMEOUT = 420  # seconds; a cold vLLM start with torch.compile take
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("tiny-hunyuanocr"))
+
+
+@pytest.fixture(scope="session")
+def prompts(tiny_checkpoint: Path) -> HunyuanPromptBuilder:
+    return HunyuanPromptBuilder(str(tiny_checkpoint))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""A fake engine that honours the ``Engine`` protocol, for unit tests of the HTTP layer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest
+from gateway.errors import GatewayError
+
+
+@dataclass
+class FakeEngine:
+    """Answers with words derived from the prompt; can be told to fail before or during a stream."""
+
+    words_per_choice: int = 4
+    fail_before_output: GatewayError | None = None
+    fail_after_words: tuple[int, Exception] | None = None
+    requests: list[EngineRequest] = field(default_factory=list)
+    started: bool = False
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(model_path="/models/fake", max_model_len=1024)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def shutdown(self) -> None:
+        self.started = False
+
+    def is_healthy(self) -> bool:
+        return self.started
+
+    def num_unfinished_requests(self) -> int:
+        return 0
+
+    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+        self.requests.append(request)
+        if self.fail_before_output is not None:
+            raise self.fail_before_output
+        prompt_tokens = len(request.prompt)
+        limit = min(self.words_per_choice, request.sampling.max_tokens or self.words_per_choice)
+        for step in range(limit):
+            if self.fail_after_words and step == self.fail_after_words[0]:
+                raise self.fail_after_words[1]
+            last = step == limit - 1
+            yield EngineOutput(
+                prompt_tokens=prompt_tokens,
+                choices=[
+                    ChoiceDelta(index=index, text=self.word(request, index, step), num_tokens=1,
+                                finish_reason="length" if last else None)
+                    for index in range(request.sampling.n)
+                ],
+            )  # fmt: skip
+
+    @staticmethod
+    def word(request: EngineRequest, index: int, step: int) -> str:
+        return hashlib.sha256(f"{request.prompt}|{index}|{step}".encode()).hexdigest()[:5] + " "

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.app import build_app
+from gateway.config import Settings
+from tests.fakes import FakeEngine
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def api(fake_engine: FakeEngine, prompts: HunyuanPromptBuilder) -> Iterator[TestClient]:
+    """The real app in-process with a fake engine (no sockets, no vLLM)."""
+    app = build_app(Settings(served_model_name="fake-ocr"), fake_engine, prompts)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
