@@ -8,7 +8,7 @@ the gateway and its unit tests never depend on vLLM or torch.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -86,7 +86,7 @@ class Engine(Protocol):
 
     async def shutdown(self) -> None: ...
 
-    def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]: ...
+    def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]: ...
 
     def is_healthy(self) -> bool: ...
 

@@ -26,6 +26,5 @@ def install_pil_image_processor() -> None:
     real_class = pil_module.HunYuanVLImageProcessorPil
     # The lazy `transformers` module resolves attributes from its own cache
     # first, then from the submodule; seed both so every lookup path agrees.
-    transformers.HunYuanVLImageProcessorPil = real_class
-    models_pkg = importlib.import_module("transformers.models.hunyuan_vl")
-    models_pkg.HunYuanVLImageProcessorPil = real_class
+    for package in (transformers, importlib.import_module("transformers.models.hunyuan_vl")):
+        setattr(package, "HunYuanVLImageProcessorPil", real_class)

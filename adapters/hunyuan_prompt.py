@@ -10,7 +10,6 @@ prefix that prefix caching can reuse.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from typing import Any, Literal
 

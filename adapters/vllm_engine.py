@@ -7,9 +7,9 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from adapters.engine import (
     ChoiceDelta,
@@ -63,6 +63,8 @@ class VLLMEngine:
 
         settings = self._settings
         args: dict[str, Any] = {}
+        if settings.max_model_len is not None:
+            args["max_model_len"] = settings.max_model_len
         if _on_cpu():
             if settings.kv_cache_gb is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
                 # vLLM's CPU backend takes whole GiB.
@@ -72,8 +74,7 @@ class VLLMEngine:
         engine_args = AsyncEngineArgs(
             model=self._model_path,
             revision=settings.revision,
-            dtype=settings.dtype,
-            max_model_len=settings.max_model_len,
+            dtype=cast(Any, settings.dtype),
             enforce_eager=settings.enforce_eager,
             enable_prefix_caching=settings.enable_prefix_caching,
             gpu_memory_utilization=settings.gpu_memory_utilization,
@@ -97,7 +98,7 @@ class VLLMEngine:
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()
 
-    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """Stream the request's outputs; cancelling the iteration aborts it in vLLM."""
         if not self.is_healthy():
             raise EngineUnavailable("The engine is not running.")
@@ -123,7 +124,7 @@ def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
     """Map validated OpenAI sampling options onto vLLM's ``SamplingParams``."""
     from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
-    given = {
+    given: dict[str, Any] = {
         "temperature": options.temperature,
         "top_p": options.top_p,
         "top_k": options.top_k,
@@ -186,7 +187,7 @@ def _logprobs(completion: Any) -> list[TokenLogprob] | None:
 
 def translate_vllm_error(error: Exception) -> GatewayError:
     """vLLM exceptions → gateway errors, most specific first (a test checks every vLLM class is covered)."""
-    from vllm.exceptions import GracefulHTTPError, VLLMClientError, VLLMNotFoundError, VLLMValidationError
+    from vllm.exceptions import GracefulHTTPError, VLLMClientError, VLLMNotFoundError
     from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
     if isinstance(error, EngineGenerateError) and isinstance(error.__cause__, Exception):

@@ -46,7 +46,7 @@ def _make_cpu_gemm_accept_strided_inputs() -> None:
 
     cpu_unquantized_gemm.accepts_strided = True  # type: ignore[attr-defined]
     # dispatch_unquantized_gemm() looks this name up when each layer is built.
-    utils.cpu_unquantized_gemm = cpu_unquantized_gemm
+    setattr(utils, "cpu_unquantized_gemm", cpu_unquantized_gemm)
 
 
 def _encode_hunyuan_images_one_by_one() -> None:
@@ -68,4 +68,4 @@ def _encode_hunyuan_images_one_by_one() -> None:
         return embeddings
 
     _process_vision_input.per_image = True  # type: ignore[attr-defined]
-    MultiModalMixin._process_vision_input = _process_vision_input
+    setattr(MultiModalMixin, "_process_vision_input", _process_vision_input)

@@ -53,8 +53,10 @@ def main() -> int:
         if chunk.choices and chunk.choices[0].delta.content:
             print(chunk.choices[0].delta.content, end="", flush=True)
         if chunk.usage:
-            print(f"\n[{chunk.usage.prompt_tokens} prompt + {chunk.usage.completion_tokens} completion tokens]",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"\n[{chunk.usage.prompt_tokens} prompt + {chunk.usage.completion_tokens} completion tokens]",
+                file=sys.stderr,
+            )
     print()
     return 0
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -64,7 +65,7 @@ class ChatService:
             usage=_usage(prompt_tokens, states),
         )
 
-    async def stream(self, request: wire.ChatCompletionRequest) -> AsyncIterator[wire.ChatCompletionChunk]:
+    async def stream(self, request: wire.ChatCompletionRequest) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
         engine_request = await self._prepare(request, stream=True)
         chunk_id, created = _completion_id(engine_request), wire._now()
@@ -82,7 +83,9 @@ class ChatService:
                     # The role chunk waits for the engine's first output, so a request the
                     # engine rejects still gets an HTTP error rather than a broken stream.
                     prompt_tokens = output.prompt_tokens
-                    yield chunk([wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in states])
+                    yield chunk(
+                        [wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in states]
+                    )
                 choices = [_chunk_choice(states[delta.index], delta, request.logprobs) for delta in output.choices]
                 if sent := [choice for choice in choices if choice is not None]:
                     yield chunk(sent)
@@ -91,8 +94,9 @@ class ChatService:
 
     async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool) -> EngineRequest:
         if request.model is not None and request.model != self.model_name:
-            raise ModelNotFound(f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.",
-                                param="model")
+            raise ModelNotFound(
+                f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
+            )
         turns = await _turns(request.messages)
         prompt = self._prompts.build(turns)
         return EngineRequest(
@@ -132,7 +136,7 @@ async def _user_parts(content: str | list[wire.ContentPart], message_index: int)
 
 
 def _sampling(request: wire.ChatCompletionRequest, stop_token_ids: list[int]) -> SamplingOptions:
-    json_schema = None
+    json_schema: dict[str, Any] | None = None
     if request.response_format and request.response_format.type == "json_object":
         json_schema = {}
     elif request.response_format and request.response_format.type == "json_schema":
@@ -188,7 +192,8 @@ def _wire_logprobs(tokens: list[TokenLogprob]) -> wire.ChoiceLogprobs:
                 logprob=token.logprob,
                 bytes=list(token.token.encode()),
                 top_logprobs=[
-                    wire.TopLogprob(token=text, logprob=logprob, bytes=list(text.encode())) for text, logprob in token.top
+                    wire.TopLogprob(token=text, logprob=logprob, bytes=list(text.encode()))
+                    for text, logprob in token.top
                 ],
             )
             for token in tokens
@@ -205,4 +210,3 @@ def _usage(prompt_tokens: int, states: dict[int, _ChoiceState]) -> wire.Usage:
 
 def _completion_id(request: EngineRequest) -> str:
     return request.request_id
-

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 from gateway.config import DEFAULT_MODEL, EngineSettings, Settings
@@ -23,22 +24,29 @@ def _env_default(flag: str, default: Any, kind: type) -> Any:
     return raw.strip().lower() in TRUE_WORDS if kind is bool else kind(raw)
 
 
-def _add(parser: argparse.ArgumentParser, flag: str, default: Any, help_text: str, kind: type = str, **kw: Any) -> None:
+def _add(
+    parser: argparse._ActionsContainer, flag: str, default: Any, help_text: str, kind: type = str, **kw: Any
+) -> None:
     env_name = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
     value = _env_default(flag, default, kind)
     if kind is bool:
-        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=value,
-                            help=f"{help_text} [env {env_name}]")
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=value, help=f"{help_text} [env {env_name}]"
+        )
     else:
-        parser.add_argument(flag, type=kind, default=value, help=f"{help_text} (default: %(default)s) [env {env_name}]",
-                            **kw)
+        parser.add_argument(
+            flag, type=kind, default=value, help=f"{help_text} (default: %(default)s) [env {env_name}]", **kw
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocr-gateway", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the OpenAI-compatible API", description="Serve the OpenAI-compatible "
-                                "API (chat completions with images, models, health) on one port.")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the OpenAI-compatible API",
+        description="Serve the OpenAI-compatible API (chat completions with images, models, health) on one port.",
+    )
     _add(serve, "--engine", "auto", "inference engine; auto picks vllm", choices=["auto", "vllm"])
     _add(serve, "--model", DEFAULT_MODEL, "local checkpoint folder or hub id")
     _add(serve, "--revision", None, "hub revision (branch, tag or commit) of --model")
@@ -50,8 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(engine, "--dtype", "auto", "weights/activation dtype (auto, bfloat16, float16, float32)")
     _add(engine, "--max-model-len", None, "context length (default: the model's)", kind=int)
     _add(engine, "--enforce-eager", False, "skip torch.compile/CUDA graphs: faster start, slower serving", kind=bool)
-    _add(engine, "--enable-prefix-caching", True, "reuse KV cache of shared prefixes (system prompt, same image)",
-         kind=bool)
+    _add(
+        engine,
+        "--enable-prefix-caching",
+        True,
+        "reuse KV cache of shared prefixes (system prompt, same image)",
+        kind=bool,
+    )
     _add(engine, "--kv-cache-gb", None, "KV-cache size in GiB (CPU: default 4)", kind=float)
     _add(engine, "--gpu-memory-utilization", 0.9, "fraction of GPU memory vLLM may use", kind=float)
     _add(engine, "--tensor-parallel-size", 1, "GPUs to shard the model over", kind=int)
@@ -62,22 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    engine = EngineSettings(
-        model=args.model,
-        revision=args.revision,
-        dtype=args.dtype,
-        max_model_len=args.max_model_len,
-        enforce_eager=args.enforce_eager,
-        enable_prefix_caching=args.enable_prefix_caching,
-        kv_cache_gb=args.kv_cache_gb,
-        gpu_memory_utilization=args.gpu_memory_utilization,
-        tensor_parallel_size=args.tensor_parallel_size,
-        max_images_per_prompt=args.max_images_per_prompt,
-        trust_remote_code=args.trust_remote_code,
-        seed=args.seed,
-    )
-    return Settings(engine=engine, engine_kind=args.engine, served_model_name=args.served_model_name,
-                    host=args.host, port=args.port, log_level=args.log_level)
+    """Flags are named after the settings fields they fill (``--kv-cache-gb`` → ``kv_cache_gb``)."""
+    options = vars(args)
+    engine = EngineSettings(**{item.name: options[item.name] for item in fields(EngineSettings)})
+    server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
+    return Settings(engine=engine, engine_kind=args.engine, **{k: v for k, v in server.items() if k != "engine"})
 
 
 def serve(settings: Settings) -> int:
@@ -94,8 +96,10 @@ def serve(settings: Settings) -> int:
         print(f"ocr-gateway: {error}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as error:
-        print(f"ocr-gateway: {model_path} is not a HunyuanOCR (HunYuanVL) checkpoint this gateway can load: {error}",
-              file=sys.stderr)
+        print(
+            f"ocr-gateway: {model_path} is not a HunyuanOCR (HunYuanVL) checkpoint this gateway can load: {error}",
+            file=sys.stderr,
+        )
         return 2
     engine = VLLMEngine(settings.engine, model_path)
     app = build_app(settings, engine, prompts)

@@ -97,7 +97,9 @@ def from_validation_error(error: ValidationError) -> InvalidRequest:
         context = detail.get("ctx", {})
         tag = str(context.get("discriminator", "'type'")).strip("'")
         param = f"{param}.{tag}" if param else tag
-        message = f"Unsupported value {context.get('tag')!r} for {param}; expected one of {context.get('expected_tags')}."
+        message = (
+            f"Unsupported value {context.get('tag')!r} for {param}; expected one of {context.get('expected_tags')}."
+        )
     else:
         message = f"{param}: {detail['msg']}" if param else detail["msg"]
     return InvalidRequest(message, param=param or None)

@@ -55,8 +55,14 @@ def decode_image(data: bytes, param: str) -> Image.Image:
                 raise PayloadTooLarge(f"Image of {image.width}x{image.height} pixels is too large.", param=param)
             image.load()
             return _to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         raise InvalidRequest("The image data could not be decoded.", param=param) from None
 
 

@@ -7,7 +7,7 @@ event carrying the OpenAI error JSON, followed by ``[DONE]``.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
@@ -20,12 +20,14 @@ logger = logging.getLogger(__name__)
 DONE = ServerSentEvent(data="[DONE]")
 
 
-def sse_response(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]) -> EventSourceResponse:
+def sse_response(first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None]) -> EventSourceResponse:
     """An SSE response that starts with an already received chunk and follows with the rest."""
     return EventSourceResponse(_events(first, rest), ping=15)
 
 
-async def _events(first: ChatCompletionChunk, rest: AsyncIterator[ChatCompletionChunk]) -> AsyncIterator[ServerSentEvent]:
+async def _events(
+    first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None]
+) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(data=first.model_dump_json())
     async with aclosing(rest):
         try:

@@ -51,11 +51,25 @@ def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     port = _free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "server.log"
     command = [
-        sys.executable, "-m", "gateway.cli", "serve",
-        "--model", str(tiny_checkpoint), "--served-model-name", "hunyuan-ocr-tiny",
-        "--host", "127.0.0.1", "--port", str(port),
-        "--dtype", "float32", "--max-model-len", "8192", "--kv-cache-gb", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--model",
+        str(tiny_checkpoint),
+        "--served-model-name",
+        "hunyuan-ocr-tiny",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "8192",
+        "--kv-cache-gb",
+        "1",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)

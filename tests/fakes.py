@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest
@@ -36,7 +36,7 @@ class FakeEngine:
     def num_unfinished_requests(self) -> int:
         return 0
 
-    async def generate(self, request: EngineRequest) -> AsyncIterator[EngineOutput]:
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         self.requests.append(request)
         if self.fail_before_output is not None:
             raise self.fail_before_output
@@ -49,11 +49,15 @@ class FakeEngine:
             yield EngineOutput(
                 prompt_tokens=prompt_tokens,
                 choices=[
-                    ChoiceDelta(index=index, text=self.word(request, index, step), num_tokens=1,
-                                finish_reason="length" if last else None)
+                    ChoiceDelta(
+                        index=index,
+                        text=self.word(request, index, step),
+                        num_tokens=1,
+                        finish_reason="length" if last else None,
+                    )
                     for index in range(request.sampling.n)
                 ],
-            )  # fmt: skip
+            )
 
     @staticmethod
     def word(request: EngineRequest, index: int, step: int) -> str:

@@ -16,7 +16,9 @@ def make_image(width: int, height: int, seed: int) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for _ in range(12):
         box = sorted(rng.randint(0, width - 1) for _ in range(2)), sorted(rng.randint(0, height - 1) for _ in range(2))
-        draw.rectangle([box[0][0], box[1][0], box[0][1], box[1][1]], outline=tuple(rng.randint(0, 255) for _ in range(3)))
+        draw.rectangle(
+            [box[0][0], box[1][0], box[0][1], box[1][1]], outline=tuple(rng.randint(0, 255) for _ in range(3))
+        )
     return image
 
 

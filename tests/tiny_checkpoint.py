@@ -41,7 +41,11 @@ CHAT_TEMPLATE = (
     "{{ message['content'] }}" + END_OF_SYSTEM + "{% elif message['role'] == 'user' %}"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}" + IMAGE_START + IMAGE + IMAGE_END + "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% if part['type'] == 'image' %}"
+    + IMAGE_START
+    + IMAGE
+    + IMAGE_END
+    + "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
     "{% endfor %}{% endif %}" + USER + "{% elif message['role'] == 'assistant' %}"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for part in message['content'] %}{{ part['text'] }}{% endfor %}{% endif %}" + ASSISTANT + "{% endif %}"

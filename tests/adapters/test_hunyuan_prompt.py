@@ -35,9 +35,7 @@ def test_both_turn_end_tokens_stop_generation(prompts: HunyuanPromptBuilder) -> 
 
 
 @pytest.mark.parametrize("token", [USER, ASSISTANT, IMAGE, BOS])
-def test_control_tokens_in_user_text_are_rejected_naming_the_message(
-    prompts: HunyuanPromptBuilder, token: str
-) -> None:
+def test_control_tokens_in_user_text_are_rejected_naming_the_message(prompts: HunyuanPromptBuilder, token: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         prompts.build([Turn("user", ["fine"]), Turn("assistant", ["ok"]), Turn("user", [f"x{token}y"])])
     assert caught.value.param == "messages[2].content"

@@ -21,8 +21,20 @@ from gateway.errors import (
 
 
 def test_sampling_options_map_onto_sampling_params() -> None:
-    options = SamplingOptions(max_tokens=9, temperature=0.7, top_p=0.5, top_k=3, n=2, stop=["x"], stop_token_ids=[7],
-                              seed=1, presence_penalty=0.1, frequency_penalty=0.2, repetition_penalty=1.1, logprobs=2)  # fmt: skip
+    options = SamplingOptions(
+        max_tokens=9,
+        temperature=0.7,
+        top_p=0.5,
+        top_k=3,
+        n=2,
+        stop=["x"],
+        stop_token_ids=[7],
+        seed=1,
+        presence_penalty=0.1,
+        frequency_penalty=0.2,
+        repetition_penalty=1.1,
+        logprobs=2,
+    )
     params = to_sampling_params(options, stream=True)
     assert (params.max_tokens, params.temperature, params.top_p, params.top_k, params.n) == (9, 0.7, 0.5, 3, 2)
     assert (params.stop, params.stop_token_ids, params.seed, params.logprobs) == (["x"], [7], 1, 2)
@@ -54,13 +66,15 @@ VLLM_ERRORS = [
     (VLLMValidationError("prompt exceeds the model's context length", parameter="messages"), ContextLengthExceeded),
     (VLLMValidationError("bad value", parameter="top_k"), InvalidRequest),
     (VLLMClientError("bad"), InvalidRequest),
-    (ValueError("The decoder prompt (length 9000) is longer than the maximum model length of 8192."),
-     ContextLengthExceeded),
+    (
+        ValueError("The decoder prompt (length 9000) is longer than the maximum model length of 8192."),
+        ContextLengthExceeded,
+    ),
     (ValueError("absolute aspect ratio must be smaller than 200"), InvalidRequest),
     (_wrapped(ValueError("processor rejected the image")), InvalidRequest),
     (EngineGenerateError(), EngineError),
     (RuntimeError("kernel failure"), EngineError),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("error,expected", VLLM_ERRORS, ids=[type(e).__name__ for e, _ in VLLM_ERRORS])
@@ -77,8 +91,12 @@ def test_every_vllm_exception_class_translates_to_its_side_of_the_split() -> Non
     from vllm.exceptions import GracefulHTTPError, VLLMClientError
 
     modules = (vllm.exceptions, vllm.v1.engine.exceptions)
-    classes = [value for module in modules for value in vars(module).values()
-               if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__]  # fmt: skip
+    classes = [
+        value
+        for module in modules
+        for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
+    ]
     assert len(classes) >= 10
     for cls in classes:
         error = cls.__new__(cls)

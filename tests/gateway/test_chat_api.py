@@ -87,9 +87,20 @@ def test_max_completion_tokens_wins_over_max_tokens(api: TestClient, fake_engine
 def test_sampling_fields_reach_the_engine(api: TestClient, fake_engine: FakeEngine) -> None:
     api.post(
         "/v1/chat/completions",
-        json={**HELLO, "temperature": 0.5, "top_p": 0.9, "stop": "END", "seed": 3, "presence_penalty": 0.1,
-              "frequency_penalty": 0.2, "top_k": 5, "repetition_penalty": 1.05, "logprobs": True, "top_logprobs": 3},
-    )  # fmt: skip
+        json={
+            **HELLO,
+            "temperature": 0.5,
+            "top_p": 0.9,
+            "stop": "END",
+            "seed": 3,
+            "presence_penalty": 0.1,
+            "frequency_penalty": 0.2,
+            "top_k": 5,
+            "repetition_penalty": 1.05,
+            "logprobs": True,
+            "top_logprobs": 3,
+        },
+    )
     sampling = fake_engine.requests[-1].sampling
     assert (sampling.temperature, sampling.top_p, sampling.stop, sampling.seed) == (0.5, 0.9, ["END"], 3)
     assert (sampling.presence_penalty, sampling.frequency_penalty) == (0.1, 0.2)
@@ -101,8 +112,10 @@ def test_json_response_format_asks_the_engine_for_json(api: TestClient, fake_eng
     schema = {"type": "object", "properties": {"total": {"type": "string"}}}
     api.post("/v1/chat/completions", json={**HELLO, "response_format": {"type": "json_object"}})
     assert fake_engine.requests[-1].sampling.json_schema == {}
-    api.post("/v1/chat/completions",
-             json={**HELLO, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    api.post(
+        "/v1/chat/completions",
+        json={**HELLO, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}},
+    )
     assert fake_engine.requests[-1].sampling.json_schema == schema
 
 

@@ -19,8 +19,17 @@ def load(url: str) -> Image.Image:
     return asyncio.run(load_image(url, param=PARAM))
 
 
-@pytest.mark.parametrize("image_format,mime", [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"),
-                                               ("GIF", "image/gif"), ("BMP", "image/bmp"), ("TIFF", "image/tiff")])  # fmt: skip
+@pytest.mark.parametrize(
+    "image_format,mime",
+    [
+        ("PNG", "image/png"),
+        ("JPEG", "image/jpeg"),
+        ("WEBP", "image/webp"),
+        ("GIF", "image/gif"),
+        ("BMP", "image/bmp"),
+        ("TIFF", "image/tiff"),
+    ],
+)
 def test_supported_formats_decode_to_rgb_of_the_same_size(image_format: str, mime: str) -> None:
     image = load(data_url(encode(make_image(40, 30, seed=1), image_format), mime))
     assert image.mode == "RGB" and image.size == (40, 30)

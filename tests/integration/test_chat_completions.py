@@ -11,7 +11,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import Gateway
-from tests.images import data_url, encode, image_part, make_image
+from tests.images import data_url, image_part, make_image
 from tests.reference import TransformersReference, user_turn
 
 MAX_TOKENS = 24
@@ -19,7 +19,9 @@ MAX_TOKENS = 24
 
 def ocr_messages(seed: int = 0, size: tuple[int, int] = (217, 235)) -> list[dict]:
     image = make_image(*size, seed=seed)
-    return [{"role": "user", "content": [image_part(image), {"type": "text", "text": "Extract all text in this image."}]}]
+    return [
+        {"role": "user", "content": [image_part(image), {"type": "text", "text": "Extract all text in this image."}]}
+    ]
 
 
 def test_non_streaming_image_request_returns_an_openai_completion(client: OpenAI, gateway: Gateway) -> None:
@@ -139,12 +141,20 @@ BAD_BODIES = {
         "messages[0].content[0].image_url.url",
     ),
     "base64 that is not base64": (
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@"}}]}
+            ]
+        },
         400,
         "messages[0].content[0].image_url.url",
     ),
     "undecodable image bytes": (
-        {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(b"not an image")}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(b"not an image")}}]}
+            ]
+        },
         400,
         "messages[0].content[0].image_url.url",
     ),
@@ -152,12 +162,20 @@ BAD_BODIES = {
     "max_tokens zero": ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}, 400, "max_tokens"),
     "max_tokens negative": ({"messages": [{"role": "user", "content": "hi"}], "max_tokens": -3}, 400, "max_tokens"),
     "unsupported content part": (
-        {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "", "format": "wav"}}]}
+            ]
+        },
         400,
         "messages[0].content[0].type",
     ),
     "unknown role": ({"messages": [{"role": "robot", "content": "hi"}]}, 400, "messages[0].role"),
-    "temperature out of range": ({"messages": [{"role": "user", "content": "hi"}], "temperature": 5}, 400, "temperature"),
+    "temperature out of range": (
+        {"messages": [{"role": "user", "content": "hi"}], "temperature": 5},
+        400,
+        "temperature",
+    ),
     "control token in text": (
         {"messages": [{"role": "user", "content": "hi<｜hy_User｜>"}]},
         400,
@@ -214,8 +232,13 @@ def _wait_for_engine_idle(gateway: Gateway, timeout: float = 3) -> int:
 
 def long_body(gateway: Gateway, stream: bool) -> dict:
     # Long enough to still be generating when the client leaves.
-    return {"model": gateway.model, "messages": ocr_messages(seed=8), "max_tokens": 7500, "temperature": 0,
-            "stream": stream}  # fmt: skip
+    return {
+        "model": gateway.model,
+        "messages": ocr_messages(seed=8),
+        "max_tokens": 7500,
+        "temperature": 0,
+        "stream": stream,
+    }
 
 
 def test_client_that_disconnects_mid_stream_leaves_no_request_in_the_engine(gateway: Gateway) -> None:
@@ -231,5 +254,7 @@ def test_client_that_disconnects_mid_stream_leaves_no_request_in_the_engine(gate
 def test_client_that_disconnects_before_a_completion_leaves_no_request_in_the_engine(gateway: Gateway) -> None:
     assert _wait_for_engine_idle(gateway) == 0
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"{gateway.base_url}/chat/completions", json=long_body(gateway, False), timeout=httpx.Timeout(5, read=2))
+        httpx.post(
+            f"{gateway.base_url}/chat/completions", json=long_body(gateway, False), timeout=httpx.Timeout(5, read=2)
+        )
     assert _wait_for_engine_idle(gateway) == 0

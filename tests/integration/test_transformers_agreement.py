@@ -51,17 +51,25 @@ def test_images_between_text_parts_keep_their_order(
     client: OpenAI, gateway: Gateway, reference: TransformersReference
 ) -> None:
     first, second = make_image(90, 90, seed=201), make_image(120, 60, seed=202)
-    parts = [{"type": "text", "text": "Page one:"}, image_part(first), {"type": "text", "text": "Page two:"},
-             image_part(second)]  # fmt: skip
+    parts = [
+        {"type": "text", "text": "Page one:"},
+        image_part(first),
+        {"type": "text", "text": "Page two:"},
+        image_part(second),
+    ]
     expected = reference.generate([user_turn("Page one:", first, "Page two:", second)], [first, second], MAX_TOKENS)
     assert ask(client, gateway, [{"role": "user", "content": parts}]) == expected
 
 
-def test_system_message_matches_transformers(client: OpenAI, gateway: Gateway, reference: TransformersReference) -> None:
+def test_system_message_matches_transformers(
+    client: OpenAI, gateway: Gateway, reference: TransformersReference
+) -> None:
     image = make_image(128, 96, seed=301)
     system = "You are an OCR engine."
-    messages = [{"role": "system", "content": system},
-                {"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]}]  # fmt: skip
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]},
+    ]
     expected = reference.generate(
         [{"role": "system", "content": system}, user_turn(image, INSTRUCTION)], [image], MAX_TOKENS
     )
@@ -72,18 +80,23 @@ def test_two_turn_conversation_matches_transformers(
     client: OpenAI, gateway: Gateway, reference: TransformersReference
 ) -> None:
     image = make_image(160, 120, seed=401)
-    first_answer = ask(client, gateway, [{"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]}])
+    first_answer = ask(
+        client, gateway, [{"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]}]
+    )
     messages = [
         {"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]},
         {"role": "assistant", "content": first_answer},
         {"role": "user", "content": "Now translate it into English."},
     ]
     expected = reference.generate(
-        [user_turn(image, INSTRUCTION), {"role": "assistant", "content": first_answer},
-         user_turn("Now translate it into English.")],
+        [
+            user_turn(image, INSTRUCTION),
+            {"role": "assistant", "content": first_answer},
+            user_turn("Now translate it into English."),
+        ],
         [image],
         MAX_TOKENS,
-    )  # fmt: skip
+    )
     assert ask(client, gateway, messages) == expected
 
 
