@@ -17,6 +17,7 @@ from PIL import Image
 
 from adapters.hunyuan_compat import install_pil_image_processor
 from gateway.errors import InvalidRequest
+from gateway.media import ImageBudget
 
 # HunyuanOCR stops on both of these (its files disagree on which one ends a turn).
 TURN_END_TOKENS = ("<｜hy_Assistant｜>", "<｜hy_place▁holder▁no▁2｜>")
@@ -50,6 +51,16 @@ class HunyuanPromptBuilder:
         self._control_tokens = re.compile("|".join(map(re.escape, sorted(special, key=len, reverse=True))))
         vocab = tokenizer.get_vocab()
         self.stop_token_ids = sorted({vocab[token] for token in TURN_END_TOKENS if token in vocab})
+
+    def image_budget(self) -> ImageBudget:
+        """The model's image size rules, read from its image processor."""
+        processor = self._processor.image_processor
+        size = processor.size
+        return ImageBudget(
+            min_pixels=int(size["shortest_edge"]),
+            max_pixels=int(size["longest_edge"]),
+            factor=int(processor.patch_size * processor.merge_size),
+        )
 
     def build(self, turns: list[Turn]) -> EnginePrompt:
         """The prompt text in the model's template and the images in prompt order."""

@@ -14,8 +14,10 @@ from starlette.routing import Route
 from adapters.engine import Engine
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.chat import ChatService
-from gateway.config import Settings
+from gateway.config import MediaSettings, Settings
 from gateway.errors import ClientError, GatewayError, error_response, handle_gateway_error, handle_unexpected_error
+from gateway.fetch import FetchPolicy, MediaFetcher
+from gateway.media import MediaLimits, MediaLoader
 from gateway.routes.chat import create_chat_completion
 from gateway.routes.health import health
 from gateway.routes.models import list_models, retrieve_model
@@ -24,12 +26,15 @@ from gateway.routes.models import list_models, retrieve_model
 def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder) -> Starlette:
     """The gateway app; the engine starts with the app and stops with it."""
 
+    fetcher = MediaFetcher(fetch_policy(settings.media))
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.start()
         try:
             yield
         finally:
+            await fetcher.aclose()
             await engine.shutdown()
 
     app = Starlette(
@@ -48,8 +53,19 @@ def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder)
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.chat = ChatService(engine, prompts, settings.model_name)
+    limits = MediaLimits(max_bytes=int(settings.media.max_image_mb * 2**20), max_pdf_pages=settings.media.max_pdf_pages)
+    media = MediaLoader(prompts.image_budget(), limits, fetcher)
+    app.state.chat = ChatService(engine, prompts, media, settings.model_name, settings.engine.max_images_per_prompt)
     return app
+
+
+def fetch_policy(media: MediaSettings) -> FetchPolicy:
+    return FetchPolicy(
+        remote_media=media.remote_media,
+        allowed_domains=media.allowed_media_domains,
+        allow_private=media.allow_private_media,
+        max_bytes=int(media.max_image_mb * 2**20),
+    )
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

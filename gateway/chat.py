@@ -18,8 +18,8 @@ from PIL import Image
 from adapters.engine import ChoiceDelta, Engine, EngineRequest, SamplingOptions, TokenLogprob
 from adapters.hunyuan_prompt import HunyuanPromptBuilder, Turn
 from gateway import protocol as wire
-from gateway.errors import ModelNotFound
-from gateway.media import load_image
+from gateway.errors import InvalidRequest, ModelNotFound
+from gateway.media import MediaLoader
 
 
 @dataclass
@@ -35,10 +35,14 @@ class _ChoiceState:
 class ChatService:
     """Serves ``/v1/chat/completions`` on one engine for one served model name."""
 
-    def __init__(self, engine: Engine, prompts: HunyuanPromptBuilder, model_name: str) -> None:
+    def __init__(
+        self, engine: Engine, prompts: HunyuanPromptBuilder, media: MediaLoader, model_name: str, max_images: int
+    ) -> None:
         self._engine = engine
         self._prompts = prompts
+        self._media = media
         self.model_name = model_name
+        self._max_images = max_images
 
     async def complete(self, request: wire.ChatCompletionRequest) -> wire.ChatCompletion:
         engine_request = await self._prepare(request, stream=False)
@@ -97,7 +101,7 @@ class ChatService:
             raise ModelNotFound(
                 f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
             )
-        turns = await _turns(request.messages)
+        turns = await self._turns(request.messages)
         prompt = self._prompts.build(turns)
         return EngineRequest(
             request_id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -107,32 +111,54 @@ class ChatService:
             stream=stream,
         )
 
+    async def _turns(self, messages: list[wire.Message]) -> list[Turn]:
+        """Protocol messages → template turns; all media of the request is loaded concurrently."""
+        references = [
+            (index, part_index, part)
+            for index, message in enumerate(messages)
+            if isinstance(message, wire.UserMessage) and not isinstance(message.content, str)
+            for part_index, part in enumerate(message.content)
+            if not isinstance(part, wire.TextPart)
+        ]
+        if len(references) > self._max_images:
+            raise InvalidRequest(f"At most {self._max_images} images per request.", param="messages")
+        loaded = await asyncio.gather(*(self._load(part, f"messages[{i}].content[{j}]") for i, j, part in references))
+        if (count := sum(len(images) for images in loaded)) > self._max_images:
+            raise InvalidRequest(
+                f"The request holds {count} images and PDF pages; at most {self._max_images}.", param="messages"
+            )
+        media = dict(zip(((i, j) for i, j, _ in references), loaded, strict=True))
+        turns: list[Turn] = []
+        for index, message in enumerate(messages):
+            if isinstance(message, wire.UserMessage):
+                content = (
+                    [wire.TextPart(type="text", text=message.content)]
+                    if isinstance(message.content, str)
+                    else message.content
+                )
+                parts: list[str | Image.Image] = []
+                for part_index, part in enumerate(content):
+                    parts.extend([part.text] if isinstance(part, wire.TextPart) else media[index, part_index])
+                turns.append(Turn("user", parts))
+            else:
+                turns.append(
+                    Turn(
+                        "system" if isinstance(message, wire.SystemMessage) else "assistant",
+                        [wire.text_of(message.content)],
+                    )
+                )
+        return turns
 
-async def _turns(messages: list[wire.Message]) -> list[Turn]:
-    """Protocol messages → template turns, decoding every image concurrently."""
-    turns: list[Turn] = []
-    for index, message in enumerate(messages):
-        if isinstance(message, wire.UserMessage):
-            turns.append(Turn("user", await _user_parts(message.content, index)))
-        elif isinstance(message, wire.SystemMessage):
-            turns.append(Turn("system", [wire.text_of(message.content)]))
-        else:
-            turns.append(Turn("assistant", [wire.text_of(message.content)]))
-    return turns
-
-
-async def _user_parts(content: str | list[wire.ContentPart], message_index: int) -> list[str | Image.Image]:
-    if isinstance(content, str):
-        return [content]
-    images = await asyncio.gather(
-        *(
-            load_image(part.image_url.url, param=f"messages[{message_index}].content[{part_index}].image_url.url")
-            for part_index, part in enumerate(content)
-            if isinstance(part, wire.ImagePart)
-        )
-    )
-    decoded = iter(images)
-    return [part.text if isinstance(part, wire.TextPart) else next(decoded) for part in content]
+    async def _load(self, part: wire.ImagePart | wire.FilePart, param: str) -> list[Image.Image]:
+        if isinstance(part, wire.ImagePart):
+            return await self._media.load(
+                part.image_url.url, detail=part.image_url.detail, param=f"{param}.image_url.url"
+            )
+        if part.file.file_data is None:
+            raise InvalidRequest(
+                "Only inline files are supported: send file.file_data as a data: URL.", param=f"{param}.file.file_data"
+            )
+        return await self._media.load(part.file.file_data, param=f"{param}.file.file_data")
 
 
 def _sampling(request: wire.ChatCompletionRequest, stop_token_ids: list[int]) -> SamplingOptions:

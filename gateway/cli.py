@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from gateway.config import DEFAULT_MODEL, EngineSettings, Settings
+from gateway.config import DEFAULT_MODEL, EngineSettings, MediaSettings, Settings
 from gateway.model_source import ModelUnavailable, resolve_model
 
 ENV_PREFIX = "OCR_GATEWAY_"
@@ -71,15 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add(engine, "--max-images-per-prompt", 8, "most images one request may carry", kind=int)
     _add(engine, "--trust-remote-code", False, "allow code shipped with the checkpoint", kind=bool)
     _add(engine, "--seed", 0, "engine random seed", kind=int)
+    media = serve.add_argument_group("media options")
+    _add(media, "--remote-media", True, "fetch http(s) image URLs (off: data: URLs only)", kind=bool)
+    _add(media, "--allowed-media-domains", "", "comma-separated hosts image URLs may come from (default: any public)")
+    _add(media, "--allow-private-media", False, "also fetch image URLs on private/loopback networks", kind=bool)
+    _add(media, "--max-image-mb", 20.0, "largest image or PDF accepted", kind=float)
+    _add(media, "--max-pdf-pages", 16, "most PDF pages rendered per request", kind=int)
+    _add(media, "--max-body-mb", 100.0, "largest request body accepted", kind=float)
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Flags are named after the settings fields they fill (``--kv-cache-gb`` → ``kv_cache_gb``)."""
     options = vars(args)
+    options["allowed_media_domains"] = tuple(
+        domain.strip().lower() for domain in args.allowed_media_domains.split(",") if domain.strip()
+    )
     engine = EngineSettings(**{item.name: options[item.name] for item in fields(EngineSettings)})
+    media = MediaSettings(**{item.name: options[item.name] for item in fields(MediaSettings)})
     server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
-    return Settings(engine=engine, engine_kind=args.engine, **{k: v for k, v in server.items() if k != "engine"})
+    server.pop("engine")
+    return Settings(engine=engine, media=media, engine_kind=args.engine, **server)
 
 
 def serve(settings: Settings) -> int:

@@ -26,10 +26,23 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class MediaSettings:
+    """Limits and policy for images and PDFs in requests."""
+
+    remote_media: bool = True  # fetch http(s) image URLs at all
+    allowed_media_domains: tuple[str, ...] = ()  # empty: any public host
+    allow_private_media: bool = False  # on-prem: also fetch from private/loopback addresses
+    max_image_mb: float = 20.0
+    max_pdf_pages: int = 16
+    max_body_mb: float = 100.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Server settings. ``served_model_name`` is what clients pass as ``model``."""
 
     engine: EngineSettings = field(default_factory=EngineSettings)
+    media: MediaSettings = field(default_factory=MediaSettings)
     engine_kind: str = "auto"
     served_model_name: str | None = None
     host: str = "127.0.0.1"

@@ -106,7 +106,7 @@ def from_validation_error(error: ValidationError) -> InvalidRequest:
 
 
 # Discriminator values pydantic puts in a location right after a list index.
-_UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "text", "image_url"})
+_UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "text", "image_url", "file"})
 
 
 def _param_path(location: tuple[int | str, ...]) -> str:

@@ -1,4 +1,10 @@
-"""Images from OpenAI ``image_url`` parts: data URLs decoded with Pillow, off the event loop."""
+"""Media for the model: data URLs, image URLs and PDFs → bounded RGB images, decoded off the event loop.
+
+Every image leaves here already at the size the model's processor would pick
+(the same arithmetic as HunyuanOCR's ``smart_resize``, BICUBIC), so the engine
+does no resizing and a 12 MP photo is never decoded at full size (JPEG draft
+mode decodes straight to about the target).
+"""
 
 from __future__ import annotations
 
@@ -6,73 +12,205 @@ import asyncio
 import base64
 import binascii
 import io
+import math
 import warnings
+from dataclasses import dataclass
+from typing import Literal
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gateway.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.fetch import MediaFetcher
+from gateway.pdf import render_pdf
 
-SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"})
-MAX_IMAGE_PIXELS = 64_000_000  # checked from the header, before any pixel is decoded
+SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"})
+MAX_ASPECT_RATIO = 200  # HunyuanOCR's processor refuses anything longer
+LOW_DETAIL_PIXELS = 512 * 512
+Detail = Literal["auto", "low", "high"]
+
+try:  # HEIC/HEIF photos (iPhone) when the maintained pillow-heif wheel is installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - optional
+    pass
 
 
-async def load_image(url: str, *, param: str) -> Image.Image:
-    """Decode the image an ``image_url.url`` names into an RGB image the engine can take."""
-    if url.startswith("data:"):
-        data = _data_url_bytes(url, param=param)
-        return await asyncio.to_thread(decode_image, data, param)
-    if url.startswith(("http://", "https://")):
-        raise InvalidRequest("Image URLs over http(s) are not supported yet; send a data: URL.", param=param)
-    raise InvalidRequest("image_url.url must be a data: URL or an http(s) URL.", param=param)
+@dataclass(frozen=True)
+class ImageBudget:
+    """The model's image size rules: sides a multiple of ``factor``, area within [min, max], longest side capped."""
+
+    min_pixels: int = 512 * 512
+    max_pixels: int = 2048 * 2048
+    factor: int = 32
+    max_side: int = 2048
+
+    def target_size(self, width: int, height: int, detail: Detail = "auto") -> tuple[int, int]:
+        """(width, height) to resize to; raises ``ValueError`` past the aspect-ratio cap."""
+        max_pixels = min(self.max_pixels, LOW_DETAIL_PIXELS) if detail == "low" else self.max_pixels
+        if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+            raise ValueError("aspect ratio")
+        scale = min(1.0, self.max_side / max(width, height))
+        return smart_resize(width * scale, height * scale, self.factor, self.min_pixels, max_pixels)
 
 
-def _data_url_bytes(url: str, *, param: str) -> bytes:
+def smart_resize(width: float, height: float, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """HunyuanOCR's (Qwen2-VL's) rule, as its image processor applies it; returns (width, height)."""
+    h_bar, w_bar = round(height / factor) * factor, round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return w_bar, h_bar
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    max_bytes: int = 20 * 2**20  # one image or PDF, after base64 decoding
+    max_decoded_pixels: int = 100_000_000  # read from the header, before decoding: decompression bombs
+    max_pdf_pages: int = 16
+    pdf_timeout: float = 60.0
+
+
+class MediaLoader:
+    """Turns one ``image_url``/``file`` reference into model-ready images (a PDF gives one per page)."""
+
+    def __init__(self, budget: ImageBudget, limits: MediaLimits, fetcher: MediaFetcher) -> None:
+        self.budget = budget
+        self.limits = limits
+        self._fetcher = fetcher
+
+    async def load(self, url: str, *, detail: Detail = "auto", param: str) -> list[Image.Image]:
+        if url.startswith("data:"):
+            mime, data = parse_data_url(url, max_bytes=self.limits.max_bytes, param=param)
+        elif url.startswith(("http://", "https://")):
+            mime, data = await self._fetcher.fetch(url, param=param)
+        else:
+            raise InvalidRequest("The URL must be a data: URL or an http(s) URL.", param=param)
+        if is_pdf(data):
+            _check_declared(mime, "application/pdf", param)
+            pages = await render_pdf(
+                data,
+                max_pages=self.limits.max_pdf_pages,
+                max_pixels=self.budget.max_pixels,
+                timeout=self.limits.pdf_timeout,
+                param=param,
+            )
+            return await asyncio.to_thread(lambda: [self._fit(page, detail, param) for page in pages])
+        _check_declared(mime, "image/", param)
+        return [await asyncio.to_thread(decode_image, data, self.budget, self.limits, detail, param)]
+
+    def _fit(self, image: Image.Image, detail: Detail, param: str) -> Image.Image:
+        return _resize(image, _target(self.budget, image.width, image.height, detail, param))
+
+
+def parse_data_url(url: str, *, max_bytes: int, param: str) -> tuple[str, bytes]:
+    """(MIME type, bytes) of a base64 data URL; standard or URL-safe alphabet, padding optional."""
     header, comma, payload = url.partition(",")
-    if not comma or ";base64" not in header:
+    fields = header.removeprefix("data:").split(";")
+    if not comma or "base64" not in (field.strip().lower() for field in fields[1:]):
         raise InvalidRequest("Malformed data URL: expected 'data:<mime>;base64,<data>'.", param=param)
-    payload = payload.strip()
+    payload = "".join(payload.split())  # line breaks from some encoders
+    if len(payload) * 3 // 4 > max_bytes:
+        raise PayloadTooLarge(f"The data URL holds more than {max_bytes} bytes.", param=param)
     try:
-        # Clients send both alphabets and often drop the padding.
-        payload = payload.replace("-", "+").replace("_", "/")
-        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        normalized = payload.replace("-", "+").replace("_", "/")
+        data = base64.b64decode(normalized + "=" * (-len(normalized) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidRequest("The data URL's payload is not valid base64.", param=param) from None
+    if not data:
+        raise InvalidRequest("The data URL is empty.", param=param)
+    return fields[0].strip().lower(), data
 
 
-def decode_image(data: bytes, param: str) -> Image.Image:
-    """Bytes → RGB image; every Pillow failure becomes a 4xx naming ``param``."""
+def is_pdf(data: bytes) -> bool:
+    return b"%PDF-" in data[:1024]
+
+
+def _check_declared(mime: str, kind: str, param: str) -> None:
+    """The declared type must agree with the content: an image MIME on a PDF (or the reverse) is refused."""
+    if mime in ("", "application/octet-stream", "binary/octet-stream") or mime.startswith(kind):
+        return
+    if mime.startswith("image/") or mime == "application/pdf":
+        raise InvalidRequest(f"The content does not match its declared type {mime}.", param=param)
+    raise UnsupportedMediaType(f"Unsupported media type {mime}; send an image or a PDF.", param=param)
+
+
+def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: Detail, param: str) -> Image.Image:
+    """Bytes → RGB at the model's target size; every Pillow failure becomes a 4xx naming ``param``."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap below is the limit
             image = Image.open(io.BytesIO(data))
             if image.format not in SUPPORTED_FORMATS:
                 raise UnsupportedMediaType(
-                    f"Unsupported image format {image.format or 'unknown'}; "
-                    f"send one of {', '.join(sorted(SUPPORTED_FORMATS))}.",
+                    f"Unsupported image format {image.format}; send PNG, JPEG, WebP, GIF, BMP, TIFF or HEIC.",
                     param=param,
                 )
-            if image.width * image.height > MAX_IMAGE_PIXELS:
-                raise PayloadTooLarge(f"Image of {image.width}x{image.height} pixels is too large.", param=param)
+            if image.width * image.height > limits.max_decoded_pixels:
+                raise PayloadTooLarge(f"The image has {image.width}x{image.height} pixels, too many.", param=param)
+            target = _target(budget, *_displayed_size(image), detail, param)
+            if image.format == "JPEG":
+                image.draft("RGB", _stored_size(image, target))
             image.load()
-            return _to_rgb(image)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
-    ):
+            return _resize(to_rgb(ImageOps.exif_transpose(image)), target)
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge("The image has too many pixels.", param=param) from None
+    except GatewayError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Exception):
+        # Decoding depends only on the bytes sent: whatever Pillow raises, the input was bad.
         raise InvalidRequest("The image data could not be decoded.", param=param) from None
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def _target(budget: ImageBudget, width: int, height: int, detail: Detail, param: str) -> tuple[int, int]:
+    try:
+        return budget.target_size(width, height, detail)
+    except (ValueError, ZeroDivisionError):
+        raise InvalidRequest(
+            f"The image is {width}x{height}; its aspect ratio must be below {MAX_ASPECT_RATIO}:1.", param=param
+        ) from None
+
+
+_SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90°
+
+
+def _displayed_size(image: Image.Image) -> tuple[int, int]:
+    if image.getexif().get(0x0112) in _SWAPS_SIDES:
+        return image.height, image.width
+    return image.width, image.height
+
+
+def _stored_size(image: Image.Image, displayed: tuple[int, int]) -> tuple[int, int]:
+    return (displayed[1], displayed[0]) if image.getexif().get(0x0112) in _SWAPS_SIDES else displayed
+
+
+def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    # BICUBIC, as HunyuanOCR's processor resizes, so the engine's processor finds nothing left to do.
+    return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode → RGB: alpha composited onto white, 16-bit scaled down, CMYK/palette converted."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Transparent pixels become white, as on the page the image came from.
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        high = np.asarray(image, dtype=np.uint32) >> (8 if image.mode.startswith("I;16") or _is_16bit(image) else 0)
+        return Image.fromarray(np.clip(high, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def _is_16bit(image: Image.Image) -> bool:
+    # Mode "I" from 16-bit PNGs holds values up to 65535.
+    extrema = image.getextrema()
+    return isinstance(extrema, tuple) and float(extrema[1]) > 255  # type: ignore[arg-type]

@@ -53,7 +53,18 @@ class ImagePart(WireModel):
     image_url: ImageURL
 
 
-ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+class FileData(WireModel):
+    file_data: str | None = Field(default=None, min_length=1)  # a data: URL, as OpenAI's clients send PDFs
+    file_id: str | None = None
+    filename: str | None = None
+
+
+class FilePart(WireModel):
+    type: Literal["file"]
+    file: FileData
+
+
+ContentPart = Annotated[TextPart | ImagePart | FilePart, Field(discriminator="type")]
 UserContent = str | Annotated[list[ContentPart], Field(min_length=1)]
 
 

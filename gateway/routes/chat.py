@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.chat import ChatService
 from gateway.disconnect import ClientDisconnected, unless_disconnected
-from gateway.errors import InvalidRequest, from_validation_error
+from gateway.errors import InvalidRequest, PayloadTooLarge, from_validation_error
 from gateway.protocol import ChatCompletionRequest
 from gateway.streaming import sse_response
 
@@ -33,7 +33,18 @@ async def create_chat_completion(request: Request) -> Response:
 
 
 async def read_json(request: Request) -> Any:
-    body = await request.body()
+    """The JSON body, refused with 413 as soon as it passes the size limit (before it is all read)."""
+    limit = int(request.app.state.settings.media.max_body_mb * 2**20)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:

@@ -1,79 +1,230 @@
-"""Decoding ``image_url`` data URLs into RGB images, and what bad input gets."""
+"""Media → model-ready images: formats, modes, EXIF, sizes, PDFs, and what bad input gets."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from gateway.errors import InvalidRequest, UnsupportedMediaType
-from gateway.media import load_image
+from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from gateway.fetch import FetchPolicy, MediaFetcher
+from gateway.media import ImageBudget, MediaLimits, MediaLoader, decode_image, parse_data_url, smart_resize
 from tests.images import data_url, encode, make_image
 
 PARAM = "messages[0].content[0].image_url.url"
+BUDGET = ImageBudget(min_pixels=32 * 32, max_pixels=256 * 256, factor=32)
+LIMITS = MediaLimits(max_bytes=2**20, max_decoded_pixels=50_000_000, max_pdf_pages=3, pdf_timeout=30)
 
 
-def load(url: str) -> Image.Image:
-    return asyncio.run(load_image(url, param=PARAM))
+def load(url: str, detail: str = "auto", budget: ImageBudget = BUDGET) -> list[Image.Image]:
+    async def run() -> list[Image.Image]:
+        fetcher = MediaFetcher(FetchPolicy(remote_media=False))
+        try:
+            return await MediaLoader(budget, LIMITS, fetcher).load(url, detail=detail, param=PARAM)  # type: ignore[arg-type]
+        finally:
+            await fetcher.aclose()
+
+    return asyncio.run(run())
 
 
-@pytest.mark.parametrize(
-    "image_format,mime",
-    [
-        ("PNG", "image/png"),
-        ("JPEG", "image/jpeg"),
-        ("WEBP", "image/webp"),
-        ("GIF", "image/gif"),
-        ("BMP", "image/bmp"),
-        ("TIFF", "image/tiff"),
-    ],
-)
-def test_supported_formats_decode_to_rgb_of_the_same_size(image_format: str, mime: str) -> None:
-    image = load(data_url(encode(make_image(40, 30, seed=1), image_format), mime))
-    assert image.mode == "RGB" and image.size == (40, 30)
+def load_one(url: str, **kwargs: object) -> Image.Image:
+    [image] = load(url, **kwargs)  # type: ignore[arg-type]
+    return image
 
 
-def test_url_safe_base64_without_padding_is_accepted() -> None:
-    payload = base64.urlsafe_b64encode(encode(make_image(17, 13, seed=2))).decode().rstrip("=")
-    assert load(f"data:image/png;base64,{payload}").size == (17, 13)
+FORMATS = [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif"),
+           ("BMP", "image/bmp"), ("TIFF", "image/tiff"), ("HEIF", "image/heic")]  # fmt: skip
+
+
+@pytest.mark.parametrize("image_format,mime", FORMATS)
+def test_supported_formats_decode_to_rgb_at_the_model_size(image_format: str, mime: str) -> None:
+    image = load_one(data_url(encode(make_image(64, 96, seed=1), image_format), mime))
+    assert image.mode == "RGB" and image.size == (64, 96)
+
+
+def test_images_are_resized_exactly_as_the_model_processor_would() -> None:
+    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import smart_resize as reference
+
+    for width, height in [(1, 1), (7, 300), (640, 480), (4000, 3000), (33, 1000), (2048, 31), (255, 257)]:
+        expected_height, expected_width = reference(height, width, factor=32, min_pixels=1024, max_pixels=65536)
+        assert smart_resize(width, height, 32, 1024, 65536) == (expected_width, expected_height)
+
+
+def test_large_photo_is_brought_within_the_budget() -> None:
+    image = load_one(data_url(encode(make_image(1200, 900, seed=2), "JPEG"), "image/jpeg"))
+    assert image.width * image.height <= BUDGET.max_pixels and image.width % 32 == image.height % 32 == 0
+
+
+def test_low_detail_uses_a_smaller_budget() -> None:
+    budget = ImageBudget(min_pixels=32 * 32, max_pixels=2048 * 2048, factor=32)
+    url = data_url(encode(make_image(1600, 1200, seed=3), "JPEG"), "image/jpeg")
+    assert load_one(url, detail="low", budget=budget).width * load_one(url, detail="low", budget=budget).height <= 512 * 512
+    assert load_one(url, budget=budget).size == (1600, 1216)
+
+
+def test_longest_side_is_capped_at_2048() -> None:
+    budget = ImageBudget(min_pixels=32 * 32, max_pixels=2048 * 2048, factor=32)
+    image = load_one(data_url(encode(make_image(3000, 100, seed=4))), budget=budget)
+    assert max(image.size) <= 2048
+
+
+def test_tiny_images_are_upscaled_to_the_model_minimum() -> None:
+    image = load_one(data_url(encode(Image.new("RGB", (1, 1), (9, 9, 9)))))
+    assert image.size == (32, 32)
+
+
+def test_exif_orientation_is_applied() -> None:
+    photo = Image.new("RGB", (64, 32), (200, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown rotated 90°
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", exif=exif.tobytes())
+    assert load_one(data_url(buffer.getvalue(), "image/jpeg")).size == (32, 64)
 
 
 def test_transparent_pixels_become_white() -> None:
-    image = Image.new("RGBA", (4, 4), (0, 0, 0, 0))
-    assert load(data_url(encode(image))).getpixel((0, 0)) == (255, 255, 255)
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    assert load_one(data_url(encode(image))).getpixel((0, 0)) == (255, 255, 255)
 
 
-@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "I;16"])
-def test_other_modes_are_converted_to_rgb(mode: str) -> None:
-    image = make_image(8, 8, seed=3).convert(mode)
-    image_format = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
-    assert load(data_url(encode(image, image_format))).mode == "RGB"
+@pytest.mark.parametrize("mode,image_format", [("L", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG"),
+                                               ("1", "BMP"), ("LA", "PNG"), ("RGBA", "WEBP")])  # fmt: skip
+def test_other_modes_are_converted_to_rgb(mode: str, image_format: str) -> None:
+    assert load_one(data_url(encode(make_image(32, 32, seed=5).convert(mode), image_format))).mode == "RGB"
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["data:image/png,rawbytes", "data:image/png;base64,%%%", "data:;base64", "ftp://example.invalid/a.png"],
-)
+def test_sixteen_bit_images_keep_their_brightness() -> None:
+    image = Image.new("I;16", (32, 32), 65535)
+    assert load_one(data_url(encode(image))).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_gif_and_tiff_give_their_first_frame() -> None:
+    frames = [Image.new("RGB", (32, 32), color) for color in ((255, 0, 0), (0, 0, 255))]
+    for image_format in ("GIF", "TIFF"):
+        buffer = io.BytesIO()
+        frames[0].save(buffer, image_format, save_all=True, append_images=frames[1:])
+        red, green, blue = load_one(data_url(buffer.getvalue())).getpixel((5, 5))  # type: ignore[misc]
+        assert red > 200 and blue < 50
+
+
+def test_url_safe_base64_without_padding_is_accepted() -> None:
+    payload = base64.urlsafe_b64encode(encode(make_image(40, 40, seed=6))).decode().rstrip("=")
+    assert load_one(f"data:image/png;base64,{payload}").size == (32, 32)
+
+
+def test_a_multi_page_pdf_gives_one_image_per_page() -> None:
+    pages = [Image.new("RGB", (200, 280), color) for color in ((255, 255, 255), (0, 0, 0), (128, 128, 128))]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
+    images = load(data_url(buffer.getvalue(), "application/pdf"))
+    assert len(images) == 3
+    assert all(image.mode == "RGB" and image.width * image.height <= BUDGET.max_pixels for image in images)
+    assert images[0].getpixel((10, 10)) != images[1].getpixel((10, 10))
+
+
+def test_a_pdf_with_too_many_pages_is_refused_with_the_count() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (50, 50)).save(buffer, "PDF", save_all=True, append_images=[Image.new("RGB", (50, 50))] * 4)
+    with pytest.raises(InvalidRequest, match="5 pages; at most 3"):
+        load(data_url(buffer.getvalue(), "application/pdf"))
+
+
+def test_a_broken_pdf_is_400() -> None:
+    with pytest.raises(InvalidRequest, match="PDF"):
+        load(data_url(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer\n%%EOF", "application/pdf"))
+
+
+@pytest.mark.parametrize("url", ["data:image/png,rawbytes", "data:image/png;base64,%%%", "data:;base64",
+                                 "data:image/png;base64,", "ftp://example.invalid/a.png", "file:///etc/passwd"])  # fmt: skip
 def test_malformed_urls_are_400_naming_the_param(url: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         load(url)
     assert caught.value.param == PARAM and caught.value.status_code == 400
 
 
-def test_bytes_that_are_not_an_image_are_400() -> None:
+def test_remote_urls_are_refused_when_remote_media_is_off() -> None:
+    with pytest.raises(InvalidRequest, match="does not fetch"):
+        load("https://example.invalid/image.png")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"not an image", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, b"GIF89a" + b"\xff" * 20, b"\xff\xd8\xff" + b"\x00" * 9],
+)
+def test_bytes_that_are_not_a_decodable_image_are_400(data: bytes) -> None:
     with pytest.raises(InvalidRequest):
-        load(data_url(b"%PDF-1.4 not an image"))
+        load(data_url(data))
 
 
 def test_truncated_image_is_400() -> None:
-    data = encode(make_image(64, 64, seed=4), "JPEG")
+    data = encode(make_image(256, 256, seed=7), "PNG")
     with pytest.raises(InvalidRequest):
-        load(data_url(data[: len(data) // 2], "image/jpeg"))
+        load(data_url(data[: len(data) // 2]))
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")  # 400 MP of zeros in a few KB
+    with pytest.raises(PayloadTooLarge):
+        load(data_url(bomb))
+
+
+def test_data_url_over_the_size_limit_is_413() -> None:
+    with pytest.raises(PayloadTooLarge):
+        load("data:image/png;base64," + "A" * (2 * 2**20))
+
+
+def test_extreme_aspect_ratio_is_400() -> None:
+    with pytest.raises(InvalidRequest, match="aspect ratio"):
+        load(data_url(encode(Image.new("RGB", (4000, 2)))))
 
 
 def test_image_format_outside_the_list_is_415_naming_it() -> None:
     with pytest.raises(UnsupportedMediaType) as caught:
-        load(data_url(encode(make_image(16, 16, seed=5), "ICO"), "image/x-icon"))
+        load(data_url(encode(make_image(16, 16, seed=8), "ICO"), "image/x-icon"))
     assert "ICO" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "mime,data",
+    [("application/pdf", encode(make_image(16, 16, seed=9))), ("image/png", b"%PDF-1.4 ..."), ("text/plain", b"hi")],
+)
+def test_a_declared_type_that_lies_about_the_content_is_refused(mime: str, data: bytes) -> None:
+    with pytest.raises(ClientError):
+        load(data_url(data, mime))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_data_url_parser_accepts_or_refuses_cleanly_for_any_text(text: str) -> None:
+    try:
+        mime, data = parse_data_url("data:" + text, max_bytes=1000, param=PARAM)
+    except ClientError:
+        return
+    assert isinstance(mime, str) and isinstance(data, bytes) and data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_decoder_accepts_or_refuses_cleanly_for_any_bytes(data: bytes) -> None:
+    try:
+        image = decode_image(data, BUDGET, LIMITS, "auto", PARAM)
+    except ClientError:
+        return
+    assert image.mode == "RGB"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=1, max_size=300), st.integers(min_value=0, max_value=2000))
+def test_decoder_survives_corrupted_real_images(noise: bytes, position: int) -> None:
+    original = encode(make_image(48, 40, seed=10), "PNG")
+    position %= len(original)
+    corrupted = original[:position] + noise + original[position + len(noise) :]
+    try:
+        assert decode_image(corrupted, BUDGET, LIMITS, "auto", PARAM).mode == "RGB"
+    except ClientError:
+        pass

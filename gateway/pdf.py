@@ -1,0 +1,50 @@
+"""PDF pages as images, rendered by ``gateway.pdf_worker`` in a child process with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import sys
+
+from PIL import Image
+
+from gateway.errors import InvalidRequest
+
+HEADER = struct.Struct(">II")
+TOO_MANY_PAGES = 3
+
+
+async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: float, param: str) -> list[Image.Image]:
+    """One RGB image per page; a 400 for a PDF that is broken, too long, or too slow to render."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway.pdf_worker", str(max_pages), str(max_pixels),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(timeout):
+            output, _ = await process.communicate(data)
+    except TimeoutError:
+        raise InvalidRequest("The PDF took too long to render.", param=param) from None
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if process.returncode == TOO_MANY_PAGES:
+        raise InvalidRequest(
+            f"The PDF has {output.decode().strip()} pages; at most {max_pages} are accepted per request.", param=param
+        )
+    if process.returncode != 0:
+        raise InvalidRequest("The PDF could not be read.", param=param)
+    return _pages(output, param)
+
+
+def _pages(output: bytes, param: str) -> list[Image.Image]:
+    pages, offset = [], 0
+    while offset < len(output):
+        width, height = HEADER.unpack_from(output, offset)
+        offset += HEADER.size
+        pages.append(Image.frombytes("RGB", (width, height), output[offset : offset + width * height * 3]))
+        offset += width * height * 3
+    if not pages:
+        raise InvalidRequest("The PDF has no pages.", param=param)
+    return pages
