@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, cast
 
 from adapters.engine import (
@@ -41,6 +42,7 @@ class VLLMEngine:
         self._settings = settings
         self._model_path = model_path
         self._llm: Any = None
+        self._model_defaults: dict[str, Any] = {}
         self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0)
 
     @property
@@ -53,6 +55,8 @@ class VLLMEngine:
         # Engine construction blocks on worker start-up; keep the event loop free.
         self._llm = await asyncio.to_thread(self._create)
         max_model_len = self._llm.model_config.max_model_len
+        # Like vLLM's own server: the checkpoint's generation_config fills fields a request leaves out.
+        self._model_defaults = self._llm.model_config.get_diff_sampling_param()
         self._info = EngineInfo(model_path=self._model_path, max_model_len=max_model_len)
         logger.info("vLLM engine ready in %.1f s (max_model_len=%d)", time.monotonic() - started, max_model_len)
 
@@ -106,10 +110,10 @@ class VLLMEngine:
         if request.images:
             prompt["multi_modal_data"] = {"image": request.images}
         try:
-            params = to_sampling_params(request.sampling, stream=request.stream)
+            params = to_sampling_params(request.sampling, stream=request.stream, defaults=self._model_defaults)
             async with aclosing(self._llm.generate(prompt, params, request_id=request.request_id)) as outputs:
                 async for output in outputs:
-                    yield _to_engine_output(output)
+                    yield _to_engine_output(output, request.sampling.logprobs or 0)
         except Exception as error:  # vLLM's errors become ours here, and only here.
             raise translate_vllm_error(error) from error
 
@@ -120,8 +124,8 @@ def _on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
-def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
-    """Map validated OpenAI sampling options onto vLLM's ``SamplingParams``."""
+def to_sampling_params(options: SamplingOptions, *, stream: bool, defaults: dict[str, Any] | None = None) -> Any:
+    """Map validated OpenAI sampling options onto vLLM's ``SamplingParams``; ``defaults`` fill unset fields."""
     from vllm.sampling_params import RequestOutputKind, SamplingParams, StructuredOutputsParams
 
     given: dict[str, Any] = {
@@ -134,6 +138,11 @@ def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
         "repetition_penalty": options.repetition_penalty,
         "logprobs": options.logprobs,
     }
+    for name, value in (defaults or {}).items():
+        if given.get(name, 0) is None:
+            given[name] = value
+    if options.max_tokens is None and "max_new_tokens" in (defaults or {}):
+        options = replace(options, max_tokens=int(defaults["max_new_tokens"]))  # type: ignore[index]
     structured = None
     if options.json_schema is not None:
         structured = (
@@ -152,34 +161,44 @@ def to_sampling_params(options: SamplingOptions, *, stream: bool) -> Any:
     )
 
 
-def _to_engine_output(output: Any) -> EngineOutput:
+def _to_engine_output(output: Any, top_logprobs: int) -> EngineOutput:
     # DELTA outputs carry only the new tokens; FINAL_ONLY sends one output with all of them.
     choices = []
     for completion in output.outputs:
+        if completion.finish_reason == "error":
+            raise EngineError("The engine failed while processing this request.")
+        if completion.finish_reason == "abort":
+            raise EngineUnavailable("The engine stopped this request (it is shutting down or paused).")
         choices.append(
             ChoiceDelta(
                 index=completion.index,
                 text=completion.text,
                 num_tokens=len(completion.token_ids),
-                finish_reason=completion.finish_reason,
-                logprobs=_logprobs(completion),
+                # vLLM's "repetition" (its loop detector) ended the answer on purpose.
+                finish_reason="stop" if completion.finish_reason == "repetition" else completion.finish_reason,
+                logprobs=_logprobs(completion, top_logprobs),
             )
         )
     return EngineOutput(prompt_tokens=len(output.prompt_token_ids or []), choices=choices)
 
 
-def _logprobs(completion: Any) -> list[TokenLogprob] | None:
+# JSON has no -inf; vLLM's server clamps masked tokens' logprobs to this too.
+MIN_LOGPROB = -9999.0
+
+
+def _logprobs(completion: Any, top: int) -> list[TokenLogprob] | None:
     if completion.logprobs is None:
         return None
     tokens = []
     for token_id, candidates in zip(completion.token_ids, completion.logprobs, strict=False):
         chosen = candidates[token_id]
-        ranked = sorted(candidates.values(), key=lambda candidate: candidate.rank or 0)
+        # vLLM adds the sampled token to the top-k; keep exactly the k best.
+        ranked = sorted((c for c in candidates.values() if c.rank and c.rank <= top), key=lambda c: c.rank)
         tokens.append(
             TokenLogprob(
                 token=chosen.decoded_token or "",
-                logprob=chosen.logprob,
-                top=[(candidate.decoded_token or "", candidate.logprob) for candidate in ranked if candidate.rank],
+                logprob=max(chosen.logprob, MIN_LOGPROB),
+                top=[(candidate.decoded_token or "", max(candidate.logprob, MIN_LOGPROB)) for candidate in ranked],
             )
         )
     return tokens
@@ -200,7 +219,7 @@ def translate_vllm_error(error: Exception) -> GatewayError:
         return EngineUnavailable(message)  # admission control: busy, retry later
     if isinstance(error, VLLMNotFoundError):
         return ModelNotFound(message, param="model")
-    if isinstance(error, VLLMClientError | ValueError | TypeError):
+    if isinstance(error, VLLMClientError | ValueError):
         # Also what vLLM's input processing raises (prompt too long, processor rejects an image).
         if _is_context_overflow(message):
             return ContextLengthExceeded(message, param="messages")

@@ -12,8 +12,8 @@ that it applies and is a no-op otherwise.
 2. Wrong answers for several images in one encoder batch: the Transformers
    modeling backend splits the concatenated vision output by each image's
    patch count (before the 2x2 merge) instead of its token count, so every
-   image after the first gets another image's embeddings. We encode
-   HunYuanVL images one at a time, which gives each its own exact tokens.
+   image after the first gets another image's embeddings. We split it by
+   each image's token count, computed from its grid as the processor does.
 """
 
 from __future__ import annotations
@@ -27,10 +27,12 @@ logger = logging.getLogger(__name__)
 
 
 def register() -> None:
-    """Entry point vLLM calls in each of its processes."""
-    install_pil_image_processor()
-    _make_cpu_gemm_accept_strided_inputs()
-    _encode_hunyuan_images_one_by_one()
+    """Entry point vLLM calls in each of its processes; a fix that cannot apply is skipped, never fatal."""
+    for fix in (install_pil_image_processor, _make_cpu_gemm_accept_strided_inputs, _split_hunyuan_images_by_tokens):
+        try:
+            fix()
+        except Exception:  # a vLLM or transformers we do not know must not stop vLLM from starting
+            logger.warning("hunyuan-ocr-gateway: vLLM fix %s not applied", fix.__name__, exc_info=True)
 
 
 def _make_cpu_gemm_accept_strided_inputs() -> None:
@@ -42,30 +44,34 @@ def _make_cpu_gemm_accept_strided_inputs() -> None:
     original = utils.cpu_unquantized_gemm
 
     def cpu_unquantized_gemm(layer: Any, x: Any, weight: Any, bias: Any = None) -> Any:
-        return original(layer, x.contiguous(), weight, bias)
+        return original(layer, x if x.stride(-1) == 1 else x.contiguous(), weight, bias)
 
     cpu_unquantized_gemm.accepts_strided = True  # type: ignore[attr-defined]
-    # dispatch_unquantized_gemm() looks this name up when each layer is built.
+    # dispatch_unquantized_gemm() looks this name up each time it is called.
     setattr(utils, "cpu_unquantized_gemm", cpu_unquantized_gemm)
 
 
-def _encode_hunyuan_images_one_by_one() -> None:
+def _split_hunyuan_images_by_tokens() -> None:
     from vllm.model_executor.models.transformers.multimodal import MultiModalMixin
 
     original = MultiModalMixin._process_vision_input
-    if getattr(original, "per_image", False):
+    if getattr(original, "splits_by_tokens", False):
         return
 
     def _process_vision_input(self: Any, modality: str, pixel_values: Any, num_patches: Any, **kwargs: Any) -> Any:
-        if getattr(self.config, "model_type", None) != "hunyuan_vl" or not hasattr(pixel_values, "split"):
+        grid = kwargs.get(f"{modality}_grid_thw")
+        if (
+            getattr(self.config, "model_type", None) != "hunyuan_vl"
+            or grid is None
+            or not hasattr(pixel_values, "split")
+        ):
             return original(self, modality, pixel_values, num_patches, **kwargs)
-        patch_counts = num_patches.flatten().tolist()
-        embeddings = []
-        for index, patches in enumerate(pixel_values.split(patch_counts)):
-            item_kwargs = self._select_item_kwargs(kwargs, index, len(patch_counts))
-            features = self._get_features(modality, patches, **item_kwargs)
-            embeddings.append(features.reshape(-1, features.shape[-1]))
-        return embeddings
+        # One encoder call for the whole batch, split by each image's own token count:
+        # (h/m)·(w/m + 1) merged tokens (a newline per row) plus its begin and end tokens.
+        merge = self.config.vision_config.spatial_merge_size
+        counts = [(int(h) // merge) * (int(w) // merge + 1) + 2 for _, h, w in grid.tolist()]
+        features = self._get_features(modality, pixel_values, **kwargs)
+        return list(features.reshape(-1, features.shape[-1]).split(counts))
 
-    _process_vision_input.per_image = True  # type: ignore[attr-defined]
+    _process_vision_input.splits_by_tokens = True  # type: ignore[attr-defined]
     setattr(MultiModalMixin, "_process_vision_input", _process_vision_input)

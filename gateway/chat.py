@@ -193,7 +193,8 @@ def _accumulate(state: _ChoiceState, delta: ChoiceDelta) -> None:
 
 def _chunk_choice(state: _ChoiceState, delta: ChoiceDelta, with_logprobs: bool) -> wire.ChunkChoice | None:
     _accumulate(state, delta)
-    if not delta.text and delta.finish_reason is None:
+    # vLLM holds text back (stop strings, half a UTF-8 character) but its tokens' logprobs still go out.
+    if not delta.text and delta.finish_reason is None and not (with_logprobs and delta.logprobs):
         return None
     return wire.ChunkChoice(
         index=delta.index,

@@ -21,6 +21,9 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     watcher = asyncio.create_task(_wait_for_disconnect(request))
     try:
         await asyncio.wait({work_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work_task.cancel()  # the handler itself was cancelled (shutdown, timeout): stop the engine work too
+        raise
     finally:
         watcher.cancel()
     if work_task.done():

@@ -91,7 +91,10 @@ class EngineUnavailable(ServerError):
 def from_validation_error(error: ValidationError) -> InvalidRequest:
     """The most specific pydantic problem as a 400 naming its ``param`` like OpenAI does (``messages[0].content``)."""
     # A union reports one error per branch; the deepest one is about what the client meant.
-    detail = max(error.errors(include_url=False), key=lambda item: len(item["loc"]))
+    detail = max(
+        error.errors(include_url=False),
+        key=lambda item: (len(item["loc"]), not item["type"].endswith(_WRONG_TYPE_SUFFIXES)),
+    )
     param = _param_path(detail["loc"])
     if detail["type"] == "union_tag_invalid":
         context = detail.get("ctx", {})
@@ -105,6 +108,10 @@ def from_validation_error(error: ValidationError) -> InvalidRequest:
     return InvalidRequest(message, param=param or None)
 
 
+# "Wrong type" errors come from union branches the client did not mean; prefer the others on a tie.
+_WRONG_TYPE_SUFFIXES = ("_type", "_parsing")
+# pydantic's labels for union branches, which are not fields.
+_TYPE_LABELS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "bytes"})
 # Discriminator values pydantic puts in a location right after a list index.
 _UNION_TAGS = frozenset({"system", "developer", "user", "assistant", "text", "image_url", "file"})
 
@@ -117,7 +124,7 @@ def _param_path(location: tuple[int | str, ...]) -> str:
             path += f"[{part}]"
         elif isinstance(previous, int) and part in _UNION_TAGS:
             pass  # the branch pydantic tried, not a field
-        elif part.isidentifier():
+        elif part.isidentifier() and part not in _TYPE_LABELS:
             path += f".{part}" if path else part
         # other labels ("list[...]", "function-after[...]") name union branches, not fields
         previous = part

@@ -17,9 +17,15 @@ TOO_MANY_PAGES = 3
 async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: float, param: str) -> list[Image.Image]:
     """One RGB image per page; a 400 for a PDF that is broken, too long, or too slow to render."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway.pdf_worker", str(max_pages), str(max_pixels),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "gateway.pdf_worker",
+        str(max_pages),
+        str(max_pixels),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         async with asyncio.timeout(timeout):
             output, _ = await process.communicate(data)

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -110,25 +110,33 @@ class ResponseFormat(WireModel):
     json_schema: dict[str, Any] | None = None
 
 
+def null_means(default: Any) -> BeforeValidator:
+    """OpenAI treats an explicit ``null`` like an omitted field; clients (and the openai SDK) send both."""
+    return BeforeValidator(lambda value: default if value is None else value)
+
+
+INT64 = Field(ge=-(2**63), le=2**63 - 1)  # what the engine can carry
+
+
 class ChatCompletionRequest(WireModel):
     """``POST /v1/chat/completions``. vLLM's ``top_k``/``repetition_penalty`` are accepted too."""
 
     model: str | None = None
     messages: Annotated[list[Message], Field(min_length=1)]
-    stream: bool = False
+    stream: Annotated[bool, null_means(False)] = False
     stream_options: StreamOptions | None = None
-    max_tokens: Annotated[int, Field(ge=1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
-    top_k: Annotated[int, Field(ge=-1)] | None = None
-    n: Annotated[int, Field(ge=1, le=16)] = 1
+    top_k: Annotated[int, Field(ge=-1, le=2**31 - 1)] | None = None
+    n: Annotated[int, Field(ge=1, le=16), null_means(1)] = 1
     stop: str | Annotated[list[str], Field(max_length=16)] | None = None
-    seed: int | None = None
+    seed: Annotated[int, INT64] | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     repetition_penalty: Annotated[float, Field(gt=0, le=2)] | None = None
-    logprobs: bool = False
+    logprobs: Annotated[bool, null_means(False)] = False
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None

@@ -28,8 +28,8 @@ def sse_response(first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletion
 async def _events(
     first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None]
 ) -> AsyncIterator[ServerSentEvent]:
-    yield ServerSentEvent(data=first.model_dump_json())
     async with aclosing(rest):
+        yield ServerSentEvent(data=first.model_dump_json())
         try:
             async for chunk in rest:
                 yield ServerSentEvent(data=chunk.model_dump_json())

@@ -49,6 +49,8 @@ async def read_json(request: Request) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply.") from None
 
 
 def parse_body(model: type[ChatCompletionRequest], body: Any) -> ChatCompletionRequest:

@@ -48,6 +48,12 @@ def test_unset_max_tokens_leaves_the_rest_of_the_context_to_the_engine() -> None
     assert params.output_kind == RequestOutputKind.FINAL_ONLY
 
 
+def test_model_defaults_fill_only_unset_fields() -> None:
+    defaults = {"temperature": 0.5, "top_k": 1, "repetition_penalty": 1.03, "max_new_tokens": 64}
+    params = to_sampling_params(SamplingOptions(top_k=5), stream=False, defaults=defaults)
+    assert (params.temperature, params.top_k, params.repetition_penalty, params.max_tokens) == (0.5, 5, 1.03, 64)
+
+
 def test_json_schema_becomes_structured_output() -> None:
     assert to_sampling_params(SamplingOptions(json_schema={}), stream=False).structured_outputs.json_object
     schema = {"type": "object"}

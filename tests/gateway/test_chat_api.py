@@ -138,3 +138,24 @@ def test_body_that_is_a_json_array_is_rejected(api: TestClient) -> None:
 def test_health_is_503_when_the_engine_is_not_serving(api: TestClient, fake_engine: FakeEngine) -> None:
     fake_engine.started = False
     assert api.get("/health").status_code == 503
+
+
+def test_explicit_nulls_mean_defaults_as_with_openai(api: TestClient) -> None:
+    response = api.post("/v1/chat/completions", json={**HELLO, "stream": None, "n": None, "logprobs": None})
+    assert response.status_code == 200 and len(response.json()["choices"]) == 1
+
+
+def test_integers_the_engine_cannot_carry_are_400(api: TestClient) -> None:
+    for field in ("seed", "max_tokens", "top_k"):
+        response = api.post("/v1/chat/completions", json={**HELLO, field: 2**64})
+        assert response.status_code == 400 and response.json()["error"]["param"] == field
+
+
+def test_deeply_nested_json_is_400(api: TestClient) -> None:
+    response = api.post("/v1/chat/completions", content=b"[" * 100_000, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+
+
+def test_body_over_the_limit_is_413_before_it_is_read(api: TestClient) -> None:
+    response = api.post("/v1/chat/completions", content=b"x" * 200, headers={"content-length": str(200 * 2**20)})
+    assert response.status_code == 413

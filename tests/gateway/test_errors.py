@@ -47,3 +47,9 @@ def test_every_error_class_is_a_client_or_server_error_with_matching_status() ->
     for cls in subclasses(GatewayError)[1:]:
         assert issubclass(cls, ClientError) != issubclass(cls, ServerError), cls
         assert (400 <= cls.status_code < 500) == issubclass(cls, ClientError), cls
+
+
+def test_union_branch_labels_never_reach_the_param() -> None:
+    assert first_error({"messages": [{"role": "user", "content": "x"}], "stop": 5})[0] == "stop"
+    param, message = first_error({"messages": [{"role": "user", "content": []}]})
+    assert param == "messages[0].content" and "at least 1" in message

@@ -37,8 +37,15 @@ def load_one(url: str, **kwargs: object) -> Image.Image:
     return image
 
 
-FORMATS = [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp"), ("GIF", "image/gif"),
-           ("BMP", "image/bmp"), ("TIFF", "image/tiff"), ("HEIF", "image/heic")]  # fmt: skip
+FORMATS = [
+    ("PNG", "image/png"),
+    ("JPEG", "image/jpeg"),
+    ("WEBP", "image/webp"),
+    ("GIF", "image/gif"),
+    ("BMP", "image/bmp"),
+    ("TIFF", "image/tiff"),
+    ("HEIF", "image/heic"),
+]
 
 
 @pytest.mark.parametrize("image_format,mime", FORMATS)
@@ -63,7 +70,10 @@ def test_large_photo_is_brought_within_the_budget() -> None:
 def test_low_detail_uses_a_smaller_budget() -> None:
     budget = ImageBudget(min_pixels=32 * 32, max_pixels=2048 * 2048, factor=32)
     url = data_url(encode(make_image(1600, 1200, seed=3), "JPEG"), "image/jpeg")
-    assert load_one(url, detail="low", budget=budget).width * load_one(url, detail="low", budget=budget).height <= 512 * 512
+    assert (
+        load_one(url, detail="low", budget=budget).width * load_one(url, detail="low", budget=budget).height
+        <= 512 * 512
+    )
     assert load_one(url, budget=budget).size == (1600, 1216)
 
 
@@ -92,8 +102,10 @@ def test_transparent_pixels_become_white() -> None:
     assert load_one(data_url(encode(image))).getpixel((0, 0)) == (255, 255, 255)
 
 
-@pytest.mark.parametrize("mode,image_format", [("L", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG"),
-                                               ("1", "BMP"), ("LA", "PNG"), ("RGBA", "WEBP")])  # fmt: skip
+@pytest.mark.parametrize(
+    "mode,image_format",
+    [("L", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("I;16", "PNG"), ("1", "BMP"), ("LA", "PNG"), ("RGBA", "WEBP")],
+)
 def test_other_modes_are_converted_to_rgb(mode: str, image_format: str) -> None:
     assert load_one(data_url(encode(make_image(32, 32, seed=5).convert(mode), image_format))).mode == "RGB"
 
@@ -139,8 +151,17 @@ def test_a_broken_pdf_is_400() -> None:
         load(data_url(b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\ntrailer\n%%EOF", "application/pdf"))
 
 
-@pytest.mark.parametrize("url", ["data:image/png,rawbytes", "data:image/png;base64,%%%", "data:;base64",
-                                 "data:image/png;base64,", "ftp://example.invalid/a.png", "file:///etc/passwd"])  # fmt: skip
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:image/png,rawbytes",
+        "data:image/png;base64,%%%",
+        "data:;base64",
+        "data:image/png;base64,",
+        "ftp://example.invalid/a.png",
+        "file:///etc/passwd",
+    ],
+)
 def test_malformed_urls_are_400_naming_the_param(url: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         load(url)
