@@ -27,6 +27,7 @@ from gateway.pdf import render_pdf
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"})
 MAX_ASPECT_RATIO = 200  # HunyuanOCR's processor refuses anything longer
 LOW_DETAIL_PIXELS = 512 * 512
+DRAFT_SHORTFALL = 0.1  # JPEG draft decoding may land this far under the target size
 Detail = Literal["auto", "low", "high"]
 
 try:  # HEIC/HEIF photos (iPhone) when the maintained pillow-heif wheel is installed
@@ -155,10 +156,13 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
             if image.width * image.height > limits.max_decoded_pixels:
                 raise PayloadTooLarge(f"The image has {image.width}x{image.height} pixels, too many.", param=param)
             target = _target(budget, *_displayed_size(image), detail, param)
-            if image.format == "JPEG":
-                image.draft("RGB", _stored_size(image, target))
+            resample = Image.Resampling.BICUBIC
+            if image.format == "JPEG" and image.draft("RGB", _draft_size(_stored_size(image, target))):
+                # The DCT did the heavy downsampling; the rest is under 2x, where Pillow's
+                # antialiased bilinear matches bicubic for text and costs a third less.
+                resample = Image.Resampling.BILINEAR
             image.load()
-            return _resize(to_rgb(ImageOps.exif_transpose(image)), target)
+            return _resize(to_rgb(ImageOps.exif_transpose(image)), target, resample)
     except Image.DecompressionBombError:
         raise PayloadTooLarge("The image has too many pixels.", param=param) from None
     except GatewayError:
@@ -190,9 +194,22 @@ def _stored_size(image: Image.Image, displayed: tuple[int, int]) -> tuple[int, i
     return (displayed[1], displayed[0]) if image.getexif().get(0x0112) in _SWAPS_SIDES else displayed
 
 
-def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    # BICUBIC, as HunyuanOCR's processor resizes, so the engine's processor finds nothing left to do.
-    return image if image.size == size else image.resize(size, Image.Resampling.BICUBIC)
+def _draft_size(target: tuple[int, int]) -> tuple[int, int]:
+    """What to ask JPEG draft mode for: a little under the target.
+
+    libjpeg only scales by 1/2, 1/4, 1/8 while decoding. A 4000×3000 photo for a 2048-px target would
+    miss the 1/2 step by 2% and decode at full size; allowing a 10% shortfall (made up by the final
+    resize) decodes it at 2000×1500, about 3× faster, with no visible loss for OCR.
+    """
+    return math.floor(target[0] * (1 - DRAFT_SHORTFALL)), math.floor(target[1] * (1 - DRAFT_SHORTFALL))
+
+
+def _resize(
+    image: Image.Image, size: tuple[int, int], resample: Image.Resampling = Image.Resampling.BICUBIC
+) -> Image.Image:
+    # BICUBIC by default, as HunyuanOCR's processor resizes; at the exact target size the engine's
+    # processor finds nothing left to do.
+    return image if image.size == size else image.resize(size, resample)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
