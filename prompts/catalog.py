@@ -1,0 +1,116 @@
+"""The task catalog: HunyuanOCR's official prompts per model version (``tasks.json``) and how to fill them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+CATALOG_PATH = Path(__file__).with_name("tasks.json")
+PROMPT_SETS = ("1.0", "1.5")
+
+# Target languages: (English name, Chinese name) as the prompts spell them.
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "en": ("English", "英文"),
+    "zh": ("Chinese", "中文"),
+    "fr": ("French", "法文"),
+    "de": ("German", "德文"),
+    "es": ("Spanish", "西班牙文"),
+    "it": ("Italian", "意大利文"),
+    "pt": ("Portuguese", "葡萄牙文"),
+    "ru": ("Russian", "俄文"),
+    "ja": ("Japanese", "日文"),
+    "ko": ("Korean", "韩文"),
+    "ar": ("Arabic", "阿拉伯文"),
+    "th": ("Thai", "泰文"),
+    "vi": ("Vietnamese", "越南文"),
+    "id": ("Indonesian", "印尼文"),
+    "ms": ("Malay", "马来文"),
+    "tr": ("Turkish", "土耳其文"),
+}
+
+
+class UnknownTask(ValueError):
+    """A task name, language or argument the catalog cannot serve."""
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What the user asked for: a task and its arguments (``target_lang``, ``fields``, ``key``, ``lang``)."""
+
+    task: str
+    target_lang: str | None = None
+    fields: tuple[str, ...] = ()
+    key: str | None = None
+    lang: str | None = None  # language of the prompt itself (1.0 has en and zh)
+
+
+@dataclass(frozen=True)
+class ResolvedTask:
+    """A task with its official prompt filled in, ready for the model."""
+
+    task: str
+    prompt: str
+    output: str
+    sampling: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """One model version's tasks, defaults and clean-up thresholds."""
+
+    version: str
+    default_task: str
+    sampling: dict[str, Any]
+    cleanup_min_chars: int
+    stream_loop_check: dict[str, int] | None
+    tasks: dict[str, dict[str, str]]
+
+    def resolve(self, request: TaskRequest) -> ResolvedTask:
+        spec = self.tasks.get(request.task)
+        if spec is None:
+            raise UnknownTask(f"Unknown task {request.task!r}; this model knows {', '.join(sorted(self.tasks))}.")
+        lang = request.lang if request.lang in spec else ("en" if "en" in spec else "zh")
+        template = spec[lang]
+        values: dict[str, str] = {}
+        if "{language}" in template:
+            target = (request.target_lang or "en").lower()
+            if target not in LANGUAGES:
+                raise UnknownTask(
+                    f"Unknown target language {request.target_lang!r}; use one of {', '.join(LANGUAGES)}."
+                )
+            values["language"] = LANGUAGES[target][0 if lang == "en" else 1]
+        if "{fields}" in template:
+            if not request.fields:
+                raise UnknownTask("The fields task needs a list of field names.")
+            values["fields"] = str(list(request.fields))
+        if "{key}" in template:
+            if not request.key:
+                raise UnknownTask("The field task needs the name of the field.")
+            values["key"] = request.key
+        return ResolvedTask(request.task, template.format(**values), spec["output"], dict(self.sampling))
+
+
+@cache
+def load_prompt_set(version: str) -> PromptSet:
+    """The prompt set for ``version`` ("1.0" or "1.5") from ``tasks.json``."""
+    data = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    if version not in data:
+        raise UnknownTask(f"Unknown prompt set {version!r}; choose one of {', '.join(PROMPT_SETS)}.")
+    entry = data[version]
+    return PromptSet(
+        version=version,
+        default_task=entry["default_task"],
+        sampling=entry["sampling"],
+        cleanup_min_chars=entry["cleanup_min_chars"],
+        stream_loop_check=entry.get("stream_loop_check"),
+        tasks={name: {k: v for k, v in spec.items()} for name, spec in entry["tasks"].items()},
+    )
+
+
+def detect_prompt_set(model_config: dict[str, Any]) -> str:
+    """1.5 takes images up to ~4096 px (1.0: 2048) — the loaded config tells which model this is."""
+    vision = model_config.get("vision_config") or {}
+    return "1.5" if int(vision.get("max_image_size", 2048)) >= 4096 else "1.0"
