@@ -67,6 +67,7 @@ class EngineOutput:
 
     prompt_tokens: int
     choices: list[ChoiceDelta]
+    cached_tokens: int = 0  # prompt tokens served from the prefix cache
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ prefix that prefix caching can reuse.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
@@ -45,6 +47,8 @@ class HunyuanPromptBuilder:
         from transformers import AutoProcessor
 
         self._processor: Any = AutoProcessor.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        config_path = Path(model_path) / "config.json"
+        self.model_config: dict[str, Any] = json.loads(config_path.read_text()) if config_path.is_file() else {}
         tokenizer = self._processor.tokenizer
         special = {str(token) for token in tokenizer.added_tokens_decoder.values() if token.special}
         special.update(token for token in tokenizer.all_special_tokens if len(token) > 1)

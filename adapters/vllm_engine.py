@@ -61,6 +61,7 @@ class VLLMEngine:
         logger.info("vLLM engine ready in %.1f s (max_model_len=%d)", time.monotonic() - started, max_model_len)
 
     def _create(self) -> Any:
+        from vllm.config import StructuredOutputsConfig
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -87,6 +88,8 @@ class VLLMEngine:
             trust_remote_code=settings.trust_remote_code,
             seed=settings.seed,
             disable_log_stats=True,
+            # JSON replies without free whitespace: a small model otherwise pads values with blanks to max_tokens.
+            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
             **args,
         )
         return AsyncLLM.from_engine_args(engine_args, usage_context=UsageContext.OPENAI_API_SERVER)
@@ -179,7 +182,11 @@ def _to_engine_output(output: Any, top_logprobs: int) -> EngineOutput:
                 logprobs=_logprobs(completion, top_logprobs),
             )
         )
-    return EngineOutput(prompt_tokens=len(output.prompt_token_ids or []), choices=choices)
+    return EngineOutput(
+        prompt_tokens=len(output.prompt_token_ids or []),
+        choices=choices,
+        cached_tokens=output.num_cached_tokens or 0,
+    )
 
 
 # JSON has no -inf; vLLM's server clamps masked tokens' logprobs to this too.

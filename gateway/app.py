@@ -21,6 +21,8 @@ from gateway.media import MediaLimits, MediaLoader
 from gateway.routes.chat import create_chat_completion
 from gateway.routes.health import health
 from gateway.routes.models import list_models, retrieve_model
+from gateway.tasks import TaskPlanner
+from prompts.catalog import detect_prompt_set, load_prompt_set
 
 
 def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder) -> Starlette:
@@ -55,7 +57,11 @@ def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder)
     app.state.engine = engine
     limits = MediaLimits(max_bytes=int(settings.media.max_image_mb * 2**20), max_pdf_pages=settings.media.max_pdf_pages)
     media = MediaLoader(prompts.image_budget(), limits, fetcher)
-    app.state.chat = ChatService(engine, prompts, media, settings.model_name, settings.engine.max_images_per_prompt)
+    version = detect_prompt_set(prompts.model_config) if settings.prompt_set == "auto" else settings.prompt_set
+    tasks = TaskPlanner(load_prompt_set(version))
+    app.state.chat = ChatService(
+        engine, prompts, media, tasks, settings.model_name, settings.engine.max_images_per_prompt
+    )
     return app
 
 

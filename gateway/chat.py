@@ -1,12 +1,12 @@
 """The chat-completions service: OpenAI request → engine request → OpenAI response or chunks.
 
 Two explicit entry points, ``complete`` and ``stream``; both raise gateway
-errors and never return an error value.
+errors and never return an error value. Both read the engine through
+``_run``, which also stops an answer whose tail keeps repeating.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -15,170 +15,197 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.engine import ChoiceDelta, Engine, EngineRequest, SamplingOptions, TokenLogprob
-from adapters.hunyuan_prompt import HunyuanPromptBuilder, Turn
+from adapters.engine import ChoiceDelta, Engine, EngineOutput, EngineRequest, SamplingOptions, TokenLogprob
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway import protocol as wire
-from gateway.errors import InvalidRequest, ModelNotFound
-from gateway.media import MediaLoader
+from gateway.conversation import load_turns
+from gateway.errors import ModelNotFound
+from gateway.media import SOURCE_SIZE, MediaLoader
+from gateway.tasks import TaskPlanner
+from prompts.catalog import ResolvedTask
+from prompts.postprocess import LoopGuard, cut_repeated_tail
+from prompts.spotting import parse_spotting
+
+SPOTTING_OUTPUTS = ("spotting", "spotting_json")
 
 
 @dataclass
 class _ChoiceState:
     """What one choice has produced so far (per request, per choice)."""
 
+    guard: LoopGuard
     text: list[str] = field(default_factory=list)
+    length: int = 0
     tokens: int = 0
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
+    looped: bool = False
+
+    def joined(self) -> str:
+        return "".join(self.text)
+
+
+@dataclass
+class _Run:
+    """One request on its way through the engine."""
+
+    engine_request: EngineRequest
+    task: ResolvedTask | None
+    images: list[Image.Image]
+    states: dict[int, _ChoiceState]
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
 
 
 class ChatService:
     """Serves ``/v1/chat/completions`` on one engine for one served model name."""
 
     def __init__(
-        self, engine: Engine, prompts: HunyuanPromptBuilder, media: MediaLoader, model_name: str, max_images: int
+        self,
+        engine: Engine,
+        prompts: HunyuanPromptBuilder,
+        media: MediaLoader,
+        tasks: TaskPlanner,
+        model_name: str,
+        max_images: int,
     ) -> None:
         self._engine = engine
         self._prompts = prompts
         self._media = media
+        self._tasks = tasks
         self.model_name = model_name
         self._max_images = max_images
 
     async def complete(self, request: wire.ChatCompletionRequest) -> wire.ChatCompletion:
-        engine_request = await self._prepare(request, stream=False)
-        states: dict[int, _ChoiceState] = {index: _ChoiceState() for index in range(request.n)}
-        prompt_tokens = 0
-        async with aclosing(self._engine.generate(engine_request)) as outputs:
-            async for output in outputs:
-                prompt_tokens = output.prompt_tokens
-                for delta in output.choices:
-                    _accumulate(states[delta.index], delta)
+        run = await self._prepare(request, stream=False)
+        async for output in self._run(run):
+            for delta in output.choices:
+                _accumulate(run.states[delta.index], delta)
+        truncated = False
+        for state in run.states.values():
+            text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
+            state.text, truncated = [text], truncated or cut
         choices = [
             wire.Choice(
                 index=index,
-                message=wire.AssistantReply(content="".join(state.text)),
-                finish_reason=_finish_reason(state.finish_reason),
+                message=wire.AssistantReply(content=state.joined()),
+                finish_reason=_finish_reason(state),
                 logprobs=_wire_logprobs(state.logprobs) if request.logprobs else None,
             )
-            for index, state in sorted(states.items())
+            for index, state in sorted(run.states.items())
         ]
         return wire.ChatCompletion(
-            id=_completion_id(engine_request),
+            id=run.engine_request.request_id,
             model=self.model_name,
             choices=choices,
-            usage=_usage(prompt_tokens, states),
+            usage=_usage(run),
+            ocr=self._ocr_info(run, truncated or any(state.looped for state in run.states.values())),
         )
 
     async def stream(self, request: wire.ChatCompletionRequest) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
-        engine_request = await self._prepare(request, stream=True)
-        chunk_id, created = _completion_id(engine_request), wire._now()
+        run = await self._prepare(request, stream=True)
+        chunk_id, created = run.engine_request.request_id, wire._now()
 
-        def chunk(choices: list[wire.ChunkChoice], usage: wire.Usage | None = None) -> wire.ChatCompletionChunk:
+        def chunk(choices: list[wire.ChunkChoice], **extra: Any) -> wire.ChatCompletionChunk:
             return wire.ChatCompletionChunk(
-                id=chunk_id, created=created, model=self.model_name, choices=choices, usage=usage
+                id=chunk_id, created=created, model=self.model_name, choices=choices, **extra
             )
 
-        states: dict[int, _ChoiceState] = {index: _ChoiceState() for index in range(request.n)}
-        prompt_tokens: int | None = None
-        async with aclosing(self._engine.generate(engine_request)) as outputs:
-            async for output in outputs:
-                if prompt_tokens is None:
-                    # The role chunk waits for the engine's first output, so a request the
-                    # engine rejects still gets an HTTP error rather than a broken stream.
-                    prompt_tokens = output.prompt_tokens
-                    yield chunk(
-                        [wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in states]
-                    )
-                choices = [_chunk_choice(states[delta.index], delta, request.logprobs) for delta in output.choices]
-                if sent := [choice for choice in choices if choice is not None]:
-                    yield chunk(sent)
+        first = True
+        async for output in self._run(run):
+            if first:
+                # The role chunk waits for the engine's first output, so a request the
+                # engine rejects still gets an HTTP error rather than a broken stream.
+                first = False
+                yield chunk(
+                    [wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in run.states]
+                )
+            choices = [_chunk_choice(run.states[delta.index], delta, request.logprobs) for delta in output.choices]
+            if sent := [choice for choice in choices if choice is not None]:
+                finished = all(state.finish_reason for state in run.states.values())
+                # The chunk that finishes the answer carries our `ocr` extension.
+                yield chunk(sent, ocr=self._ocr_info(run, False) if finished else None)
+        if looped := [index for index, state in run.states.items() if state.looped]:
+            stops = [wire.ChunkChoice(index=index, delta=wire.Delta(), finish_reason="stop") for index in looped]
+            yield chunk(stops, ocr=self._ocr_info(run, True))
         if request.stream_options and request.stream_options.include_usage:
-            yield chunk([], usage=_usage(prompt_tokens or 0, states))
+            yield chunk([], usage=_usage(run))
 
-    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool) -> EngineRequest:
+    async def _run(self, run: _Run) -> AsyncGenerator[EngineOutput, None]:
+        """The engine's outputs, recorded into ``run``; stops the engine once an answer loops."""
+        async with aclosing(self._engine.generate(run.engine_request)) as outputs:
+            async for output in outputs:
+                run.prompt_tokens, run.cached_tokens = output.prompt_tokens, output.cached_tokens
+                yield output
+                if any(_looping(run.states[delta.index]) for delta in output.choices):
+                    return  # closing the engine's generator aborts the request
+
+    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool) -> _Run:
         if request.model is not None and request.model != self.model_name:
             raise ModelNotFound(
                 f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
             )
-        turns = await self._turns(request.messages)
-        prompt = self._prompts.build(turns)
-        return EngineRequest(
+        turns = await load_turns(request.messages, self._media, self._max_images)
+        plan = self._tasks.plan(request, turns)
+        prompt = self._prompts.build(plan.turns)
+        sampling = _sampling(request, self._prompts.stop_token_ids, self._tasks.sampling_defaults())
+        loop_check = self._tasks.prompt_set.stream_loop_check or {}
+        # Non-streaming requests that can grow long still come in deltas, so a loop is stopped early.
+        may_loop = sampling.max_tokens is None or sampling.max_tokens > loop_check.get("start", 4000) // 4
+        engine_request = EngineRequest(
             request_id=f"chatcmpl-{uuid.uuid4().hex}",
             prompt=prompt.text,
             images=prompt.images,
-            sampling=_sampling(request, self._prompts.stop_token_ids),
-            stream=stream,
+            sampling=sampling,
+            stream=stream or may_loop,
+        )
+        states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
+        return _Run(engine_request, plan.task, prompt.images, states)
+
+    def _ocr_info(self, run: _Run, loop_truncated: bool) -> wire.OcrInfo:
+        boxes = None
+        if run.task is not None and run.task.output in SPOTTING_OUTPUTS and len(run.images) == 1:
+            width, height = run.images[0].info.get(SOURCE_SIZE, run.images[0].size)
+            boxes = [box.as_dict() for box in parse_spotting(run.states[0].joined(), width, height)]
+        return wire.OcrInfo(
+            task=run.task.task if run.task else None,
+            prompt_set=self._tasks.prompt_set.version,
+            loop_truncated=loop_truncated,
+            boxes=boxes,
         )
 
-    async def _turns(self, messages: list[wire.Message]) -> list[Turn]:
-        """Protocol messages → template turns; all media of the request is loaded concurrently."""
-        references = [
-            (index, part_index, part)
-            for index, message in enumerate(messages)
-            if isinstance(message, wire.UserMessage) and not isinstance(message.content, str)
-            for part_index, part in enumerate(message.content)
-            if not isinstance(part, wire.TextPart)
-        ]
-        if len(references) > self._max_images:
-            raise InvalidRequest(f"At most {self._max_images} images per request.", param="messages")
-        loaded = await asyncio.gather(*(self._load(part, f"messages[{i}].content[{j}]") for i, j, part in references))
-        if (count := sum(len(images) for images in loaded)) > self._max_images:
-            raise InvalidRequest(
-                f"The request holds {count} images and PDF pages; at most {self._max_images}.", param="messages"
-            )
-        media = dict(zip(((i, j) for i, j, _ in references), loaded, strict=True))
-        turns: list[Turn] = []
-        for index, message in enumerate(messages):
-            if isinstance(message, wire.UserMessage):
-                content = (
-                    [wire.TextPart(type="text", text=message.content)]
-                    if isinstance(message.content, str)
-                    else message.content
-                )
-                parts: list[str | Image.Image] = []
-                for part_index, part in enumerate(content):
-                    parts.extend([part.text] if isinstance(part, wire.TextPart) else media[index, part_index])
-                turns.append(Turn("user", parts))
-            else:
-                turns.append(
-                    Turn(
-                        "system" if isinstance(message, wire.SystemMessage) else "assistant",
-                        [wire.text_of(message.content)],
-                    )
-                )
-        return turns
 
-    async def _load(self, part: wire.ImagePart | wire.FilePart, param: str) -> list[Image.Image]:
-        if isinstance(part, wire.ImagePart):
-            return await self._media.load(
-                part.image_url.url, detail=part.image_url.detail, param=f"{param}.image_url.url"
-            )
-        if part.file.file_data is None:
-            raise InvalidRequest(
-                "Only inline files are supported: send file.file_data as a data: URL.", param=f"{param}.file.file_data"
-            )
-        return await self._media.load(part.file.file_data, param=f"{param}.file.file_data")
+def _looping(state: _ChoiceState) -> bool:
+    if state.finish_reason is None and state.guard.due(state.length) and state.guard.looping(state.joined()):
+        state.looped = True
+    return state.looped
 
 
-def _sampling(request: wire.ChatCompletionRequest, stop_token_ids: list[int]) -> SamplingOptions:
+def _sampling(
+    request: wire.ChatCompletionRequest, stop_token_ids: list[int], defaults: dict[str, Any]
+) -> SamplingOptions:
     json_schema: dict[str, Any] | None = None
     if request.response_format and request.response_format.type == "json_object":
         json_schema = {}
     elif request.response_format and request.response_format.type == "json_schema":
         json_schema = (request.response_format.json_schema or {}).get("schema") or {}
+
+    def pick(name: str, value: Any) -> Any:
+        return defaults.get(name) if value is None else value
+
     return SamplingOptions(
-        max_tokens=request.completion_limit,
-        temperature=request.temperature,
-        top_p=request.top_p,
-        top_k=request.top_k,
+        max_tokens=pick("max_tokens", request.completion_limit),
+        temperature=pick("temperature", request.temperature),
+        top_p=pick("top_p", request.top_p),
+        top_k=pick("top_k", request.top_k),
         n=request.n,
         stop=request.stop_list,
         stop_token_ids=stop_token_ids,
         seed=request.seed,
         presence_penalty=request.presence_penalty,
         frequency_penalty=request.frequency_penalty,
-        repetition_penalty=request.repetition_penalty,
+        repetition_penalty=pick("repetition_penalty", request.repetition_penalty),
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         json_schema=json_schema,
     )
@@ -186,6 +213,7 @@ def _sampling(request: wire.ChatCompletionRequest, stop_token_ids: list[int]) ->
 
 def _accumulate(state: _ChoiceState, delta: ChoiceDelta) -> None:
     state.text.append(delta.text)
+    state.length += len(delta.text)
     state.tokens += delta.num_tokens
     state.finish_reason = delta.finish_reason or state.finish_reason
     state.logprobs.extend(delta.logprobs or [])
@@ -199,13 +227,16 @@ def _chunk_choice(state: _ChoiceState, delta: ChoiceDelta, with_logprobs: bool) 
     return wire.ChunkChoice(
         index=delta.index,
         delta=wire.Delta(content=delta.text) if delta.text else wire.Delta(),
-        finish_reason=_finish_reason(delta.finish_reason),
+        finish_reason=_finish_reason_of(delta.finish_reason),
         logprobs=_wire_logprobs(delta.logprobs or []) if with_logprobs else None,
     )
 
 
-def _finish_reason(reason: str | None) -> wire.FinishReason | None:
-    # vLLM reports "abort" for cancelled requests; OpenAI has no such value.
+def _finish_reason(state: _ChoiceState) -> wire.FinishReason | None:
+    return "stop" if state.looped else _finish_reason_of(state.finish_reason)
+
+
+def _finish_reason_of(reason: str | None) -> wire.FinishReason | None:
     if reason in ("stop", "length", "content_filter"):
         return reason  # type: ignore[return-value]
     return None if reason is None else "stop"
@@ -228,12 +259,11 @@ def _wire_logprobs(tokens: list[TokenLogprob]) -> wire.ChoiceLogprobs:
     )
 
 
-def _usage(prompt_tokens: int, states: dict[int, _ChoiceState]) -> wire.Usage:
-    completion_tokens = sum(state.tokens for state in states.values())
+def _usage(run: _Run) -> wire.Usage:
+    completion_tokens = sum(state.tokens for state in run.states.values())
     return wire.Usage(
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=prompt_tokens + completion_tokens
+        prompt_tokens=run.prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=run.prompt_tokens + completion_tokens,
+        prompt_tokens_details=wire.PromptTokensDetails(cached_tokens=run.cached_tokens),
     )
-
-
-def _completion_id(request: EngineRequest) -> str:
-    return request.request_id

@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(serve, "--served-model-name", None, "model name clients use (default: --model)")
     _add(serve, "--host", "127.0.0.1", "address to listen on")
     _add(serve, "--port", 8000, "port to listen on", kind=int)
+    _add(
+        serve,
+        "--prompt-set",
+        "auto",
+        "HunyuanOCR task prompts to use; auto reads the model version from its config",
+        choices=["auto", "1.0", "1.5"],
+    )
     _add(serve, "--log-level", "info", "log level", choices=["debug", "info", "warning", "error"])
     engine = serve.add_argument_group("engine options")
     _add(engine, "--dtype", "auto", "weights/activation dtype (auto, bfloat16, float16, float32)")

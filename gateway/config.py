@@ -44,6 +44,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     engine_kind: str = "auto"
+    prompt_set: str = "auto"  # HunyuanOCR prompt set: auto (from the model's config), 1.0 or 1.5
     served_model_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -28,6 +28,7 @@ SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEI
 MAX_ASPECT_RATIO = 200  # HunyuanOCR's processor refuses anything longer
 LOW_DETAIL_PIXELS = 512 * 512
 DRAFT_SHORTFALL = 0.1  # JPEG draft decoding may land this far under the target size
+SOURCE_SIZE = "source_size"  # Image.info key: (width, height) before resizing
 Detail = Literal["auto", "low", "high"]
 
 try:  # HEIC/HEIF photos (iPhone) when the maintained pillow-heif wheel is installed
@@ -107,7 +108,8 @@ class MediaLoader:
         return [await asyncio.to_thread(decode_image, data, self.budget, self.limits, detail, param)]
 
     def _fit(self, image: Image.Image, detail: Detail, param: str) -> Image.Image:
-        return _resize(image, _target(self.budget, image.width, image.height, detail, param))
+        fitted = _resize(image, _target(self.budget, image.width, image.height, detail, param))
+        return _with_source_size(fitted, image.size)
 
 
 def parse_data_url(url: str, *, max_bytes: int, param: str) -> tuple[str, bytes]:
@@ -155,14 +157,15 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
                 )
             if image.width * image.height > limits.max_decoded_pixels:
                 raise PayloadTooLarge(f"The image has {image.width}x{image.height} pixels, too many.", param=param)
-            target = _target(budget, *_displayed_size(image), detail, param)
+            source_size = _displayed_size(image)
+            target = _target(budget, *source_size, detail, param)
             resample = Image.Resampling.BICUBIC
             if image.format == "JPEG" and image.draft("RGB", _draft_size(_stored_size(image, target))):
                 # The DCT did the heavy downsampling; the rest is under 2x, where Pillow's
                 # antialiased bilinear matches bicubic for text and costs a third less.
                 resample = Image.Resampling.BILINEAR
             image.load()
-            return _resize(to_rgb(ImageOps.exif_transpose(image)), target, resample)
+            return _with_source_size(_resize(to_rgb(ImageOps.exif_transpose(image)), target, resample), source_size)
     except Image.DecompressionBombError:
         raise PayloadTooLarge("The image has too many pixels.", param=param) from None
     except GatewayError:
@@ -192,6 +195,12 @@ def _displayed_size(image: Image.Image) -> tuple[int, int]:
 
 def _stored_size(image: Image.Image, displayed: tuple[int, int]) -> tuple[int, int]:
     return (displayed[1], displayed[0]) if image.getexif().get(0x0112) in _SWAPS_SIDES else displayed
+
+
+def _with_source_size(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Remember the size the user sent: boxes the model finds are reported in its pixels."""
+    image.info[SOURCE_SIZE] = size
+    return image
 
 
 def _draft_size(target: tuple[int, int]) -> tuple[int, int]:

@@ -140,6 +140,11 @@ class ChatCompletionRequest(WireModel):
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
     user: str | None = None
+    # Our extension (send with extra_body from the openai clients): which OCR task to run.
+    task: str | None = Field(default=None, max_length=40)  # a catalog task, "auto" (default) or "none"
+    target_lang: str | None = Field(default=None, max_length=20)
+    fields: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=64)] | None = None
+    lang: Literal["en", "zh"] | None = None  # language of the official prompt (HunyuanOCR 1.0 has both)
 
     @model_validator(mode="after")
     def _check_combinations(self) -> ChatCompletionRequest:
@@ -175,10 +180,24 @@ def _now() -> int:
 FinishReason = Literal["stop", "length", "content_filter"]
 
 
+class PromptTokensDetails(ResponseModel):
+    cached_tokens: int
+
+
 class Usage(ResponseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
+
+
+class OcrInfo(ResponseModel):
+    """Our extension on responses: what the gateway did with the request."""
+
+    task: str | None  # the official task sent to the model; None: the user's words went unchanged
+    prompt_set: str
+    loop_truncated: bool = False  # a repeating tail was cut or generation stopped because it looped
+    boxes: list[dict[str, Any]] | None = None  # spotting: text boxes in the original image's pixels
 
 
 class TopLogprob(ResponseModel):
@@ -218,6 +237,7 @@ class ChatCompletion(ResponseModel):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: str | None = None
+    ocr: OcrInfo | None = None
 
 
 class Delta(ResponseModel):
@@ -240,6 +260,7 @@ class ChatCompletionChunk(ResponseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    ocr: OcrInfo | None = None  # on the last chunk
 
 
 class ModelCard(ResponseModel):

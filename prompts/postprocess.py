@@ -36,8 +36,12 @@ class LoopGuard:
         self._start, self._every, self._min_repeats = start, every, min_repeats
         self._next_check = start
 
+    def due(self, length: int) -> bool:
+        """Whether an answer of ``length`` characters should be checked now (cheap; no text needed)."""
+        return length >= self._next_check
+
     def looping(self, text: str) -> bool:
-        if len(text) < self._next_check:
+        if not self.due(len(text)):
             return False
         self._next_check = len(text) + self._every
         return repeated_tail(text, self._min_repeats) is not None

@@ -12,7 +12,9 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-_HUNYUAN_ITEM = re.compile(r"(?P<text>.*?)\((?P<x1>-?\d+),\s*(?P<y1>-?\d+)\),\s*\((?P<x2>-?\d+),\s*(?P<y2>-?\d+)\)", re.S)
+_HUNYUAN_ITEM = re.compile(
+    r"(?P<text>.*?)\((?P<x1>-?\d+),\s*(?P<y1>-?\d+)\),\s*\((?P<x2>-?\d+),\s*(?P<y2>-?\d+)\)", re.S
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,11 @@ def _parse_json(output: str, width: int, height: int) -> list[Box] | None:
     boxes = []
     for item in items if isinstance(items, list) else []:
         coordinates = item.get("box") if isinstance(item, dict) else None
-        if isinstance(coordinates, list) and len(coordinates) == 4 and all(isinstance(v, int | float) for v in coordinates):
+        if (
+            isinstance(coordinates, list)
+            and len(coordinates) == 4
+            and all(isinstance(v, int | float) for v in coordinates)
+        ):
             boxes.append(_box(str(item.get("text", "")), coordinates, width, height))
     return boxes
 

@@ -12,12 +12,15 @@ import asyncio
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
+from prompts.catalog import TaskRequest, load_prompt_set
 from tests.conftest import Gateway
 from tests.images import image_part, make_image
 from tests.reference import TransformersReference, user_turn
 
 MAX_TOKENS = 24
 INSTRUCTION = "Extract all text in this image."
+# What the gateway sends the model for that instruction: HunyuanOCR's official prompt for the text task.
+OFFICIAL = load_prompt_set("1.0").resolve(TaskRequest("text", lang="en")).prompt
 
 
 def ask(client: OpenAI, gateway: Gateway, messages: list[dict]) -> str:
@@ -33,7 +36,7 @@ def test_one_image_of_any_size_matches_transformers(
 ) -> None:
     image = make_image(*size, seed=size[0] * 7 + size[1])
     messages = [{"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]}]
-    expected = reference.generate([user_turn(image, INSTRUCTION)], [image], MAX_TOKENS)
+    expected = reference.generate([user_turn(image, OFFICIAL)], [image], MAX_TOKENS)
     assert ask(client, gateway, messages) == expected
 
 
@@ -43,7 +46,7 @@ def test_several_images_in_one_message_match_transformers(
 ) -> None:
     images = [make_image(60 + 50 * index, 200 - 40 * index, seed=100 + index) for index in range(count)]
     parts = [image_part(image) for image in images] + [{"type": "text", "text": INSTRUCTION}]
-    expected = reference.generate([user_turn(*images, INSTRUCTION)], images, MAX_TOKENS)
+    expected = reference.generate([user_turn(*images, OFFICIAL)], images, MAX_TOKENS)
     assert ask(client, gateway, [{"role": "user", "content": parts}]) == expected
 
 
@@ -58,7 +61,14 @@ def test_images_between_text_parts_keep_their_order(
         image_part(second),
     ]
     expected = reference.generate([user_turn("Page one:", first, "Page two:", second)], [first, second], MAX_TOKENS)
-    assert ask(client, gateway, [{"role": "user", "content": parts}]) == expected
+    completion = client.chat.completions.create(
+        model=gateway.model,
+        messages=[{"role": "user", "content": parts}],
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+        extra_body={"task": "none"},  # the words as written, not a task's prompt
+    )
+    assert completion.choices[0].message.content == expected
 
 
 def test_system_message_matches_transformers(
@@ -71,7 +81,7 @@ def test_system_message_matches_transformers(
         {"role": "user", "content": [image_part(image), {"type": "text", "text": INSTRUCTION}]},
     ]
     expected = reference.generate(
-        [{"role": "system", "content": system}, user_turn(image, INSTRUCTION)], [image], MAX_TOKENS
+        [{"role": "system", "content": system}, user_turn(image, OFFICIAL)], [image], MAX_TOKENS
     )
     assert ask(client, gateway, messages) == expected
 
@@ -92,7 +102,7 @@ def test_two_turn_conversation_matches_transformers(
         [
             user_turn(image, INSTRUCTION),
             {"role": "assistant", "content": first_answer},
-            user_turn("Now translate it into English."),
+            user_turn(load_prompt_set("1.0").resolve(TaskRequest("translate", target_lang="en", lang="en")).prompt),
         ],
         [image],
         MAX_TOKENS,
@@ -127,6 +137,6 @@ def test_sixteen_concurrent_requests_with_different_images_each_match_transforme
         return completion.choices[0].message.content or ""
 
     answers = asyncio.run(ask_all())
-    expected = [reference.generate([user_turn(image, INSTRUCTION)], [image], MAX_TOKENS) for image in images]
+    expected = [reference.generate([user_turn(image, OFFICIAL)], [image], MAX_TOKENS) for image in images]
     assert answers == expected
     assert len(set(expected)) > 8  # the images really lead to different answers

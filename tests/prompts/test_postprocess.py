@@ -27,6 +27,7 @@ def test_loop_guard_stops_a_synthetic_looping_stream_and_not_a_normal_one() -> N
             break
     assert stopped_at is not None and stopped_at < 600
     normal, calm = "", LoopGuard(start=100, every=50, min_repeats=8)
+    assert not calm.due(99) and calm.due(100)
     assert not any(calm.looping(normal := normal + f"word{index} ") for index in range(2000))
 
 

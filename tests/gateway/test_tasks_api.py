@@ -1,0 +1,91 @@
+"""Task selection through the HTTP API (fake engine): what prompt the engine receives."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from prompts.catalog import TaskRequest, load_prompt_set
+from tests.fakes import FakeEngine
+from tests.images import image_part, make_image
+from tests.tiny_checkpoint import IMAGE_END, USER
+
+OFFICIAL = load_prompt_set("1.0")
+
+
+def official(task: str, **arguments: object) -> str:
+    return OFFICIAL.resolve(TaskRequest(task, **arguments)).prompt  # type: ignore[arg-type]
+
+
+def ask(api: TestClient, text: str | None, **extra: object) -> dict:
+    content = [image_part(make_image(64, 64, seed=1))] + ([{"type": "text", "text": text}] if text else [])
+    response = api.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": content}], **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def sent_prompt(engine: FakeEngine) -> str:
+    return engine.requests[-1].prompt
+
+
+@pytest.mark.parametrize(
+    "text,task,arguments",
+    [
+        ("translate this menu to English", "translate", {"target_lang": "en", "lang": "en"}),
+        ("把表格转成markdown", "table", {"lang": "zh"}),
+        (
+            "give me the invoice number, date and total as JSON",
+            "fields",
+            {"fields": ("invoice number", "date", "total"), "lang": "en"},
+        ),
+    ],
+)
+def test_natural_language_becomes_the_official_prompt(
+    api: TestClient, fake_engine: FakeEngine, text: str, task: str, arguments: dict
+) -> None:
+    body = ask(api, text)
+    assert sent_prompt(fake_engine).endswith(IMAGE_END + official(task, **arguments) + USER)
+    assert body["ocr"]["task"] == task and body["ocr"]["prompt_set"] == "1.0"
+
+
+def test_an_image_without_words_gets_the_default_task(api: TestClient, fake_engine: FakeEngine) -> None:
+    assert ask(api, None)["ocr"]["task"] == "document"
+    assert official("document", lang="en") in sent_prompt(fake_engine)
+
+
+def test_explicit_task_wins_over_the_words(api: TestClient, fake_engine: FakeEngine) -> None:
+    ask(api, "translate this", task="fields", fields=["name", "total"], lang="zh")
+    assert official("fields", fields=("name", "total"), lang="zh") in sent_prompt(fake_engine)
+
+
+def test_json_schema_properties_become_the_fields_to_extract(api: TestClient, fake_engine: FakeEngine) -> None:
+    schema = {"type": "object", "properties": {"invoice_number": {"type": "string"}, "total": {"type": "string"}}}
+    ask(api, "read this", response_format={"type": "json_schema", "json_schema": {"name": "invoice", "schema": schema}})
+    assert official("fields", fields=("invoice_number", "total"), lang="en") in sent_prompt(fake_engine)
+    assert fake_engine.requests[-1].sampling.json_schema == schema
+
+
+def test_unmatched_words_pass_through_unchanged(api: TestClient, fake_engine: FakeEngine) -> None:
+    body = ask(api, "find all phone numbers in this image")
+    assert "find all phone numbers in this image" + USER in sent_prompt(fake_engine)
+    assert body["ocr"]["task"] is None
+
+
+def test_task_none_sends_the_words_as_they_are(api: TestClient, fake_engine: FakeEngine) -> None:
+    ask(api, "Extract all text in this image.", task="none")
+    assert "Extract all text in this image." + USER in sent_prompt(fake_engine)
+
+
+def test_unknown_task_or_language_is_400_naming_task(api: TestClient) -> None:
+    content = [image_part(make_image(32, 32, seed=2))]
+    for extra in ({"task": "poetry"}, {"task": "translate", "target_lang": "xx"}, {"task": "fields"}):
+        response = api.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": content}], **extra})
+        assert response.status_code == 400 and response.json()["error"]["param"] == "task"
+
+
+def test_official_decoding_settings_fill_unset_fields(api: TestClient, fake_engine: FakeEngine) -> None:
+    ask(api, "Extract all text")
+    sampling = fake_engine.requests[-1].sampling
+    assert (sampling.temperature, sampling.top_k, sampling.repetition_penalty) == (0.0, 1, 1.0)
+    ask(api, "Extract all text", temperature=0.7)
+    assert fake_engine.requests[-1].sampling.temperature == 0.7
