@@ -25,6 +25,7 @@ from gateway.tasks import TaskPlanner
 from prompts.catalog import ResolvedTask
 from prompts.postprocess import LoopGuard, cut_repeated_tail
 from prompts.spotting import parse_spotting
+from prompts.tables import html_tables_to_markdown
 
 SPOTTING_OUTPUTS = ("spotting", "spotting_json")
 
@@ -84,7 +85,7 @@ class ChatService:
         truncated = False
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
-            state.text, truncated = [text], truncated or cut
+            state.text, truncated = [_converted(run, text)], truncated or cut
         choices = [
             wire.Choice(
                 index=index,
@@ -112,6 +113,12 @@ class ChatService:
                 id=chunk_id, created=created, model=self.model_name, choices=choices, **extra
             )
 
+        if run.task is not None and run.task.convert_to:
+            # The answer is rewritten once it is complete, so it is sent in one piece.
+            yield await self._converted_stream_chunk(run, request, chunk)
+            if request.stream_options and request.stream_options.include_usage:
+                yield chunk([], usage=_usage(run))
+            return
         first = True
         async for output in self._run(run):
             if first:
@@ -131,6 +138,22 @@ class ChatService:
             yield chunk(stops, ocr=self._ocr_info(run, True))
         if request.stream_options and request.stream_options.include_usage:
             yield chunk([], usage=_usage(run))
+
+    async def _converted_stream_chunk(
+        self, run: _Run, request: wire.ChatCompletionRequest, chunk: Any
+    ) -> wire.ChatCompletionChunk:
+        async for output in self._run(run):
+            for delta in output.choices:
+                _accumulate(run.states[delta.index], delta)
+        choices = [
+            wire.ChunkChoice(
+                index=index,
+                delta=wire.Delta(role="assistant", content=_converted(run, state.joined())),
+                finish_reason=_finish_reason(state),
+            )
+            for index, state in sorted(run.states.items())
+        ]
+        return chunk(choices, ocr=self._ocr_info(run, any(state.looped for state in run.states.values())))
 
     async def _run(self, run: _Run) -> AsyncGenerator[EngineOutput, None]:
         """The engine's outputs, recorded into ``run``; stops the engine once an answer loops."""
@@ -174,6 +197,12 @@ class ChatService:
             loop_truncated=loop_truncated,
             boxes=boxes,
         )
+
+
+def _converted(run: _Run, text: str) -> str:
+    if run.task is not None and run.task.convert_to == "markdown":
+        return html_tables_to_markdown(text)
+    return text
 
 
 def _looping(state: _ChoiceState) -> bool:

@@ -45,6 +45,7 @@ class TaskRequest:
     fields: tuple[str, ...] = ()
     key: str | None = None
     lang: str | None = None  # language of the prompt itself (1.0 has en and zh)
+    convert_to: str | None = None  # "markdown": the user wants the model's HTML tables as Markdown
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class ResolvedTask:
     prompt: str
     output: str
     sampling: dict[str, Any] = field(default_factory=dict)
+    convert_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class PromptSet:
             if not request.key:
                 raise UnknownTask("The field task needs the name of the field.")
             values["key"] = request.key
-        return ResolvedTask(request.task, template.format(**values), spec["output"], dict(self.sampling))
+        convert_to = request.convert_to if spec["output"] == "html" else None
+        return ResolvedTask(request.task, template.format(**values), spec["output"], dict(self.sampling), convert_to)
 
 
 @cache

@@ -29,6 +29,7 @@ _LANGUAGE_WORDS: dict[str, str] = {
 _LANGUAGE_PATTERN = "|".join(sorted(map(re.escape, _LANGUAGE_WORDS), key=len, reverse=True))
 _TARGET_LANGUAGE = re.compile(rf"(?:\b(?:to|into|in)\s+|成|为|到)\s*({_LANGUAGE_PATTERN})", re.IGNORECASE)
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_MARKDOWN = re.compile(r"markdown|\bmd\b", re.IGNORECASE)
 
 
 def _target_language(text: str) -> dict[str, object]:
@@ -76,7 +77,7 @@ def _rule(task: str, pattern: str, arguments: Callable[[str], dict[str, object]]
 RULES: tuple[Rule, ...] = (
     _rule("translate", r"translat|翻译|译成|译为|\bin (?:english|chinese)\b", _target_language),
     _rule("fields", r"\bjson\b|字段", _field_list),
-    _rule("table", r"\btables?\b|表格"),
+    _rule("table", r"\btables?\b|表格", lambda text: {"convert_to": "markdown"} if _MARKDOWN.search(text) else {}),
     _rule("formula", r"\b(?:formulas?|equations?|latex|math)\b|公式"),
     _rule("chart", r"\b(?:charts?|graphs?|plots?|diagrams?|flow ?charts?)\b|图表|流程图"),
     _rule("spotting", r"\b(?:coordinates?|bounding box(?:es)?|boxes|spotting|where each)\b|坐标|位置|检测"),

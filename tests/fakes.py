@@ -18,6 +18,7 @@ class FakeEngine:
     fail_before_output: GatewayError | None = None
     fail_after_words: tuple[int, Exception] | None = None
     requests: list[EngineRequest] = field(default_factory=list)
+    reply: str | None = None  # answer with this text (in pieces of 5 characters) instead of hashes
     started: bool = False
 
     @property
@@ -41,7 +42,10 @@ class FakeEngine:
         if self.fail_before_output is not None:
             raise self.fail_before_output
         prompt_tokens = len(request.prompt)
-        limit = min(self.words_per_choice, request.sampling.max_tokens or self.words_per_choice)
+        pieces = [self.reply[i : i + 5] for i in range(0, len(self.reply), 5)] if self.reply else None
+        limit = (
+            len(pieces) if pieces else min(self.words_per_choice, request.sampling.max_tokens or self.words_per_choice)
+        )
         for step in range(limit):
             if self.fail_after_words and step == self.fail_after_words[0]:
                 raise self.fail_after_words[1]
@@ -51,7 +55,7 @@ class FakeEngine:
                 choices=[
                     ChoiceDelta(
                         index=index,
-                        text=self.word(request, index, step),
+                        text=pieces[step] if pieces else self.word(request, index, step),
                         num_tokens=1,
                         finish_reason="length" if last else None,
                     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -32,7 +34,7 @@ def sent_prompt(engine: FakeEngine) -> str:
     "text,task,arguments",
     [
         ("translate this menu to English", "translate", {"target_lang": "en", "lang": "en"}),
-        ("把表格转成markdown", "table", {"lang": "zh"}),
+        ("把表格转成markdown", "table", {"lang": "zh", "convert_to": "markdown"}),
         (
             "give me the invoice number, date and total as JSON",
             "fields",
@@ -89,3 +91,28 @@ def test_official_decoding_settings_fill_unset_fields(api: TestClient, fake_engi
     assert (sampling.temperature, sampling.top_k, sampling.repetition_penalty) == (0.0, 1, 1.0)
     ask(api, "Extract all text", temperature=0.7)
     assert fake_engine.requests[-1].sampling.temperature == 0.7
+
+
+TABLE_HTML = "<table><tr><td>Item</td><td>Cost</td></tr><tr><td>Tea</td><td>3</td></tr></table>"
+TABLE_MARKDOWN = "| Item | Cost |\n|---|---|\n| Tea | 3 |"
+
+
+def test_a_table_asked_for_in_markdown_comes_back_in_markdown(api: TestClient, fake_engine: FakeEngine) -> None:
+    fake_engine.reply = TABLE_HTML
+    assert ask(api, "Turn this table into Markdown")["choices"][0]["message"]["content"] == TABLE_MARKDOWN
+    content = [image_part(make_image(64, 64, seed=1)), {"type": "text", "text": "table as markdown please"}]
+    response = api.post(
+        "/v1/chat/completions", json={"messages": [{"role": "user", "content": content}], "stream": True}
+    )
+    streamed = "".join(
+        choice["delta"].get("content") or ""
+        for line in response.text.splitlines()
+        if line.startswith("data: {")
+        for choice in json.loads(line[6:])["choices"]
+    )
+    assert streamed == TABLE_MARKDOWN
+
+
+def test_a_table_without_markdown_stays_html(api: TestClient, fake_engine: FakeEngine) -> None:
+    fake_engine.reply = TABLE_HTML
+    assert ask(api, "Parse the table")["choices"][0]["message"]["content"] == TABLE_HTML

@@ -20,8 +20,8 @@ CASES: list[tuple[str, TaskRequest | None]] = [
     ("parse this document", TaskRequest("document", lang="en")),
     ("把这个文档转成markdown", TaskRequest("document", lang="zh")),
     # table
-    ("Turn this table into Markdown", TaskRequest("table", lang="en")),
-    ("把表格转成markdown", TaskRequest("table", lang="zh")),
+    ("Turn this table into Markdown", TaskRequest("table", lang="en", convert_to="markdown")),
+    ("把表格转成markdown", TaskRequest("table", lang="zh", convert_to="markdown")),
     ("Parse the table as HTML", TaskRequest("table", lang="en")),
     # formula
     ("Write this equation in LaTeX", TaskRequest("formula", lang="en")),

@@ -46,3 +46,16 @@ def test_json_spotting_format_becomes_pixel_boxes_and_skips_bad_items() -> None:
 
 def test_out_of_range_and_swapped_coordinates_are_clamped_and_ordered() -> None:
     assert parse_spotting("x(1200,900),(-5,100)", width=100, height=100) == [Box("x", (0, 10, 100, 90))]
+
+
+def test_html_tables_become_markdown_tables_and_other_text_stays() -> None:
+    from prompts.tables import html_tables_to_markdown
+
+    html = (
+        "Prices:\n<table><tr><th>Item</th><th>Cost</th></tr><tr><td>Tea | hot</td><td>3</td></tr>"
+        '<tr><td colspan="2">Total 3</td></tr></table>\nThanks'
+    )
+    assert html_tables_to_markdown(html) == (
+        "Prices:\n| Item | Cost |\n|---|---|\n| Tea \\| hot | 3 |\n| Total 3 | Total 3 |\nThanks"
+    )
+    assert html_tables_to_markdown("no tables <b>here</b>") == "no tables <b>here</b>"
