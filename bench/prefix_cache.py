@@ -17,65 +17,37 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from openai import AsyncOpenAI
 
 from tests.images import image_part, make_image
+from tests.servers import start_gateway, stop_gateway
 
 PAGES_PER_REQUEST = 3  # several KV-cache blocks of image tokens per prompt
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(model: Path, caching: bool, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "serve",
-        "--model",
+    switch = "--enable-prefix-caching" if caching else "--no-enable-prefix-caching"
+    process, root_url = start_gateway(
         str(model),
-        "--served-model-name",
-        "bench",
-        "--port",
-        str(port),
+        log,
         "--dtype",
         "float32",
         "--max-model-len",
         "8192",
         "--kv-cache-gb",
         "2",
-        "--enable-prefix-caching" if caching else "--no-enable-prefix-caching",
-    ]
-    with log.open("w") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    root = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{root}/health", timeout=2).status_code == 200:
-                return process, f"{root}/v1"
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    process.kill()
-    raise RuntimeError("server did not become healthy")
+        switch,
+        served_name="bench",
+        timeout=600,
+    )
+    return process, f"{root_url}/v1"
 
 
 async def timed_turn(client: AsyncOpenAI, messages: list[dict[str, Any]]) -> tuple[float, str, int]:
@@ -173,8 +145,7 @@ def main() -> None:
         try:
             results["on" if caching else "off"] = asyncio.run(measure(base_url, args.requests, args.concurrency))
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            stop_gateway(process)
     print("| workload | metric | caching on | caching off |")
     print("|---|---|---|---|")
     for workload in ("single_shot", "conversation"):

@@ -1,12 +1,18 @@
-"""A small HTTP server on 127.0.0.1 for media-fetching tests (no traffic leaves the machine)."""
+"""Servers for tests and benchmarks, all on 127.0.0.1: a media server, and the gateway itself."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
 
 
 class MediaServer:
@@ -54,3 +60,62 @@ def media_server() -> Iterator[MediaServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayDidNotStart(RuntimeError):
+    """The gateway exited or stayed unhealthy; the message ends with its log's tail."""
+
+
+def start_gateway(
+    model: str, log_path: Path, *extra_args: str, served_name: str = "hunyuan-ocr-tiny", timeout: float = 420
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL)."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "serve",
+        "--model",
+        model,
+        "--served-model-name",
+        served_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra_args,
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+    root_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise GatewayDidNotStart(f"gateway exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{root_url}/health", timeout=2).status_code == 200:
+                return process, root_url
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    stop_gateway(process)
+    raise GatewayDidNotStart(f"gateway not healthy after {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+def stop_gateway(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
