@@ -70,6 +70,16 @@ class EngineOutput:
     cached_tokens: int = 0  # prompt tokens served from the prefix cache
 
 
+@dataclass
+class EngineStats:
+    """The engine's scheduler, as last reported: requests running/waiting, prefix-cache tokens (cumulative)."""
+
+    running: int = 0
+    waiting: int = 0
+    prefix_cache_queries: int = 0
+    prefix_cache_hits: int = 0
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     model_path: str
@@ -92,3 +102,5 @@ class Engine(Protocol):
     def is_healthy(self) -> bool: ...
 
     def num_unfinished_requests(self) -> int: ...
+
+    def stats(self) -> EngineStats: ...

@@ -17,6 +17,7 @@ from adapters.engine import (
     EngineInfo,
     EngineOutput,
     EngineRequest,
+    EngineStats,
     SamplingOptions,
     TokenLogprob,
 )
@@ -43,6 +44,7 @@ class VLLMEngine:
         self._model_path = model_path
         self._llm: Any = None
         self._model_defaults: dict[str, Any] = {}
+        self._stats = EngineStats()
         self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0)
 
     @property
@@ -92,7 +94,9 @@ class VLLMEngine:
             structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
             **args,
         )
-        return AsyncLLM.from_engine_args(engine_args, usage_context=UsageContext.OPENAI_API_SERVER)
+        return AsyncLLM.from_engine_args(
+            engine_args, usage_context=UsageContext.OPENAI_API_SERVER, stat_loggers=[_stats_recorder(self._stats)]
+        )
 
     async def shutdown(self) -> None:
         if self._llm is not None:
@@ -104,6 +108,9 @@ class VLLMEngine:
 
     def num_unfinished_requests(self) -> int:
         return 0 if self._llm is None else self._llm.get_num_unfinished_requests()
+
+    def stats(self) -> EngineStats:
+        return self._stats
 
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """Stream the request's outputs; cancelling the iteration aborts it in vLLM."""
@@ -119,6 +126,30 @@ class VLLMEngine:
                     yield _to_engine_output(output, request.sampling.logprobs or 0)
         except Exception as error:  # vLLM's errors become ours here, and only here.
             raise translate_vllm_error(error) from error
+
+
+def _stats_recorder(stats: EngineStats) -> Any:
+    """A vLLM stat-logger class that keeps the scheduler's latest numbers in ``stats``."""
+    from vllm.v1.metrics.loggers import StatLoggerBase
+
+    class SchedulerStatsRecorder(StatLoggerBase):
+        def __init__(self, vllm_config: Any, engine_index: int = 0) -> None:
+            pass
+
+        def record(
+            self, scheduler_stats: Any, iteration_stats: Any, mm_cache_stats: Any = None, engine_idx: int = 0
+        ) -> None:
+            if scheduler_stats is None:
+                return
+            stats.running = scheduler_stats.num_running_reqs
+            stats.waiting = scheduler_stats.num_waiting_reqs
+            stats.prefix_cache_queries += scheduler_stats.prefix_cache_stats.queries
+            stats.prefix_cache_hits += scheduler_stats.prefix_cache_stats.hits
+
+        def log_engine_initialized(self) -> None:
+            pass
+
+    return SchedulerStatsRecorder
 
 
 def _on_cpu() -> bool:

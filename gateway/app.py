@@ -2,40 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from adapters.engine import Engine
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.admission import AdmissionControl
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
 from gateway.errors import ClientError, GatewayError, error_response, handle_gateway_error, handle_unexpected_error
 from gateway.fetch import FetchPolicy, MediaFetcher
+from gateway.lifecycle import Lifecycle, stop_this_process
 from gateway.media import MediaLimits, MediaLoader
+from gateway.metrics import Metrics, metrics_endpoint
+from gateway.middleware.auth import APIKeyMiddleware
+from gateway.middleware.request_log import RequestLogMiddleware
+from gateway.openapi import openapi_endpoint
 from gateway.routes.chat import create_chat_completion
-from gateway.routes.health import health
+from gateway.routes.health import health, ready
 from gateway.routes.models import list_models, retrieve_model
 from gateway.tasks import TaskPlanner
 from prompts.catalog import detect_prompt_set, load_prompt_set
 
 
-def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder) -> Starlette:
-    """The gateway app; the engine starts with the app and stops with it."""
+def build_app(
+    settings: Settings,
+    engine: Engine,
+    prompts: HunyuanPromptBuilder,
+    on_engine_failure: Callable[[], None] = stop_this_process,
+) -> Starlette:
+    """The gateway app; the engine starts with the app and stops with it. ``on_engine_failure`` runs when the
+    engine cannot start or dies (default: the server shuts down and exits with code 3)."""
 
     fetcher = MediaFetcher(fetch_policy(settings.media))
 
+    lifecycle = Lifecycle(engine, on_engine_failure)
+    admission = AdmissionControl(settings.max_running_requests, settings.max_queued_requests)
+    metrics = Metrics(engine, admission)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await engine.start()
+        lifecycle.start()  # the model loads while the server already answers /health
         try:
             yield
         finally:
+            await lifecycle.stop()
             await fetcher.aclose()
             await engine.shutdown()
 
@@ -45,6 +64,26 @@ def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder)
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(RequestLogMiddleware, observers=(metrics.observe,)),
+            *(
+                [
+                    Middleware(
+                        CORSMiddleware,
+                        allow_origins=list(settings.cors_origins),
+                        allow_methods=["*"],
+                        allow_headers=["*"],
+                        expose_headers=["X-Request-ID"],
+                    )
+                ]
+                if settings.cors_origins
+                else []
+            ),
+            Middleware(APIKeyMiddleware, keys=settings.api_keys),
         ],
         exception_handlers={
             GatewayError: handle_gateway_error,
@@ -55,6 +94,9 @@ def build_app(settings: Settings, engine: Engine, prompts: HunyuanPromptBuilder)
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.lifecycle = lifecycle
+    app.state.admission = admission
+    app.state.metrics = metrics
     limits = MediaLimits(max_bytes=int(settings.media.max_image_mb * 2**20), max_pdf_pages=settings.media.max_pdf_pages)
     media = MediaLoader(prompts.image_budget(), limits, fetcher)
     version = detect_prompt_set(prompts.model_config) if settings.prompt_set == "auto" else settings.prompt_set

@@ -7,6 +7,7 @@ errors and never return an error value. Both read the engine through
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -56,6 +57,7 @@ class _Run:
     states: dict[int, _ChoiceState]
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    media_seconds: float = 0.0
 
 
 class ChatService:
@@ -77,7 +79,10 @@ class ChatService:
         self.model_name = model_name
         self._max_images = max_images
 
-    async def complete(self, request: wire.ChatCompletionRequest) -> wire.ChatCompletion:
+    async def complete(
+        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None
+    ) -> wire.ChatCompletion:
+        """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task."""
         run = await self._prepare(request, stream=False)
         async for output in self._run(run):
             for delta in output.choices:
@@ -95,6 +100,7 @@ class ChatService:
             )
             for index, state in sorted(run.states.items())
         ]
+        _report(run, report)
         return wire.ChatCompletion(
             id=run.engine_request.request_id,
             model=self.model_name,
@@ -103,9 +109,20 @@ class ChatService:
             ocr=self._ocr_info(run, truncated or any(state.looped for state in run.states.values())),
         )
 
-    async def stream(self, request: wire.ChatCompletionRequest) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
+    async def stream(
+        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None
+    ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
         run = await self._prepare(request, stream=True)
+        try:
+            async for chunk in self._chunks(run, request):
+                yield chunk
+        finally:
+            _report(run, report)
+
+    async def _chunks(
+        self, run: _Run, request: wire.ChatCompletionRequest
+    ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         chunk_id, created = run.engine_request.request_id, wire._now()
 
         def chunk(choices: list[wire.ChunkChoice], **extra: Any) -> wire.ChatCompletionChunk:
@@ -169,7 +186,9 @@ class ChatService:
             raise ModelNotFound(
                 f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
             )
+        started = time.perf_counter()
         turns = await load_turns(request.messages, self._media, self._max_images)
+        media_seconds = time.perf_counter() - started
         plan = self._tasks.plan(request, turns)
         prompt = self._prompts.build(plan.turns)
         sampling = _sampling(request, self._prompts.stop_token_ids, self._tasks.sampling_defaults())
@@ -184,7 +203,7 @@ class ChatService:
             stream=stream or may_loop,
         )
         states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
-        return _Run(engine_request, plan.task, prompt.images, states)
+        return _Run(engine_request, plan.task, prompt.images, states, media_seconds=media_seconds)
 
     def _ocr_info(self, run: _Run, loop_truncated: bool) -> wire.OcrInfo:
         boxes = None
@@ -197,6 +216,21 @@ class ChatService:
             loop_truncated=loop_truncated,
             boxes=boxes,
         )
+
+
+def _report(run: _Run, report: dict[str, Any] | None) -> None:
+    if report is None:
+        return
+    report.update(
+        prompt_tokens=run.prompt_tokens,
+        completion_tokens=sum(state.tokens for state in run.states.values()),
+        cached_tokens=run.cached_tokens,
+        images=len(run.images),
+        pixels=sum(image.width * image.height for image in run.images),
+        task=run.task.task if run.task else None,
+    )
+    if run.images:
+        report["media_ms"] = round(run.media_seconds * 1000, 1)
 
 
 def _converted(run: _Run, text: str) -> str:

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from gateway.config import DEFAULT_MODEL, EngineSettings, MediaSettings, Settings
@@ -61,6 +62,34 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "1.0", "1.5"],
     )
     _add(serve, "--log-level", "info", "log level", choices=["debug", "info", "warning", "error"])
+    operation = serve.add_argument_group("operation options")
+    operation.add_argument(
+        "--api-key",
+        dest="api_key",
+        action="append",
+        default=_split(os.environ.get(f"{ENV_PREFIX}API_KEYS", "")),
+        help="a key clients must send as 'Authorization: Bearer KEY'; repeat for several [env OCR_GATEWAY_API_KEYS, "
+        "comma-separated]",
+    )
+    _add(operation, "--api-keys-file", None, "file with one API key per line (# comments allowed)")
+    _add(operation, "--cors-origins", "", "comma-separated origins allowed to call the API from a browser ('*': any)")
+    _add(
+        operation,
+        "--log-requests",
+        False,
+        "also log the text of requests (never images); off keeps documents private",
+        kind=bool,
+    )
+    _add(operation, "--request-timeout", 600.0, "seconds a request may take before it is ended with 504", kind=float)
+    _add(operation, "--max-running-requests", 64, "requests in the engine at once", kind=int)
+    _add(
+        operation,
+        "--max-queued-requests",
+        256,
+        "requests waiting for the engine; beyond that clients get 429",
+        kind=int,
+    )
+    _add(operation, "--shutdown-timeout", 30.0, "on SIGTERM, seconds in-flight requests get to finish", kind=float)
     engine = serve.add_argument_group("engine options")
     _add(engine, "--dtype", "auto", "weights/activation dtype (auto, bfloat16, float16, float32)")
     _add(engine, "--max-model-len", None, "context length (default: the model's)", kind=int)
@@ -94,11 +123,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     options["allowed_media_domains"] = tuple(
         domain.strip().lower() for domain in args.allowed_media_domains.split(",") if domain.strip()
     )
+    options["api_keys"] = tuple(args.api_key or ()) + _keys_file(args.api_keys_file)
+    options["cors_origins"] = tuple(_split(args.cors_origins))
     engine = EngineSettings(**{item.name: options[item.name] for item in fields(EngineSettings)})
     media = MediaSettings(**{item.name: options[item.name] for item in fields(MediaSettings)})
     server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
     server.pop("engine")
     return Settings(engine=engine, media=media, engine_kind=args.engine, **server)
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _keys_file(path: str | None) -> tuple[str, ...]:
+    if not path:
+        return ()
+    lines = (line.strip() for line in Path(path).read_text().splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
 
 
 def serve(settings: Settings) -> int:
@@ -122,8 +164,15 @@ def serve(settings: Settings) -> int:
         return 2
     engine = VLLMEngine(settings.engine, model_path)
     app = build_app(settings, engine, prompts)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
-    return 0
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        timeout_keep_alive=5,
+    )
+    return int(app.state.lifecycle.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,6 +49,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    api_keys: tuple[str, ...] = ()  # empty: no authentication
+    cors_origins: tuple[str, ...] = ()
+    log_requests: bool = False  # log prompt text (never images); off: documents are private
+    request_timeout: float = 600.0
+    max_running_requests: int = 64  # in the engine at once
+    max_queued_requests: int = 256  # waiting for a slot; beyond that → 429
+    shutdown_timeout: float = 30.0  # SIGTERM: how long in-flight requests may finish
 
     @property
     def model_name(self) -> str:

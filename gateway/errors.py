@@ -6,10 +6,12 @@
     │   │   └── ContextLengthExceeded   400 code=context_length_exceeded
     │   ├── ModelNotFound           404 code=model_not_found
     │   ├── PayloadTooLarge         413
-    │   └── UnsupportedMediaType    415
+    │   ├── UnsupportedMediaType    415
+    │   └── RateLimited             429 at capacity (with Retry-After)
     └── ServerError                 5xx, we are at fault
         ├── EngineError             500 the engine failed this request
-        └── EngineUnavailable       503 the engine is loading or dead
+        ├── EngineUnavailable       503 the engine is loading or dead
+        └── RequestTimeout          504 the request ran past --request-timeout
 
 Foreign exceptions (pydantic, vLLM, Pillow) are translated where they are
 raised, each in one place; anything else becomes a 500 without internals.
@@ -35,10 +37,13 @@ class GatewayError(Exception):
     error_type = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, param: str | None = None, code: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.headers = headers or {}
         if code is not None:
             self.code = code
 
@@ -74,6 +79,12 @@ class UnsupportedMediaType(ClientError):
     status_code = 415
 
 
+class RateLimited(ClientError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
 class ServerError(GatewayError):
     status_code = 500
     error_type = "server_error"
@@ -86,6 +97,11 @@ class EngineError(ServerError):
 class EngineUnavailable(ServerError):
     status_code = 503
     error_type = "service_unavailable"
+
+
+class RequestTimeout(ServerError):
+    status_code = 504
+    error_type = "timeout"
 
 
 def from_validation_error(error: ValidationError) -> InvalidRequest:
@@ -132,7 +148,7 @@ def _param_path(location: tuple[int | str, ...]) -> str:
 
 
 def error_response(error: GatewayError) -> JSONResponse:
-    return JSONResponse(error.body().model_dump(), status_code=error.status_code)
+    return JSONResponse(error.body().model_dump(), status_code=error.status_code, headers=error.headers)
 
 
 async def handle_gateway_error(request: Request, exc: Exception) -> JSONResponse:

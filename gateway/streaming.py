@@ -6,13 +6,14 @@ event carrying the OpenAI error JSON, followed by ``[DONE]``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from gateway.errors import GatewayError, ServerError
+from gateway.errors import GatewayError, RequestTimeout, ServerError
 from gateway.protocol import ChatCompletionChunk
 
 logger = logging.getLogger(__name__)
@@ -20,22 +21,49 @@ logger = logging.getLogger(__name__)
 DONE = ServerSentEvent(data="[DONE]")
 
 
-def sse_response(first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None]) -> EventSourceResponse:
-    """An SSE response that starts with an already received chunk and follows with the rest."""
-    return EventSourceResponse(_events(first, rest), ping=15)
+def sse_response(
+    first: ChatCompletionChunk,
+    rest: AsyncGenerator[ChatCompletionChunk, None],
+    *,
+    deadline: float,
+    on_close: Callable[[], None],
+) -> EventSourceResponse:
+    """An SSE response that starts with an already received chunk and follows with the rest until ``deadline``
+    (event-loop time); ``on_close`` runs when the stream ends, however it ends."""
+    return EventSourceResponse(_events(first, rest, deadline, on_close), ping=15)
 
 
 async def _events(
-    first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None]
+    first: ChatCompletionChunk,
+    rest: AsyncGenerator[ChatCompletionChunk, None],
+    deadline: float,
+    on_close: Callable[[], None],
 ) -> AsyncIterator[ServerSentEvent]:
-    async with aclosing(rest):
-        yield ServerSentEvent(data=first.model_dump_json())
-        try:
-            async for chunk in rest:
-                yield ServerSentEvent(data=chunk.model_dump_json())
-        except GatewayError as error:
-            yield ServerSentEvent(data=error.body().model_dump_json())
-        except Exception:
-            logger.exception("stream failed after it started")
-            yield ServerSentEvent(data=ServerError("The stream failed.").body().model_dump_json())
-    yield DONE
+    try:
+        async with aclosing(rest):
+            yield ServerSentEvent(data=first.model_dump_json())
+            async for event in _rest(rest, deadline):
+                yield event
+        yield DONE
+    finally:
+        on_close()
+
+
+async def _rest(rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float) -> AsyncIterator[ServerSentEvent]:
+    try:
+        while True:
+            # The deadline covers waiting for the engine, never the time our own yield is suspended.
+            async with asyncio.timeout_at(deadline):
+                try:
+                    chunk = await anext(rest)
+                except StopAsyncIteration:
+                    return
+            yield ServerSentEvent(data=chunk.model_dump_json())
+    except TimeoutError:
+        timeout = RequestTimeout("The request took longer than the server's request timeout.")
+        yield ServerSentEvent(data=timeout.body().model_dump_json())
+    except GatewayError as error:
+        yield ServerSentEvent(data=error.body().model_dump_json())
+    except Exception:
+        logger.exception("stream failed after it started")
+        yield ServerSentEvent(data=ServerError("The stream failed.").body().model_dump_json())

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
-from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest
+from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest, EngineStats
 from gateway.errors import GatewayError
 
 
@@ -36,6 +36,9 @@ class FakeEngine:
 
     def num_unfinished_requests(self) -> int:
         return 0
+
+    def stats(self) -> EngineStats:
+        return EngineStats()
 
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         self.requests.append(request)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -11,25 +14,59 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.chat import ChatService
 from gateway.disconnect import ClientDisconnected, unless_disconnected
-from gateway.errors import InvalidRequest, PayloadTooLarge, from_validation_error
-from gateway.protocol import ChatCompletionRequest
+from gateway.errors import EngineUnavailable, InvalidRequest, PayloadTooLarge, RequestTimeout, from_validation_error
+from gateway.protocol import ChatCompletionRequest, TextPart
 from gateway.streaming import sse_response
 
+T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up; never seen by that client
 
 
 async def create_chat_completion(request: Request) -> Response:
     service: ChatService = request.app.state.chat
+    if request.app.state.lifecycle.state != "ready":
+        raise EngineUnavailable("The model is still loading; retry shortly.", headers={"Retry-After": "5"})
     chat_request = parse_body(ChatCompletionRequest, await read_json(request))
+    report: dict[str, Any] = request.scope.get("state", {}).get("log", {})
+    if request.app.state.settings.log_requests:
+        report["request_text"] = _texts(chat_request)
+    ticket = await request.app.state.admission.enter()
+    deadline = asyncio.get_running_loop().time() + request.app.state.settings.request_timeout
     try:
         if chat_request.stream:
-            chunks = service.stream(chat_request)
-            first = await unless_disconnected(request, anext(chunks))
-            return sse_response(first, chunks)
-        completion = await unless_disconnected(request, service.complete(chat_request))
+            chunks = service.stream(chat_request, report=report)
+            started = time.perf_counter()
+            first = await unless_disconnected(request, _before(deadline, anext(chunks)))
+            report["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            response: Response = sse_response(first, chunks, deadline=deadline, on_close=ticket.release)
+            ticket = None  # the stream releases it when it ends
+            return response
+        completion = await unless_disconnected(
+            request, _before(deadline, service.complete(chat_request, report=report))
+        )
     except ClientDisconnected:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
+    finally:
+        if ticket is not None:
+            ticket.release()
     return JSONResponse(completion.model_dump())
+
+
+def _texts(chat_request: ChatCompletionRequest) -> list[str]:
+    """The request's words for ``--log-requests`` (never its images)."""
+    texts = []
+    for message in chat_request.messages:
+        content = message.content if isinstance(message.content, list) else [message.content or ""]
+        texts += [part if isinstance(part, str) else part.text for part in content if isinstance(part, str | TextPart)]
+    return texts
+
+
+async def _before(deadline: float, work: Awaitable[T]) -> T:
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await work
+    except TimeoutError:
+        raise RequestTimeout("The request took longer than the server's request timeout.") from None
 
 
 async def read_json(request: Request) -> Any:

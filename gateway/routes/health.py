@@ -1,4 +1,4 @@
-"""``GET /health``: 200 while the engine serves, 503 otherwise."""
+"""``GET /health`` (liveness) and ``GET /health/ready`` (readiness): 200 while the engine serves, 503 otherwise."""
 
 from __future__ import annotations
 
@@ -7,11 +7,23 @@ from starlette.responses import JSONResponse
 
 
 async def health(request: Request) -> JSONResponse:
+    """503 while the model loads and after the engine died (the server then exits; see the README)."""
     engine = request.app.state.engine
-    healthy = engine.is_healthy()
+    state = request.app.state.lifecycle.state
+    healthy = state == "ready" and engine.is_healthy()
     body = {
-        "status": "ok" if healthy else "unavailable",
+        "status": "ok" if healthy else ("loading" if state == "loading" else "unavailable"),
         "model": request.app.state.settings.model_name,
         "engine": {"unfinished_requests": engine.num_unfinished_requests()},
     }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    headers = {} if healthy else {"Retry-After": "5"}
+    return JSONResponse(body, status_code=200 if healthy else 503, headers=headers)
+
+
+async def ready(request: Request) -> JSONResponse:
+    """Like ``/health``, and also 503 while the request queue is full (a load balancer should look elsewhere)."""
+    response = await health(request)
+    admission = request.app.state.admission
+    if response.status_code == 200 and admission.waiting >= request.app.state.settings.max_queued_requests:
+        return JSONResponse({"status": "busy"}, status_code=503, headers={"Retry-After": "1"})
+    return response

@@ -19,6 +19,6 @@ def fake_engine() -> FakeEngine:
 @pytest.fixture
 def api(fake_engine: FakeEngine, prompts: HunyuanPromptBuilder) -> Iterator[TestClient]:
     """The real app in-process with a fake engine (no sockets, no vLLM)."""
-    app = build_app(Settings(served_model_name="fake-ocr"), fake_engine, prompts)
+    app = build_app(Settings(served_model_name="fake-ocr"), fake_engine, prompts, on_engine_failure=lambda: None)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

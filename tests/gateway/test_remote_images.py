@@ -24,7 +24,9 @@ def server() -> Iterator[MediaServer]:
 
 def ask_for(server: MediaServer, media: MediaSettings, prompts: HunyuanPromptBuilder) -> tuple[int, dict, FakeEngine]:
     engine = FakeEngine()
-    app = build_app(Settings(served_model_name="fake-ocr", media=media), engine, prompts)
+    app = build_app(
+        Settings(served_model_name="fake-ocr", media=media), engine, prompts, on_engine_failure=lambda: None
+    )
     body = {
         "messages": [
             {"role": "user", "content": [{"type": "image_url", "image_url": {"url": f"{server.base_url}/scan.png"}}]}

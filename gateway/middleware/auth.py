@@ -1,0 +1,52 @@
+"""API-key authentication: ``Authorization: Bearer <key>`` on every ``/v1/*`` and ``/ocr`` route."""
+
+from __future__ import annotations
+
+import hmac
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.errors import ClientError, error_response
+
+PROTECTED_PREFIXES = ("/v1/", "/ocr")
+
+
+class InvalidAPIKey(ClientError):
+    status_code = 401
+    code = "invalid_api_key"
+
+
+class APIKeyMiddleware:
+    """Refuses protected routes without a valid key; ``/health``, ``/metrics`` and the page stay open.
+
+    The decision uses the request's path as routed (``scope["path"]``), never the Host header, and
+    compares keys in constant time.
+    """
+
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+        self.app = app
+        self._keys = [key.encode() for key in keys if key]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._keys or not _protected(scope["path"]) or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        if self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
+            await self.app(scope, receive, send)
+            return
+        response = error_response(InvalidAPIKey("Missing or invalid API key: send 'Authorization: Bearer <key>'."))
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+    def _authorized(self, header: bytes) -> bool:
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return False
+        token = token.strip()
+        # Compare with every key (no early exit) so timing says nothing about which key is close.
+        matches = [hmac.compare_digest(token, key) for key in self._keys]
+        return any(matches)
+
+
+def _protected(path: str) -> bool:
+    return path.startswith(PROTECTED_PREFIXES) or path == "/v1"

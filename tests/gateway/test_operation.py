@@ -1,0 +1,168 @@
+"""Operating the gateway (fake engine, in-process): keys, CORS, request ids, backpressure, health, metrics, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.admission import AdmissionControl
+from gateway.app import build_app
+from gateway.config import Settings
+from gateway.errors import RateLimited
+from tests.fakes import FakeEngine
+
+HELLO = {"messages": [{"role": "user", "content": "hello"}]}
+
+
+@pytest.fixture
+def secured(prompts: HunyuanPromptBuilder) -> Iterator[TestClient]:
+    settings = Settings(
+        served_model_name="fake-ocr", api_keys=("key-one", "key-two"), cors_origins=("https://ocr.example",)
+    )
+    with TestClient(build_app(settings, FakeEngine(), prompts, on_engine_failure=lambda: None)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models", "/v1/models/fake-ocr"])
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "key-one", "Basic key-one", "Bearer key-one-and-more"])
+def test_protected_routes_refuse_missing_or_wrong_keys_with_401(
+    secured: TestClient, path: str, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    method = secured.post if path.endswith("completions") else secured.get
+    response = method(path, headers=headers, **({"json": HELLO} if method == secured.post else {}))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_api_key"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("key", ["key-one", "key-two"])
+def test_any_configured_key_is_accepted(secured: TestClient, key: str) -> None:
+    response = secured.post("/v1/chat/completions", json=HELLO, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+
+
+def test_health_metrics_and_openapi_stay_open(secured: TestClient) -> None:
+    for path in ("/health", "/metrics", "/openapi.json"):
+        assert secured.get(path).status_code == 200
+
+
+def test_the_host_header_does_not_change_the_decision(secured: TestClient) -> None:
+    response = secured.get("/v1/models", headers={"Host": "health"})
+    assert response.status_code == 401
+
+
+def test_cors_preflight_and_response_headers_for_allowed_origins(secured: TestClient) -> None:
+    preflight = secured.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": "https://ocr.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://ocr.example"
+    other = secured.options(
+        "/v1/chat/completions", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_request_id_is_kept_or_made_and_logged_as_one_json_line(
+    api: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        given = api.post("/v1/chat/completions", json=HELLO, headers={"X-Request-ID": "abc-123"})
+        made = api.get("/v1/models")
+    assert given.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+    records = [json.loads(record.getMessage()) for record in caplog.records if record.name == "gateway.access"]
+    chat = next(record for record in records if record["request_id"] == "abc-123")
+    assert chat["route"] == "/v1/chat/completions" and chat["status"] == 200
+    assert chat["prompt_tokens"] > 0 and chat["completion_tokens"] == 4 and chat["latency_ms"] >= 0
+    assert "hello" not in json.dumps(records)  # no document text in logs by default
+
+
+def test_log_requests_adds_the_words_but_never_images(
+    prompts: HunyuanPromptBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_app(Settings(log_requests=True), FakeEngine(), prompts, on_engine_failure=lambda: None)
+    with TestClient(app) as client, caplog.at_level(logging.INFO, logger="gateway.access"):
+        client.post("/v1/chat/completions", json=HELLO)
+    assert any("hello" in record.getMessage() for record in caplog.records if record.name == "gateway.access")
+
+
+def test_admission_queues_up_to_its_limit_then_refuses_with_retry_after() -> None:
+    async def scenario() -> None:
+        admission = AdmissionControl(max_running=1, max_waiting=1)
+        first = await admission.enter()
+        queued = asyncio.create_task(admission.enter())
+        await asyncio.sleep(0)
+        with pytest.raises(RateLimited) as refused:
+            await admission.enter()
+        assert refused.value.status_code == 429 and refused.value.headers["Retry-After"] == "1"
+        first.release()
+        second = await queued
+        assert (admission.running, admission.waiting) == (1, 0)
+        second.release()
+        second.release()  # releasing twice is harmless
+        assert admission.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_full_server_answers_429_in_openai_shape(prompts: HunyuanPromptBuilder) -> None:
+    engine = FakeEngine()
+    app = build_app(
+        Settings(max_running_requests=1, max_queued_requests=0), engine, prompts, on_engine_failure=lambda: None
+    )
+    with TestClient(app) as client:
+        app.state.admission._slots._value = 0  # every slot taken
+        response = client.post("/v1/chat/completions", json=HELLO)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_metrics_count_requests_tokens_and_engine_state(api: TestClient) -> None:
+    api.post("/v1/chat/completions", json=HELLO)
+    api.post("/v1/chat/completions", json={"messages": []})
+    text = api.get("/metrics").text
+    assert 'ocr_gateway_requests_total{route="/v1/chat/completions",status="200"} 1.0' in text
+    assert 'ocr_gateway_requests_total{route="/v1/chat/completions",status="400"} 1.0' in text
+    assert 'ocr_gateway_tokens_total{kind="completion"} 4.0' in text
+    for name in (
+        "ocr_gateway_request_seconds_bucket",
+        "ocr_gateway_queue_depth",
+        "ocr_gateway_engine_running",
+        "ocr_gateway_prefix_cache_hit_rate",
+        "ocr_gateway_time_to_first_token_seconds",
+    ):
+        assert name in text
+
+
+def test_openapi_describes_our_routes(api: TestClient) -> None:
+    document = api.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    assert {"/v1/chat/completions", "/v1/models", "/health"} <= set(document["paths"])
+    assert "ChatCompletionRequest" in document["components"]["schemas"]
+
+
+def test_health_ready_reports_loading_until_the_engine_is_up(prompts: HunyuanPromptBuilder) -> None:
+    class SlowEngine(FakeEngine):
+        async def start(self) -> None:
+            await asyncio.sleep(3600)
+
+    with TestClient(build_app(Settings(), SlowEngine(), prompts, on_engine_failure=lambda: None)) as client:
+        response = client.get("/health")
+        assert response.status_code == 503 and response.json()["status"] == "loading"
+        assert client.get("/health/ready").status_code == 503
+        refused = client.post("/v1/chat/completions", json=HELLO)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
