@@ -149,6 +149,7 @@ def serve(settings: Settings) -> int:
     from adapters.hunyuan_prompt import HunyuanPromptBuilder
     from adapters.vllm_engine import VLLMEngine
     from gateway.app import build_app
+    from gateway.server import GracefulServer
 
     try:
         model_path = resolve_model(settings.engine.model, settings.engine.revision)
@@ -164,14 +165,16 @@ def serve(settings: Settings) -> int:
         return 2
     engine = VLLMEngine(settings.engine, model_path)
     app = build_app(settings, engine, prompts)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        # Streams get --shutdown-timeout to finish; uvicorn waits a little longer than they do.
+        timeout_graceful_shutdown=int(settings.shutdown_timeout) + 5,
         timeout_keep_alive=5,
     )
+    GracefulServer(config).run()
     return int(app.state.lifecycle.exit_code)
 
 

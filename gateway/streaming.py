@@ -27,10 +27,12 @@ def sse_response(
     *,
     deadline: float,
     on_close: Callable[[], None],
+    shutdown_grace: float,
 ) -> EventSourceResponse:
     """An SSE response that starts with an already received chunk and follows with the rest until ``deadline``
-    (event-loop time); ``on_close`` runs when the stream ends, however it ends."""
-    return EventSourceResponse(_events(first, rest, deadline, on_close), ping=15)
+    (event-loop time); ``on_close`` runs when the stream ends, however it ends. On server shutdown the stream
+    gets ``shutdown_grace`` seconds to finish before it is cut."""
+    return EventSourceResponse(_events(first, rest, deadline, on_close), ping=15, shutdown_grace_period=shutdown_grace)
 
 
 async def _events(

@@ -38,7 +38,10 @@ async def create_chat_completion(request: Request) -> Response:
             started = time.perf_counter()
             first = await unless_disconnected(request, _before(deadline, anext(chunks)))
             report["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            response: Response = sse_response(first, chunks, deadline=deadline, on_close=ticket.release)
+            grace = request.app.state.settings.shutdown_timeout
+            response: Response = sse_response(
+                first, chunks, deadline=deadline, on_close=ticket.release, shutdown_grace=grace
+            )
             ticket = None  # the stream releases it when it ends
             return response
         completion = await unless_disconnected(
