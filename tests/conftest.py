@@ -30,6 +30,7 @@ class Gateway:
     model: str
     checkpoint: Path
     log_path: Path
+    pid: int
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,6 @@ def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     except GatewayDidNotStart as error:
         pytest.fail(str(error))
     try:
-        yield Gateway(f"{root_url}/v1", root_url, "hunyuan-ocr-tiny", tiny_checkpoint, log_path)
+        yield Gateway(f"{root_url}/v1", root_url, "hunyuan-ocr-tiny", tiny_checkpoint, log_path, process.pid)
     finally:
         stop_gateway(process)

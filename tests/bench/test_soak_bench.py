@@ -1,0 +1,34 @@
+"""Smoke test of bench/soak.py against the session's real gateway: a short run with no failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Gateway
+
+
+def test_short_soak_has_no_failures(gateway: Gateway, tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.soak",
+        "--clients",
+        "8",
+        "--duration",
+        "8",
+        "--base-url",
+        gateway.root_url,
+        "--pid",
+        str(gateway.pid),
+        "--json",
+        str(out),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    result = json.loads(out.read_text())
+    assert result["failed"] == 0, result
+    assert result["completed"] > 0 and result["invalid_refused"] > 0 and result["abandoned"] > 0
+    assert result["rss_start_mb"] > 0
