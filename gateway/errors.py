@@ -5,6 +5,7 @@
     │   ├── InvalidRequest          400 invalid_request_error
     │   │   └── ContextLengthExceeded   400 code=context_length_exceeded
     │   ├── ModelNotFound           404 code=model_not_found
+    │   ├── SlowRequestBody         408 the body did not arrive in time
     │   ├── PayloadTooLarge         413
     │   ├── UnsupportedMediaType    415
     │   └── RateLimited             429 at capacity (with Retry-After)
@@ -69,6 +70,10 @@ class ContextLengthExceeded(InvalidRequest):
 class ModelNotFound(ClientError):
     status_code = 404
     code = "model_not_found"
+
+
+class SlowRequestBody(ClientError):
+    status_code = 408
 
 
 class PayloadTooLarge(ClientError):

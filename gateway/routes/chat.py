@@ -14,11 +14,19 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.chat import ChatService
 from gateway.disconnect import ClientDisconnected, unless_disconnected
-from gateway.errors import EngineUnavailable, InvalidRequest, PayloadTooLarge, RequestTimeout, from_validation_error
+from gateway.errors import (
+    EngineUnavailable,
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestTimeout,
+    SlowRequestBody,
+    from_validation_error,
+)
 from gateway.protocol import ChatCompletionRequest, TextPart
 from gateway.streaming import sse_response
 
 T = TypeVar("T")
+BODY_READ_TIMEOUT = 60.0
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up; never seen by that client
 
 
@@ -78,12 +86,18 @@ async def read_json(request: Request) -> Any:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        # A client that trickles its body (slowloris) must not hold a connection for ever.
+        async with asyncio.timeout(BODY_READ_TIMEOUT):
+            async for chunk in request.stream():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    except TimeoutError:
+        raise SlowRequestBody(f"The request body did not arrive within {BODY_READ_TIMEOUT:.0f} s.") from None
     body = b"".join(chunks)
     try:
         return json.loads(body)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
@@ -166,3 +167,22 @@ def test_health_ready_reports_loading_until_the_engine_is_up(prompts: HunyuanPro
         assert client.get("/health/ready").status_code == 503
         refused = client.post("/v1/chat/completions", json=HELLO)
         assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+
+
+def test_a_body_that_never_finishes_arriving_gets_408(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.routes.chat as chat_route
+    from gateway.errors import SlowRequestBody
+
+    monkeypatch.setattr(chat_route, "BODY_READ_TIMEOUT", 0.3)
+    pieces = [{"type": "http.request", "body": b'{"messages": ', "more_body": True}]
+
+    async def receive() -> dict:
+        if pieces:
+            return pieces.pop()
+        await asyncio.sleep(5)  # the rest never comes in time
+        return {"type": "http.request", "body": b"[]}", "more_body": False}
+
+    request = Request({"type": "http", "method": "POST", "path": "/", "headers": [], "app": api.app}, receive)
+    with pytest.raises(SlowRequestBody) as caught:
+        asyncio.run(chat_route.read_json(request))
+    assert caught.value.status_code == 408
