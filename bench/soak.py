@@ -33,9 +33,11 @@ IMAGES = [image_part(make_image(60 + 20 * index, 200 - 10 * index, seed=index)) 
 KINDS = ("complete", "stream", "abandon", "bad_image", "bad_model", "empty")
 
 
-def server_rss(pid: int) -> int:
-    process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+def server_rss(pid: int) -> dict[str, float]:
+    """RSS in MiB of the server and each of its processes (API server, engine core, worker)."""
+    root = psutil.Process(pid)
+    per_process = {f"{p.pid}:{p.name()}": p.memory_info().rss / 2**20 for p in [root, *root.children(recursive=True)]}
+    return {"total": sum(per_process.values()), **per_process}
 
 
 def body(kind: str, rng: random.Random, model: str) -> dict[str, Any]:
@@ -126,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds of the same load before RSS is taken")
     parser.add_argument("--base-url", default=None, help="a running gateway's root URL (http://127.0.0.1:PORT)")
     parser.add_argument("--pid", type=int, default=None, help="that gateway's process id, for its RSS")
     parser.add_argument("--model", default="hunyuan-ocr-tiny")
@@ -150,18 +153,24 @@ def main() -> None:
         )
         args.pid = process.pid
     try:
-        rss_start = server_rss(args.pid) if args.pid else 0
+        rss_idle = server_rss(args.pid) if args.pid else {"total": 0.0}
+        if args.warmup:
+            asyncio.run(soak(args.base_url, args.model, args.clients, args.warmup, args.seed + 1))
+        rss_start = server_rss(args.pid) if args.pid else {"total": 0.0}
         result = asyncio.run(soak(args.base_url, args.model, args.clients, args.duration, args.seed))
-        rss_end = server_rss(args.pid) if args.pid else 0
+        rss_end = server_rss(args.pid) if args.pid else {"total": 0.0}
     finally:
         if process is not None:
             stop_gateway(process)
+    growth = rss_end["total"] / rss_start["total"] - 1 if rss_start["total"] else None
     result.update(
         clients=args.clients,
         duration_s=args.duration,
-        rss_start_mb=rss_start / 2**20,
-        rss_end_mb=rss_end / 2**20,
-        rss_growth=(rss_end / rss_start - 1) if rss_start else None,
+        warmup_s=args.warmup,
+        rss_idle_mb=rss_idle,
+        rss_start_mb=rss_start,
+        rss_end_mb=rss_end,
+        rss_growth=growth,
     )
     print(json.dumps(result, indent=2))
     if args.json:
