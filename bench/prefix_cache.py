@@ -27,7 +27,7 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from tests.images import image_part, make_image
-from tests.servers import start_gateway, stop_gateway
+from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
 PAGES_PER_REQUEST = 3  # several KV-cache blocks of image tokens per prompt
 
@@ -37,10 +37,7 @@ def start_server(model: Path, caching: bool, log: Path) -> tuple[subprocess.Pope
     process, root_url = start_gateway(
         str(model),
         log,
-        "--dtype",
-        "float32",
-        "--max-model-len",
-        "8192",
+        *TINY_ENGINE_ARGS,
         "--kv-cache-gb",
         "2",
         switch,

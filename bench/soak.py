@@ -27,7 +27,7 @@ import httpx
 import psutil
 
 from tests.images import data_url, image_part, make_image
-from tests.servers import start_gateway, stop_gateway
+from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
 IMAGES = [image_part(make_image(60 + 20 * index, 200 - 10 * index, seed=index)) for index in range(8)]
 KINDS = ("complete", "stream", "abandon", "bad_image", "bad_model", "empty")
@@ -144,10 +144,7 @@ def main() -> None:
         process, args.base_url = start_gateway(
             str(checkpoint),
             workdir / "server.log",
-            "--dtype",
-            "float32",
-            "--max-model-len",
-            "8192",
+            *TINY_ENGINE_ARGS,
             "--kv-cache-gb",
             "2",
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
+from tests.servers import TINY_ENGINE_ARGS, GatewayDidNotStart, start_gateway, stop_gateway
 from tests.tiny_checkpoint import build
 
 
@@ -38,9 +38,7 @@ def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     """``ocr-gateway serve`` with the real vLLM engine on the tiny checkpoint, started once per session."""
     log_path = tmp_path_factory.mktemp("gateway") / "server.log"
     try:
-        process, root_url = start_gateway(
-            str(tiny_checkpoint), log_path, "--dtype", "float32", "--max-model-len", "8192", "--kv-cache-gb", "1"
-        )
+        process, root_url = start_gateway(str(tiny_checkpoint), log_path, *TINY_ENGINE_ARGS, "--kv-cache-gb", "1")
     except GatewayDidNotStart as error:
         pytest.fail(str(error))
     try:

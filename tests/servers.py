@@ -62,6 +62,10 @@ def media_server() -> Iterator[MediaServer]:
         server.server_close()
 
 
+# Engine flags for serving the tiny checkpoint (float32 so answers equal transformers' exactly).
+TINY_ENGINE_ARGS = ("--dtype", "float32", "--max-model-len", "8192")
+
+
 def free_port() -> int:
     import socket
 

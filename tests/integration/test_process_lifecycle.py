@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from tests.images import image_part, make_image
-from tests.servers import start_gateway, stop_gateway
+from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
-FAST_START = ("--dtype", "float32", "--max-model-len", "8192", "--kv-cache-gb", "1", "--enforce-eager")
+FAST_START = (*TINY_ENGINE_ARGS, "--kv-cache-gb", "1", "--enforce-eager")
 
 
 def test_sigterm_lets_an_in_flight_stream_finish_then_exits_0(tiny_checkpoint: Path, tmp_path: Path) -> None:
