@@ -7,11 +7,12 @@ errors and never return an error value. Both read the engine through
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
@@ -42,6 +43,7 @@ class _ChoiceState:
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
     looped: bool = False
+    raw: str | None = None  # the model's own text, when the answer was rewritten
 
     def joined(self) -> str:
         return "".join(self.text)
@@ -58,6 +60,12 @@ class _Run:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     media_seconds: float = 0.0
+    boxes_as_json: bool = False  # spotting asked for as JSON: the reply becomes the parsed boxes
+
+    @property
+    def rewrites_answer(self) -> bool:
+        """Whether the answer is rewritten once complete (so a stream sends it in one piece)."""
+        return self.boxes_as_json or (self.task is not None and self.task.convert_to is not None)
 
 
 class ChatService:
@@ -90,7 +98,7 @@ class ChatService:
         truncated = False
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
-            state.text, truncated = [_converted(run, text)], truncated or cut
+            state.text, truncated = [_converted(run, state, text)], truncated or cut
         choices = [
             wire.Choice(
                 index=index,
@@ -130,7 +138,7 @@ class ChatService:
                 id=chunk_id, created=created, model=self.model_name, choices=choices, **extra
             )
 
-        if run.task is not None and run.task.convert_to:
+        if run.rewrites_answer:
             # The answer is rewritten once it is complete, so it is sent in one piece.
             yield await self._converted_stream_chunk(run, request, chunk)
             if request.stream_options and request.stream_options.include_usage:
@@ -165,7 +173,7 @@ class ChatService:
         choices = [
             wire.ChunkChoice(
                 index=index,
-                delta=wire.Delta(role="assistant", content=_converted(run, state.joined())),
+                delta=wire.Delta(role="assistant", content=_converted(run, state, state.joined())),
                 finish_reason=_finish_reason(state),
             )
             for index, state in sorted(run.states.items())
@@ -192,6 +200,13 @@ class ChatService:
         plan = self._tasks.plan(request, turns)
         prompt = self._prompts.build(plan.turns)
         sampling = _sampling(request, self._prompts.stop_token_ids, self._tasks.sampling_defaults())
+        # Spotting wanted as JSON: let the model write boxes its own way, then parse them (a grammar would
+        # force it out of the format it was trained on).
+        boxes_as_json = (
+            plan.task is not None and plan.task.output in SPOTTING_OUTPUTS and sampling.json_schema is not None
+        )
+        if boxes_as_json:
+            sampling = replace(sampling, json_schema=None)
         loop_check = self._tasks.prompt_set.stream_loop_check or {}
         # Non-streaming requests that can grow long still come in deltas, so a loop is stopped early.
         may_loop = sampling.max_tokens is None or sampling.max_tokens > loop_check.get("start", 4000) // 4
@@ -203,13 +218,12 @@ class ChatService:
             stream=stream or may_loop,
         )
         states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
-        return _Run(engine_request, plan.task, prompt.images, states, media_seconds=media_seconds)
+        return _Run(
+            engine_request, plan.task, prompt.images, states, media_seconds=media_seconds, boxes_as_json=boxes_as_json
+        )
 
     def _ocr_info(self, run: _Run, loop_truncated: bool) -> wire.OcrInfo:
-        boxes = None
-        if run.task is not None and run.task.output in SPOTTING_OUTPUTS and len(run.images) == 1:
-            width, height = run.images[0].info.get(SOURCE_SIZE, run.images[0].size)
-            boxes = [box.as_dict() for box in parse_spotting(run.states[0].joined(), width, height)]
+        boxes = _boxes(run, run.states[0].raw or run.states[0].joined())
         return wire.OcrInfo(
             task=run.task.task if run.task else None,
             prompt_set=self._tasks.prompt_set.version,
@@ -233,7 +247,19 @@ def _report(run: _Run, report: dict[str, Any] | None) -> None:
         report["media_ms"] = round(run.media_seconds * 1000, 1)
 
 
-def _converted(run: _Run, text: str) -> str:
+def _boxes(run: _Run, text: str) -> list[dict[str, Any]] | None:
+    """Spotting output as boxes in the user's image's pixels (one-image requests)."""
+    if run.task is None or run.task.output not in SPOTTING_OUTPUTS or len(run.images) != 1:
+        return None
+    width, height = run.images[0].info.get(SOURCE_SIZE, run.images[0].size)
+    return [box.as_dict() for box in parse_spotting(text, width, height)]
+
+
+def _converted(run: _Run, state: _ChoiceState, text: str) -> str:
+    """The answer as the user asked for it: Markdown tables, or spotting boxes as JSON."""
+    state.raw = text
+    if run.boxes_as_json:
+        return json.dumps({"boxes": _boxes(run, text) or []}, ensure_ascii=False)
     if run.task is not None and run.task.convert_to == "markdown":
         return html_tables_to_markdown(text)
     return text

@@ -116,3 +116,15 @@ def test_a_table_asked_for_in_markdown_comes_back_in_markdown(api: TestClient, f
 def test_a_table_without_markdown_stays_html(api: TestClient, fake_engine: FakeEngine) -> None:
     fake_engine.reply = TABLE_HTML
     assert ask(api, "Parse the table")["choices"][0]["message"]["content"] == TABLE_HTML
+
+
+def test_spotting_asked_for_as_json_returns_pixel_boxes(api: TestClient, fake_engine: FakeEngine) -> None:
+    fake_engine.reply = "Total(500,0),(1000,100)Tea(0,500),(250,1000)"
+    content = [image_part(make_image(640, 480, seed=3)), {"type": "text", "text": "text with bounding boxes"}]
+    body = {"messages": [{"role": "user", "content": content}], "response_format": {"type": "json_object"}}
+    reply = api.post("/v1/chat/completions", json=body).json()
+    assert json.loads(reply["choices"][0]["message"]["content"]) == {
+        "boxes": [{"text": "Total", "box": [320, 0, 640, 48]}, {"text": "Tea", "box": [0, 240, 160, 480]}]
+    }
+    assert fake_engine.requests[-1].sampling.json_schema is None  # the model writes its own format
+    assert reply["ocr"]["boxes"][0]["box"] == [320, 0, 640, 48]
