@@ -278,7 +278,8 @@ def _sampling(
     if request.response_format and request.response_format.type == "json_object":
         json_schema = {}
     elif request.response_format and request.response_format.type == "json_schema":
-        json_schema = (request.response_format.json_schema or {}).get("schema") or {}
+        schema = (request.response_format.json_schema or {}).get("schema")
+        json_schema = schema if isinstance(schema, dict) else {}
 
     def pick(name: str, value: Any) -> Any:
         return defaults.get(name) if value is None else value

@@ -23,6 +23,7 @@ from gateway.errors import InvalidRequest, PayloadTooLarge
 
 MAX_REDIRECTS = 3
 NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -59,8 +60,8 @@ def is_public_address(address: IPAddress) -> bool:
             return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
         if address.sixtofour is not None:
             return is_public_address(address.sixtofour)
-        if address.teredo is not None:
-            return False
+        if address.teredo is not None or address not in GLOBAL_UNICAST_V6:
+            return False  # also local-use NAT64, IPv4-compatible and site-local forms
     return address.is_global and not address.is_multicast
 
 
@@ -90,14 +91,15 @@ class MediaFetcher:
                 return await self._follow(url, param)
         except TimeoutError:
             raise InvalidRequest("The image URL took too long to download.", param=param) from None
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.InvalidURL):  # InvalidURL: a redirect to a malformed location
             raise InvalidRequest("The image URL could not be fetched.", param=param) from None
 
     async def _follow(self, url: str, param: str) -> tuple[str, bytes]:
         for _ in range(MAX_REDIRECTS + 1):
             target = await self._checked_target(url, param)
+            headers = {"Host": target.host_header, "Accept-Encoding": "identity"}
             async with self._client.stream(
-                "GET", target.url, headers={"Host": target.host_header}, extensions={"sni_hostname": target.host}
+                "GET", target.url, headers=headers, extensions={"sni_hostname": target.host}
             ) as response:
                 if response.is_redirect and "location" in response.headers:
                     url = str(httpx.URL(url).join(response.headers["location"]))
@@ -116,7 +118,7 @@ class MediaFetcher:
             raise InvalidRequest("The image URL is not a valid URL.", param=param) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
             raise MediaURLNotAllowed(param)
-        host = parsed.host
+        host = parsed.raw_host.decode("ascii")  # IDNA form: what DNS, Host and TLS use
         if self._policy.allowed_domains and not _domain_allowed(host, self._policy.allowed_domains):
             raise MediaURLNotAllowed(param)
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -127,7 +129,7 @@ class MediaFetcher:
         if not addresses or not all(self._address_allowed(address) for address in addresses):
             raise MediaURLNotAllowed(param)
         pinned = f"[{addresses[0]}]" if addresses[0].version == 6 else str(addresses[0])
-        netloc = host if parsed.port is None else f"{host}:{parsed.port}"
+        netloc = host if parsed.port is None else f"{host}:{parsed.port}"  # ASCII, as a header must be
         return _Target(url=str(parsed.copy_with(host=pinned)), host=host, host_header=netloc)
 
     def _address_allowed(self, address: IPAddress) -> bool:
@@ -136,12 +138,17 @@ class MediaFetcher:
         return self._policy.allow_private and not (address.is_multicast or address.is_unspecified)
 
     async def _read_capped(self, response: httpx.Response, param: str) -> bytes:
+        # Raw bytes only: a "Content-Encoding: gzip" body would be inflated before any size check (a bomb).
+        if response.headers.get("content-encoding", "identity").lower() not in ("identity", ""):
+            raise InvalidRequest(
+                "The image URL's server sent a compressed body; images must come as they are.", param=param
+            )
         limit = self._policy.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"The image at the URL is larger than {limit} bytes.", param=param)
         body = bytearray()
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_raw():
             body += chunk
             if len(body) > limit:
                 raise PayloadTooLarge(f"The image at the URL is larger than {limit} bytes.", param=param)

@@ -10,8 +10,10 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from typing import Any
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from gateway.errors import GatewayError, RequestTimeout, ServerError
 from gateway.protocol import ChatCompletionChunk
@@ -19,6 +21,7 @@ from gateway.protocol import ChatCompletionChunk
 logger = logging.getLogger(__name__)
 
 DONE = ServerSentEvent(data="[DONE]")
+SEND_TIMEOUT = 30.0  # a client that stops reading for this long loses its stream (and its engine slot)
 
 
 def sse_response(
@@ -32,7 +35,31 @@ def sse_response(
     """An SSE response that starts with an already received chunk and follows with the rest until ``deadline``
     (event-loop time); ``on_close`` runs when the stream ends, however it ends. On server shutdown the stream
     gets ``shutdown_grace`` seconds to finish before it is cut."""
-    return EventSourceResponse(_events(first, rest, deadline, on_close), ping=15, shutdown_grace_period=shutdown_grace)
+    return _ClosingEventSourceResponse(
+        _events(first, rest, deadline, on_close),
+        on_close=on_close,
+        rest=rest,
+        ping=15,
+        shutdown_grace_period=shutdown_grace,
+        send_timeout=SEND_TIMEOUT,
+    )
+
+
+class _ClosingEventSourceResponse(EventSourceResponse):
+    """Runs ``on_close`` and closes the chunk stream even when the body never started (client gone early)."""
+
+    def __init__(
+        self, content: Any, *, on_close: Callable[[], None], rest: AsyncGenerator[Any, None], **kwargs: Any
+    ) -> None:
+        super().__init__(content, **kwargs)
+        self._on_close, self._rest = on_close, rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()  # idempotent
+            await self._rest.aclose()
 
 
 async def _events(

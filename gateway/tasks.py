@@ -81,5 +81,6 @@ class TaskPlanner:
 def _schema_fields(response_format: wire.ResponseFormat | None) -> tuple[str, ...]:
     if response_format is None or response_format.type != "json_schema" or not response_format.json_schema:
         return ()
-    properties = (response_format.json_schema.get("schema") or {}).get("properties") or {}
-    return tuple(properties) if isinstance(properties, dict) else ()
+    schema = response_format.json_schema.get("schema")
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return tuple(str(name) for name in properties) if isinstance(properties, dict) else ()

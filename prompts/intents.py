@@ -34,7 +34,9 @@ _MARKDOWN = re.compile(r"markdown|\bmd\b", re.IGNORECASE)
 
 def _target_language(text: str) -> dict[str, object]:
     match = _TARGET_LANGUAGE.search(text)
-    return {"target_lang": _LANGUAGE_WORDS[match.group(1).lower()] if match else "en"}
+    word = match.group(1) if match else ""
+    # IGNORECASE also matches letters whose lower() differs ("ſpanish"): fall back to English.
+    return {"target_lang": _LANGUAGE_WORDS.get(word.lower()) or _LANGUAGE_WORDS.get(word.casefold(), "en")}
 
 
 # "give me the invoice number, date and total as JSON" → ("invoice number", "date", "total")
@@ -91,10 +93,14 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+MAX_INSTRUCTION_CHARS = 1000  # a longer text is not a task request; and the patterns stay cheap
+
+
 def match_intent(instruction: str) -> TaskRequest | None:
     """The task the instruction asks for, or ``None`` to pass the words through unchanged."""
-    text = instruction.strip()
-    if not text:
+    # Whitespace runs collapsed and length capped: no pattern can backtrack for long on the event loop.
+    text = " ".join(instruction.split())
+    if not text or len(text) > MAX_INSTRUCTION_CHARS:
         return None
     lang = "zh" if _CJK.search(text) else "en"
     if single := _SINGLE_FIELD.match(text):

@@ -12,9 +12,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-_HUNYUAN_ITEM = re.compile(
-    r"(?P<text>.*?)\((?P<x1>-?\d+),\s*(?P<y1>-?\d+)\),\s*\((?P<x2>-?\d+),\s*(?P<y2>-?\d+)\)", re.S
-)
+_COORDINATES = re.compile(r"\((-?\d{1,6}),\s*(-?\d{1,6})\),\s*\((-?\d{1,6}),\s*(-?\d{1,6})\)")
 
 
 @dataclass(frozen=True)
@@ -33,10 +31,12 @@ def parse_spotting(output: str, width: int, height: int) -> list[Box]:
         boxes = _parse_json(stripped, width, height)
         if boxes is not None:
             return boxes
-    return [
-        _box(match.group("text").strip(), [int(match.group(name)) for name in ("x1", "y1", "x2", "y2")], width, height)
-        for match in _HUNYUAN_ITEM.finditer(output)
-    ]
+    # Each item's text is what stands between the previous coordinates and its own (linear, no backtracking).
+    boxes, text_start = [], 0
+    for match in _COORDINATES.finditer(output):
+        boxes.append(_box(output[text_start : match.start()].strip(), [int(v) for v in match.groups()], width, height))
+        text_start = match.end()
+    return boxes
 
 
 def _parse_json(output: str, width: int, height: int) -> list[Box] | None:

@@ -101,7 +101,7 @@ async def read_json(request: Request) -> Any:
     body = b"".join(chunks)
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # malformed JSON, bad UTF-8, integers too long to convert
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
     except RecursionError:
         raise InvalidRequest("The request body is nested too deeply.") from None

@@ -159,3 +159,12 @@ def test_deeply_nested_json_is_400(api: TestClient) -> None:
 def test_body_over_the_limit_is_413_before_it_is_read(api: TestClient) -> None:
     response = api.post("/v1/chat/completions", content=b"x" * 200, headers={"content-length": str(200 * 2**20)})
     assert response.status_code == 413
+
+
+def test_huge_json_integers_and_odd_schemas_are_400_not_500(api: TestClient) -> None:
+    response = api.post(
+        "/v1/chat/completions", content=b'{"seed": ' + b"9" * 5000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    odd = {**HELLO, "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": "not a schema"}}}
+    assert api.post("/v1/chat/completions", json=odd).status_code < 500

@@ -162,3 +162,28 @@ def test_http_errors_are_400(server: MediaServer) -> None:
 def test_other_schemes_are_refused(url: str) -> None:
     with pytest.raises(InvalidRequest):
         fetch(url, FetchPolicy(allow_private=True))
+
+
+@pytest.mark.parametrize("address", ["64:ff9b:1::a00:1", "::7f00:1", "::ffff:0:a00:1", "fec0::1"])
+def test_other_ipv6_wrappers_of_private_space_are_not_public(address: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(address))
+
+
+def test_compressed_bodies_are_refused_before_inflating(server: MediaServer) -> None:
+    import gzip
+
+    bomb = gzip.compress(b"\x00" * 50_000_000)
+    server.routes["/bomb.png"] = (200, {"Content-Type": "image/png", "Content-Encoding": "gzip"}, bomb)
+    with pytest.raises(InvalidRequest, match="compressed"):
+        fetch(f"{server.base_url}/bomb.png", FetchPolicy(allow_private=True))
+
+
+def test_a_malformed_redirect_is_400(server: MediaServer) -> None:
+    server.routes["/bad-redirect"] = (302, {"Location": "http://[::1"}, b"")
+    with pytest.raises(InvalidRequest):
+        fetch(f"{server.base_url}/bad-redirect", FetchPolicy(allow_private=True))
+
+
+def test_international_host_names_are_fetched_by_their_ascii_form(server: MediaServer) -> None:
+    port = server.base_url.rsplit(":", 1)[1]
+    assert fetch(f"http://bücher.example.test:{port}/scan.png", FetchPolicy(allow_private=True))[1] == PNG

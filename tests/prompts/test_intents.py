@@ -74,3 +74,13 @@ CASES: list[tuple[str, TaskRequest | None]] = [
 @pytest.mark.parametrize("instruction,expected", CASES, ids=[case[0] or "empty" for case in CASES])
 def test_instruction_maps_to_the_expected_task(instruction: str, expected: TaskRequest | None) -> None:
     assert match_intent(instruction) == expected
+
+
+def test_long_or_hostile_instructions_are_matched_fast_and_safely() -> None:
+    import time
+
+    for text in ["json extract a" + " " * 5000 + "x", "get " * 249, "字段\n" + "提取" * 400, "x" * 100_000]:
+        started = time.perf_counter()
+        match_intent(text)
+        assert time.perf_counter() - started < 0.5
+    assert match_intent("translate to ſpanish") == TaskRequest("translate", target_lang="es", lang="en")

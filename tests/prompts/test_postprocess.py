@@ -59,3 +59,18 @@ def test_html_tables_become_markdown_tables_and_other_text_stays() -> None:
         "Prices:\n| Item | Cost |\n|---|---|\n| Tea \\| hot | 3 |\n| Total 3 | Total 3 |\nThanks"
     )
     assert html_tables_to_markdown("no tables <b>here</b>") == "no tables <b>here</b>"
+
+
+def test_loop_guard_lets_dot_leaders_and_form_blanks_through() -> None:
+    guard, text = LoopGuard(start=4000, every=1000, min_repeats=8), ""
+    for entry in range(400):
+        text += f"Chapter {entry} " + "." * 40 + f" {entry * 3}\n" + "Name: ________  Date: ________\n"
+        assert not guard.looping(text)
+
+
+def test_spotting_parser_is_linear_on_broken_output() -> None:
+    import time
+
+    started = time.perf_counter()
+    assert parse_spotting("(" * 50_000 + "x(1,2),(3,4)", 1000, 1000) == [Box("(" * 50_000 + "x", (1, 2, 3, 4))]
+    assert time.perf_counter() - started < 0.5
