@@ -164,4 +164,4 @@ def test_a_looping_answer_is_stopped_early_and_flagged(stream: bool, client: Ope
         )
     assert finish[-1] == "stop"
     assert ocr["loop_truncated"] is True
-    assert len(text) < 8000
+    assert len(text) <= 8000  # the context would allow about 8,100 characters: it was cut, not full
