@@ -63,6 +63,14 @@ class _Run:
     boxes_as_json: bool = False  # spotting asked for as JSON: the reply becomes the parsed boxes
 
     @property
+    def completion_tokens(self) -> int:
+        return sum(state.tokens for state in self.states.values())
+
+    @property
+    def looped(self) -> bool:
+        return any(state.looped for state in self.states.values())
+
+    @property
     def rewrites_answer(self) -> bool:
         """Whether the answer is rewritten once complete (so a stream sends it in one piece)."""
         return self.boxes_as_json or (self.task is not None and self.task.convert_to is not None)
@@ -92,9 +100,7 @@ class ChatService:
     ) -> wire.ChatCompletion:
         """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task."""
         run = await self._prepare(request, stream=False)
-        async for output in self._run(run):
-            for delta in output.choices:
-                _accumulate(run.states[delta.index], delta)
+        await self._collect(run)
         truncated = False
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
@@ -114,7 +120,7 @@ class ChatService:
             model=self.model_name,
             choices=choices,
             usage=_usage(run),
-            ocr=self._ocr_info(run, truncated or any(state.looped for state in run.states.values())),
+            ocr=self._ocr_info(run, truncated or run.looped),
         )
 
     async def stream(
@@ -167,9 +173,7 @@ class ChatService:
     async def _converted_stream_chunk(
         self, run: _Run, request: wire.ChatCompletionRequest, chunk: Any
     ) -> wire.ChatCompletionChunk:
-        async for output in self._run(run):
-            for delta in output.choices:
-                _accumulate(run.states[delta.index], delta)
+        await self._collect(run)
         choices = [
             wire.ChunkChoice(
                 index=index,
@@ -178,7 +182,13 @@ class ChatService:
             )
             for index, state in sorted(run.states.items())
         ]
-        return chunk(choices, ocr=self._ocr_info(run, any(state.looped for state in run.states.values())))
+        return chunk(choices, ocr=self._ocr_info(run, run.looped))
+
+    async def _collect(self, run: _Run) -> None:
+        """Run the request to its end, recording every choice's answer into ``run``."""
+        async for output in self._run(run):
+            for delta in output.choices:
+                _accumulate(run.states[delta.index], delta)
 
     async def _run(self, run: _Run) -> AsyncGenerator[EngineOutput, None]:
         """The engine's outputs, recorded into ``run``; stops the engine once an answer loops."""
@@ -237,7 +247,7 @@ def _report(run: _Run, report: dict[str, Any] | None) -> None:
         return
     report.update(
         prompt_tokens=run.prompt_tokens,
-        completion_tokens=sum(state.tokens for state in run.states.values()),
+        completion_tokens=run.completion_tokens,
         cached_tokens=run.cached_tokens,
         images=len(run.images),
         pixels=sum(image.width * image.height for image in run.images),
@@ -350,10 +360,9 @@ def _wire_logprobs(tokens: list[TokenLogprob]) -> wire.ChoiceLogprobs:
 
 
 def _usage(run: _Run) -> wire.Usage:
-    completion_tokens = sum(state.tokens for state in run.states.values())
     return wire.Usage(
         prompt_tokens=run.prompt_tokens,
-        completion_tokens=completion_tokens,
-        total_tokens=run.prompt_tokens + completion_tokens,
+        completion_tokens=run.completion_tokens,
+        total_tokens=run.prompt_tokens + run.completion_tokens,
         prompt_tokens_details=wire.PromptTokensDetails(cached_tokens=run.cached_tokens),
     )

@@ -18,8 +18,12 @@ ENV_PREFIX = "OCR_GATEWAY_"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
-def _env_default(flag: str, default: Any, kind: type) -> Any:
-    raw = os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper())
+def _env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def _env_default(env_name: str, default: Any, kind: type) -> Any:
+    raw = os.environ.get(env_name)
     if raw is None:
         return default
     return raw.strip().lower() in TRUE_WORDS if kind is bool else kind(raw)
@@ -28,8 +32,8 @@ def _env_default(flag: str, default: Any, kind: type) -> Any:
 def _add(
     parser: argparse._ActionsContainer, flag: str, default: Any, help_text: str, kind: type = str, **kw: Any
 ) -> None:
-    env_name = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-    value = _env_default(flag, default, kind)
+    env_name = _env_name(flag)
+    value = _env_default(env_name, default, kind)
     if kind is bool:
         parser.add_argument(
             flag, action=argparse.BooleanOptionalAction, default=value, help=f"{help_text} [env {env_name}]"

@@ -157,10 +157,11 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
                 )
             if image.width * image.height > limits.max_decoded_pixels:
                 raise PayloadTooLarge(f"The image has {image.width}x{image.height} pixels, too many.", param=param)
-            source_size = _displayed_size(image)
+            turned = _turned_sideways(image)
+            source_size = (image.height, image.width) if turned else image.size
             target = _target(budget, *source_size, detail, param)
             resample = Image.Resampling.BICUBIC
-            if image.format == "JPEG" and image.draft("RGB", _draft_size(_stored_size(image, target))):
+            if image.format == "JPEG" and image.draft("RGB", _draft_size(target[::-1] if turned else target)):
                 # The DCT did the heavy downsampling; the rest is under 2x, where Pillow's
                 # antialiased bilinear matches bicubic for text and costs a third less.
                 resample = Image.Resampling.BILINEAR
@@ -187,14 +188,9 @@ def _target(budget: ImageBudget, width: int, height: int, detail: Detail, param:
 _SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90°
 
 
-def _displayed_size(image: Image.Image) -> tuple[int, int]:
-    if image.getexif().get(0x0112) in _SWAPS_SIDES:
-        return image.height, image.width
-    return image.width, image.height
-
-
-def _stored_size(image: Image.Image, displayed: tuple[int, int]) -> tuple[int, int]:
-    return (displayed[1], displayed[0]) if image.getexif().get(0x0112) in _SWAPS_SIDES else displayed
+def _turned_sideways(image: Image.Image) -> bool:
+    """Whether EXIF says the stored pixels are shown rotated by 90° (width and height swap)."""
+    return image.getexif().get(0x0112) in _SWAPS_SIDES
 
 
 def _with_source_size(image: Image.Image, size: tuple[int, int]) -> Image.Image:

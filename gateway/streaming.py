@@ -36,7 +36,7 @@ def sse_response(
     (event-loop time); ``on_close`` runs when the stream ends, however it ends. On server shutdown the stream
     gets ``shutdown_grace`` seconds to finish before it is cut."""
     return _ClosingEventSourceResponse(
-        _events(first, rest, deadline, on_close),
+        _events(first, rest, deadline),
         on_close=on_close,
         rest=rest,
         ping=15,
@@ -63,19 +63,15 @@ class _ClosingEventSourceResponse(EventSourceResponse):
 
 
 async def _events(
-    first: ChatCompletionChunk,
-    rest: AsyncGenerator[ChatCompletionChunk, None],
-    deadline: float,
-    on_close: Callable[[], None],
+    first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float
 ) -> AsyncIterator[ServerSentEvent]:
-    try:
-        async with aclosing(rest):
-            yield ServerSentEvent(data=first.model_dump_json())
-            async for event in _rest(rest, deadline):
-                yield event
-        yield DONE
-    finally:
-        on_close()
+    # Closing `rest` as soon as this generator is closed aborts the engine request promptly;
+    # the response's own `finally` releases the slot.
+    async with aclosing(rest):
+        yield ServerSentEvent(data=first.model_dump_json())
+        async for event in _rest(rest, deadline):
+            yield event
+    yield DONE
 
 
 async def _rest(rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float) -> AsyncIterator[ServerSentEvent]:

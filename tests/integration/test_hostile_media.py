@@ -276,19 +276,14 @@ def test_a_multi_page_pdf_is_answered_with_one_image_per_page(client: OpenAI, ga
 
 
 def _pdf_prompt_tokens(client: OpenAI, gateway: Gateway, pdf: str) -> int:
+    part = {"type": "file", "file": {"file_data": pdf, "filename": "doc.pdf"}}
+    return _prompt_tokens(client, gateway, [part, {"type": "text", "text": "Extract all text."}])
+
+
+def _prompt_tokens(client: OpenAI, gateway: Gateway, content: list[dict]) -> int:
+    """Prompt tokens of a short answered request with ``content`` as the user's message."""
     completion = client.chat.completions.create(
-        model=gateway.model,
-        max_tokens=4,
-        temperature=0,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "file", "file": {"file_data": pdf, "filename": "doc.pdf"}},
-                    {"type": "text", "text": "Extract all text."},
-                ],
-            }
-        ],
+        model=gateway.model, max_tokens=4, temperature=0, messages=[{"role": "user", "content": content}]
     )
     assert completion.choices[0].message.content is not None
     assert completion.usage is not None
@@ -296,18 +291,8 @@ def _pdf_prompt_tokens(client: OpenAI, gateway: Gateway, pdf: str) -> int:
 
 
 def test_a_pdf_sent_as_an_image_url_is_accepted(client: OpenAI, gateway: Gateway) -> None:
-    completion = client.chat.completions.create(
-        model=gateway.model,
-        max_tokens=4,
-        temperature=0,
-        messages=[
-            {
-                "role": "user",
-                "content": [{"type": "image_url", "image_url": {"url": data_url(_pdf(2), "application/pdf")}}],
-            }
-        ],
-    )
-    assert completion.usage is not None and completion.usage.prompt_tokens > 0
+    part = {"type": "image_url", "image_url": {"url": data_url(_pdf(2), "application/pdf")}}
+    assert _prompt_tokens(client, gateway, [part]) > 0
 
 
 def test_hostile_suite_has_at_least_sixty_cases() -> None:
