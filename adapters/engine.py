@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -35,12 +35,26 @@ class SamplingOptions:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One message: text and images in the order the user gave them."""
+
+    role: Literal["system", "user", "assistant"]
+    parts: list[str | Image.Image]
+
+
+@dataclass(frozen=True)
 class EngineRequest:
+    """One generation. Engines that run the model themselves read ``prompt`` (the model's own chat template,
+    already rendered) and ``images``; engines that speak a higher-level protocol read ``turns`` (the same
+    conversation, system turn included) and ``task`` (the resolved HunyuanOCR task name, if any)."""
+
     request_id: str
     prompt: str
     images: list[Image.Image]
     sampling: SamplingOptions
     stream: bool = True  # False lets an engine send only the final output
+    turns: list[Turn] = field(default_factory=list)
+    task: str | None = None
 
 
 @dataclass(frozen=True)

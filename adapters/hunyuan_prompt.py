@@ -13,10 +13,11 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from PIL import Image
 
+from adapters.engine import Turn
 from adapters.hunyuan_compat import install_pil_image_processor
 from gateway.errors import InvalidRequest
 from gateway.media import ImageBudget
@@ -26,17 +27,10 @@ TURN_END_TOKENS = ("<｜hy_Assistant｜>", "<｜hy_place▁holder▁no▁2｜>")
 
 
 @dataclass(frozen=True)
-class Turn:
-    """One message: text and images in the order the user gave them."""
-
-    role: Literal["system", "user", "assistant"]
-    parts: list[str | Image.Image]
-
-
-@dataclass(frozen=True)
 class EnginePrompt:
     text: str
     images: list[Image.Image]
+    turns: list[Turn]  # what was rendered, with the added system turn
 
 
 class HunyuanPromptBuilder:
@@ -88,7 +82,7 @@ class HunyuanPromptBuilder:
             else:
                 messages.append({"role": turn.role, "content": "".join(part["text"] for part in content)})
         text = self._processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return EnginePrompt(text=text, images=images)
+        return EnginePrompt(text=text, images=images, turns=turns)
 
     def _reject_control_tokens(self, text: str, message_index: int) -> None:
         # Text is tokenized with special tokens enabled; a user's "<｜hy_User｜>" would end the turn.

@@ -226,6 +226,8 @@ class ChatService:
             images=prompt.images,
             sampling=sampling,
             stream=stream or may_loop,
+            turns=prompt.turns,
+            task=plan.task.task if plan.task else None,
         )
         states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
         return _Run(

@@ -6,7 +6,7 @@ import asyncio
 
 from PIL import Image
 
-from adapters.hunyuan_prompt import Turn
+from adapters.engine import Turn
 from gateway import protocol as wire
 from gateway.errors import InvalidRequest
 from gateway.media import MediaLoader

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.hunyuan_prompt import Turn
+from adapters.engine import Turn
 from gateway import protocol as wire
 from gateway.errors import InvalidRequest
 from prompts.catalog import PromptSet, ResolvedTask, TaskRequest, UnknownTask

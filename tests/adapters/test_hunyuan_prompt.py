@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.hunyuan_prompt import HunyuanPromptBuilder, Turn
+from adapters.engine import Turn
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.errors import InvalidRequest
 from tests.images import make_image
 from tests.tiny_checkpoint import ASSISTANT, BOS, END_OF_SYSTEM, EOS, IMAGE, IMAGE_END, IMAGE_START, USER
