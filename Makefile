@@ -6,7 +6,7 @@ EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: install serve test check tiny-checkpoint clean
+.PHONY: install system-deps serve test check tiny-checkpoint clean
 
 install: $(STAMP)
 
@@ -20,11 +20,19 @@ ifeq ($(EXTRA),cpu)
 endif
 	touch $@
 
+# Debian packages some tests drive (browser, fonts, database); installed once, only those missing.
+DEBIAN_TEST_PACKAGES :=
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+system-deps:
+	@missing="$$(for package in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || echo $$package; done)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; fi
+
 serve: install
 	$(VENV)/bin/ocr-gateway serve $(ARGS)
 
 # pytest's exit 5 (nothing collected, e.g. a -k filter) is not a failure.
-test: install
+test: install system-deps
 	$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
 
 check: install
