@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import DEFAULT_MODEL, EngineSettings, MediaSettings, Settings
-from gateway.model_source import ModelUnavailable, resolve_model
+from gateway.engines import ENGINES
+from gateway.model_source import ModelUnavailable
 
 ENV_PREFIX = "OCR_GATEWAY_"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the OpenAI-compatible API",
         description="Serve the OpenAI-compatible API (chat completions with images, models, health) on one port.",
     )
-    _add(serve, "--engine", "auto", "inference engine; auto picks vllm", choices=["auto", "vllm"])
+    _add(serve, "--engine", "auto", "inference engine; auto picks vllm", choices=sorted(ENGINES))
     _add(serve, "--model", DEFAULT_MODEL, "local checkpoint folder or hub id")
     _add(serve, "--revision", None, "hub revision (branch, tag or commit) of --model")
     _add(serve, "--served-model-name", None, "model name clients use (default: --model)")
@@ -150,24 +151,22 @@ def _keys_file(path: str | None) -> tuple[str, ...]:
 def serve(settings: Settings) -> int:
     import uvicorn
 
-    from adapters.hunyuan_prompt import HunyuanPromptBuilder
-    from adapters.vllm_engine import VLLMEngine
     from gateway.app import build_app
+    from gateway.engines import create_engine
     from gateway.server import GracefulServer
 
     try:
-        model_path = resolve_model(settings.engine.model, settings.engine.revision)
-        prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+        engine, prompts = create_engine(settings)
     except ModelUnavailable as error:
         print(f"ocr-gateway: {error}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as error:
         print(
-            f"ocr-gateway: {model_path} is not a HunyuanOCR (HunYuanVL) checkpoint this gateway can load: {error}",
+            f"ocr-gateway: {settings.engine.model} is not a HunyuanOCR (HunYuanVL) checkpoint this gateway can load: "
+            f"{error}",
             file=sys.stderr,
         )
         return 2
-    engine = VLLMEngine(settings.engine, model_path)
     app = build_app(settings, engine, prompts)
     config = uvicorn.Config(
         app,
