@@ -6,7 +6,7 @@ EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: install system-deps serve test check tiny-checkpoint clean
+.PHONY: install system-deps serve test check bench tiny-checkpoint clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ check: install
 	$(VENV)/bin/ruff format --check gateway adapters prompts tests
 	$(VENV)/bin/ruff check gateway adapters prompts tests
 	$(VENV)/bin/mypy gateway adapters prompts
+
+# Side-by-side benchmark (≈15 min; ARGS="--quick" for the < 3 min smoke CI runs).
+bench: install
+	$(VENV)/bin/python -m bench.compare $(ARGS)
 
 tiny-checkpoint: install
 	$(VENV)/bin/python tests/tiny_checkpoint.py $(or $(OUT),artifacts/tiny-hunyuanocr)

@@ -63,39 +63,13 @@ class VLLMEngine:
         logger.info("vLLM engine ready in %.1f s (max_model_len=%d)", time.monotonic() - started, max_model_len)
 
     def _create(self) -> Any:
-        from vllm.config import StructuredOutputsConfig
-        from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        settings = self._settings
-        args: dict[str, Any] = {}
-        if settings.max_model_len is not None:
-            args["max_model_len"] = settings.max_model_len
-        if _on_cpu():
-            if settings.kv_cache_gb is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
-                # vLLM's CPU backend takes whole GiB.
-                os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(math.ceil(settings.kv_cache_gb or DEFAULT_CPU_KV_CACHE_GB))
-        elif settings.kv_cache_gb is not None:
-            args["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
-        engine_args = AsyncEngineArgs(
-            model=self._model_path,
-            revision=settings.revision,
-            dtype=cast(Any, settings.dtype),
-            enforce_eager=settings.enforce_eager,
-            enable_prefix_caching=settings.enable_prefix_caching,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            tensor_parallel_size=settings.tensor_parallel_size,
-            limit_mm_per_prompt={"image": settings.max_images_per_prompt},
-            trust_remote_code=settings.trust_remote_code,
-            seed=settings.seed,
-            disable_log_stats=True,
-            # JSON replies without free whitespace: a small model otherwise pads values with blanks to max_tokens.
-            structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
-            **args,
-        )
         return AsyncLLM.from_engine_args(
-            engine_args, usage_context=UsageContext.OPENAI_API_SERVER, stat_loggers=[_stats_recorder(self._stats)]
+            engine_args(self._settings, self._model_path),
+            usage_context=UsageContext.OPENAI_API_SERVER,
+            stat_loggers=[_stats_recorder(self._stats)],
         )
 
     async def shutdown(self) -> None:
@@ -126,6 +100,38 @@ class VLLMEngine:
                     yield _to_engine_output(output, request.sampling.logprobs or 0)
         except Exception as error:  # vLLM's errors become ours here, and only here.
             raise translate_vllm_error(error) from error
+
+
+def engine_args(settings: EngineSettings, model_path: str) -> Any:
+    """vLLM's ``AsyncEngineArgs`` for these settings (the benchmark drives an ``AsyncLLM`` with the same ones)."""
+    from vllm.config import StructuredOutputsConfig
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    args: dict[str, Any] = {}
+    if settings.max_model_len is not None:
+        args["max_model_len"] = settings.max_model_len
+    if _on_cpu():
+        if settings.kv_cache_gb is not None or "VLLM_CPU_KVCACHE_SPACE" not in os.environ:
+            # vLLM's CPU backend takes whole GiB.
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(math.ceil(settings.kv_cache_gb or DEFAULT_CPU_KV_CACHE_GB))
+    elif settings.kv_cache_gb is not None:
+        args["kv_cache_memory_bytes"] = int(settings.kv_cache_gb * 2**30)
+    return AsyncEngineArgs(
+        model=model_path,
+        revision=settings.revision,
+        dtype=cast(Any, settings.dtype),
+        enforce_eager=settings.enforce_eager,
+        enable_prefix_caching=settings.enable_prefix_caching,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        tensor_parallel_size=settings.tensor_parallel_size,
+        limit_mm_per_prompt={"image": settings.max_images_per_prompt},
+        trust_remote_code=settings.trust_remote_code,
+        seed=settings.seed,
+        disable_log_stats=True,
+        # JSON replies without free whitespace: a small model otherwise pads values with blanks to max_tokens.
+        structured_outputs_config=StructuredOutputsConfig(backend="xgrammar", disable_any_whitespace=True),
+        **args,
+    )
 
 
 def _stats_recorder(stats: EngineStats) -> Any:

@@ -1,4 +1,4 @@
-"""Write a tiny random HunyuanOCR-architecture checkpoint: ``python tests/tiny_checkpoint.py OUT_DIR``.
+"""Write a tiny random HunyuanOCR-architecture checkpoint: ``python tests/tiny_checkpoint.py OUT_DIR [--size S]``.
 
 The real transformers classes (``HunYuanVLConfig``,
 ``HunYuanVLForConditionalGeneration``, ``HunYuanVLProcessor`` and the PIL
@@ -14,9 +14,9 @@ would emit broken UTF-8 that servers hold back).
 
 from __future__ import annotations
 
+import argparse
 import json
 import string
-import sys
 from pathlib import Path
 
 BOS = "<｜hy_begin▁of▁sentence｜>"
@@ -54,6 +54,21 @@ CHAT_TEMPLATE = (
 
 SEED = 1234
 
+# Model sizes: "tiny" for tests (compute negligible); "medium" (~120M parameters, ~0.5 GB in float32) for
+# benchmarks where the model's compute and the vision encoder's work are not negligible.
+SIZES = {
+    "tiny": {
+        "text": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2},
+        "vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
+        "max_image_side": 256,
+    },
+    "medium": {
+        "text": {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 8, "num_attention_heads": 16},
+        "vision": {"hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 6, "num_attention_heads": 6},
+        "max_image_side": 768,
+    },
+}
+
 
 def _vocabulary() -> dict[str, int]:
     characters = sorted(set(string.printable) - set("\x0b\x0c\r"))
@@ -89,15 +104,12 @@ def _write_tokenizer(out_dir: Path, vocab: dict[str, int]):  # noqa: ANN202 - tr
     return tokenizer
 
 
-def _build_config(vocab: dict[str, int]):  # noqa: ANN202
+def _build_config(vocab: dict[str, int], size: dict):  # noqa: ANN202
     from transformers import HunYuanVLConfig
 
     text_config = {
         "vocab_size": len(vocab),
-        "hidden_size": 128,
-        "intermediate_size": 256,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
+        **size["text"],
         "num_key_value_heads": 1,
         "head_dim": 64,
         "max_position_embeddings": 8192,
@@ -110,14 +122,11 @@ def _build_config(vocab: dict[str, int]):  # noqa: ANN202
         "tie_word_embeddings": False,
     }
     vision_config = {
-        "hidden_size": 32,
-        "intermediate_size": 64,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "out_hidden_size": 128,
+        **size["vision"],
+        "out_hidden_size": size["text"]["hidden_size"],
         "patch_size": 16,
         "spatial_merge_size": 2,
-        "max_image_size": 256,
+        "max_image_size": size["max_image_side"],
         "min_image_size": 32,
     }
     config = HunYuanVLConfig(
@@ -136,8 +145,8 @@ def _build_config(vocab: dict[str, int]):  # noqa: ANN202
     return config
 
 
-def build(out_dir: Path) -> Path:
-    """Write the checkpoint to ``out_dir`` and return it."""
+def build(out_dir: Path, size: str = "tiny") -> Path:
+    """Write the checkpoint (one of ``SIZES``) to ``out_dir`` and return it."""
     import torch
     from transformers import GenerationConfig, HunYuanVLForConditionalGeneration, HunYuanVLProcessor
     from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
@@ -146,7 +155,7 @@ def build(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = _vocabulary()
     tokenizer = _write_tokenizer(out_dir, vocab)
-    config = _build_config(vocab)
+    config = _build_config(vocab, SIZES[size])
 
     torch.manual_seed(SEED)
     model = HunYuanVLForConditionalGeneration(config).to(torch.float32).eval()
@@ -166,7 +175,8 @@ def build(out_dir: Path) -> Path:
     )
     model.save_pretrained(out_dir)
 
-    image_processor = HunYuanVLImageProcessorPil(min_pixels=32 * 32, max_pixels=256 * 256)
+    side = SIZES[size]["max_image_side"]
+    image_processor = HunYuanVLImageProcessorPil(min_pixels=32 * 32, max_pixels=side * side)
     processor = HunYuanVLProcessor(image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(out_dir)
     _rename_image_processor(out_dir)
@@ -182,6 +192,8 @@ def _rename_image_processor(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python tests/tiny_checkpoint.py OUT_DIR")
-    print(build(Path(sys.argv[1])))
+    parser = argparse.ArgumentParser(description="Write a random HunyuanOCR-architecture checkpoint.")
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny")
+    options = parser.parse_args()
+    print(build(options.out_dir, options.size))

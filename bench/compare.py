@@ -1,0 +1,341 @@
+"""Side by side, in one run: our gateway vs vLLM's own OpenAI server vs AsyncLLM driven directly vs our gateway
+on the transformers engine — same machine, same checkpoint, same requests, same load generator.
+
+    python -m bench.compare [--quick] [--checkpoints tiny,medium] [--systems gateway,vllm-server,direct,transformers]
+                            [--out artifacts/bench]
+
+Systems start one after another. For each checkpoint, image kind (1280×800 screenshot PNG, 12 MP photo JPEG)
+and concurrency it reports requests/s, output tokens/s, TTFT and latency p50/p95 and each system's peak RSS
+(the whole process tree), then the ratios gateway/vLLM server and gateway/direct, and vLLM/transformers at
+concurrency 8. Also: a follow-up turn about the same image vs the first turn (TTFT ratio, prefix-cache hits).
+Writes ``results.json`` and ``results.md`` under ``--out`` and prints the Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from openai import AsyncOpenAI
+
+from bench.load import Sample, run_plan
+from bench.workload import MAX_TOKENS, ImageKind, Workload, messages
+from tests.servers import TINY_ENGINE_ARGS, free_port, start_gateway, stop_gateway
+from tests.tiny_checkpoint import build
+
+SERVED_NAME = "bench"
+KV_CACHE_GB = "2"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """What one checkpoint is measured on."""
+
+    kinds: tuple[str, ...]
+    concurrency: tuple[int, ...]
+    transformers_concurrency: tuple[int, ...]
+    warmup: int
+    follow_ups: int
+    photos: int  # distinct 12 MP photos the requests cycle through
+
+    def requests(self, concurrency: int) -> int:
+        return max(8, 2 * concurrency)
+
+
+GRIDS = {
+    ("full", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8, 16, 64), (1, 8), 8, 6, 16),
+    ("full", "medium"): Grid(("screenshot", "photo-12mp"), (1, 16), (1, 8), 4, 4, 16),
+    ("quick", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8), (8,), 2, 2, 2),
+}
+
+
+def plan_for(grid: Grid, system: str, photo_dir: Path) -> dict[str, Any]:
+    concurrency = grid.transformers_concurrency if system == "transformers" else grid.concurrency
+    kinds = ("screenshot",) if system == "transformers" else grid.kinds
+    cells = [{"kind": kind, "concurrency": c, "requests": grid.requests(c)} for kind in kinds for c in concurrency]
+    follow_ups = 0 if system == "transformers" else grid.follow_ups
+    return {
+        "kinds": list(kinds),
+        "cells": cells,
+        "warmup": grid.warmup,
+        "follow_ups": follow_ups,
+        "photo_dir": str(photo_dir),
+        "photos": grid.photos,
+    }
+
+
+class PeakRSS:
+    """Samples the resident memory of a process and all its children until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0
+        self._process = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                tree = [self._process, *self._process.children(recursive=True)]
+                self.peak = max(self.peak, sum(_rss(process) for process in tree))
+            except psutil.NoSuchProcess:
+                return
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.NoSuchProcess:
+        return 0
+
+
+class HTTPClient:
+    """One OpenAI-compatible server, asked through the official client with streaming, as users do."""
+
+    def __init__(self, base_url: str, workload: Workload) -> None:
+        self._client = AsyncOpenAI(
+            base_url=base_url,
+            api_key="bench",
+            max_retries=0,
+            timeout=900,
+            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=512)),
+        )
+        self._workload = workload
+        self._urls: dict[tuple[str, int], str] = {}
+
+    async def ask(self, kind: ImageKind, index: int, answer: str | None = None) -> tuple[Sample, str]:
+        key = (kind.name, index if kind.name == "screenshot" else index % self._workload.photos)
+        if key not in self._urls:
+            self._urls[key] = await asyncio.to_thread(self._workload.data_url, kind, index)
+        started, first, text, usage = time.perf_counter(), None, [], None
+        stream = await self._client.chat.completions.create(
+            model=SERVED_NAME,
+            messages=messages(self._urls[key], answer),  # type: ignore[arg-type]
+            max_tokens=MAX_TOKENS,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                first = first or time.perf_counter()
+                text.append(chunk.choices[0].delta.content)
+            usage = chunk.usage or usage
+        ended = time.perf_counter()
+        assert usage is not None, "the server sent no usage"
+        details = usage.prompt_tokens_details
+        cached = (details.cached_tokens or 0) if details else 0
+        sample = Sample(
+            (first or ended) - started, ended - started, usage.completion_tokens, usage.prompt_tokens, cached
+        )
+        return sample, "".join(text)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def engine_flags(quick: bool) -> list[str]:
+    return [*TINY_ENGINE_ARGS, *(["--enforce-eager"] if quick else [])]
+
+
+def start_vllm_server(model: Path, log_path: Path, quick: bool) -> tuple[subprocess.Popen[bytes], str]:
+    """vLLM's own server with the engine arguments our gateway uses."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(model), "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
+        *engine_flags(quick), "--seed", "0", "--enable-prefix-caching", "--enable-prompt-tokens-details",
+        "--limit-mm-per-prompt", json.dumps({"image": 8}),
+        "--structured-outputs-config", json.dumps({"backend": "xgrammar", "disable_any_whitespace": True}),
+    ]  # fmt: skip
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": KV_CACHE_GB, "PYTHONUNBUFFERED": "1"}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    root_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{root_url}/health", timeout=2).status_code == 200:
+                return process, f"{root_url}/v1"
+        except httpx.TransportError:
+            pass
+        time.sleep(1)
+    stop_gateway(process)
+    raise RuntimeError(f"vLLM's server did not start:\n{log_path.read_text()[-3000:]}")
+
+
+@contextmanager
+def http_system(system: str, model: Path, log_path: Path, quick: bool) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    if system == "vllm-server":
+        process, base_url = start_vllm_server(model, log_path, quick)
+    else:
+        engine = ["--engine", "transformers"] if system == "transformers" else ["--kv-cache-gb", KV_CACHE_GB]
+        process, root_url = start_gateway(
+            str(model), log_path, *engine_flags(quick), *engine, served_name=SERVED_NAME, timeout=900
+        )
+        base_url = f"{root_url}/v1"
+    try:
+        yield process, base_url
+    finally:
+        stop_gateway(process)
+
+
+def run_system(system: str, model: Path, plan: dict[str, Any], work: Path, quick: bool) -> dict[str, Any]:
+    log_path = work / f"{system}-{model.name}.log"
+    if system == "direct":
+        plan_path, result_path = work / "plan.json", work / "direct-result.json"
+        engine = {"model": str(model), "dtype": "float32", "max_model_len": 8192, "enforce_eager": quick}
+        plan_path.write_text(json.dumps({**plan, "engine": {**engine, "kv_cache_gb": float(KV_CACHE_GB)}}))
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "bench.direct", str(plan_path), str(result_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        rss = PeakRSS(process.pid)
+        if process.wait() != 0:
+            raise RuntimeError(f"bench.direct failed:\n{log_path.read_text()[-3000:]}")
+        return {**json.loads(result_path.read_text()), "peak_rss_mb": round(rss.stop() / 2**20)}
+    with http_system(system, model, log_path, quick) as (process, base_url):
+        rss = PeakRSS(process.pid)
+        client = HTTPClient(base_url, Workload(Path(plan["photo_dir"]), plan["photos"]))
+
+        async def measure() -> dict[str, Any]:
+            try:
+                return await run_plan(plan, client.ask)
+            finally:
+                await client.close()
+
+        result = asyncio.run(measure())
+        return {**result, "peak_rss_mb": round(rss.stop() / 2**20)}
+
+
+def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """gateway ÷ vLLM server and gateway ÷ direct per cell (requests/s), vLLM ÷ transformers at concurrency 8."""
+    rows = []
+    for checkpoint, systems in results.items():
+        cells = {
+            (system, cell["kind"], cell["concurrency"]): cell
+            for system, result in systems.items()
+            for cell in result.get("cells", [])
+        }
+        for (system, kind, concurrency), cell in cells.items():
+            if system != "gateway":
+                continue
+            row: dict[str, Any] = {"checkpoint": checkpoint, "kind": kind, "concurrency": concurrency}
+            for peer, label in (("vllm-server", "gateway/vllm-server"), ("direct", "gateway/direct")):
+                if other := cells.get((peer, kind, concurrency)):
+                    row[label] = round(cell["req_per_s"] / other["req_per_s"], 2)
+            if other := cells.get(("transformers", kind, concurrency)):
+                row["vllm/transformers tok/s"] = round(cell["output_tok_per_s"] / other["output_tok_per_s"], 2)
+            rows.append(row)
+    return rows
+
+
+def markdown(results: dict[str, Any], machine: str, command: str) -> str:
+    lines = [f"Command: `{command}`", "", f"Machine: {machine}", ""]
+    columns = ("req_per_s", "output_tok_per_s", "ttft_p50_ms", "ttft_p95_ms", "latency_p50_ms", "latency_p95_ms")
+    for checkpoint, systems in results.items():
+        lines += [f"### {checkpoint} checkpoint", ""]
+        lines += [
+            "| system | image | conc. | req/s | out tok/s | TTFT p50 | TTFT p95 | e2e p50 | e2e p95 | prompt tok |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+        for system, result in systems.items():
+            if "error" in result:
+                lines.append(f"| {system} | — | — | failed: {result['error'][:80]} |||||||")
+                continue
+            for cell in result["cells"]:
+                values = " | ".join(str(cell[column]) for column in columns)
+                lines.append(
+                    f"| {system} | {cell['kind']} | {cell['concurrency']} | {values} | {cell['prompt_tokens_mean']} |"
+                )
+        lines += ["", "| system | peak RSS (MB) | first-turn TTFT p50 | follow-up TTFT p50 | ratio | cache hits |"]
+        lines += ["|---|---|---|---|---|---|"]
+        for system, result in systems.items():
+            follow = result.get("follow_up") or {}
+            lines.append(
+                f"| {system} | {result.get('peak_rss_mb', '—')} | {follow.get('first_ttft_p50_ms', '—')} | "
+                f"{follow.get('follow_up_ttft_p50_ms', '—')} | {follow.get('ttft_ratio', '—')} | "
+                f"{follow.get('follow_up_cache_hit_rate', '—')} |"
+            )
+        lines.append("")
+    rows = ratios(results)
+    lines += ["### Ratios (requests/s unless noted)", ""]
+    lines += ["| checkpoint | image | conc. | gateway/vllm-server | gateway/direct | vllm/transformers tok/s |"]
+    lines += ["|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['checkpoint']} | {row['kind']} | {row['concurrency']} | {row.get('gateway/vllm-server', '—')} | "
+            f"{row.get('gateway/direct', '—')} | {row.get('vllm/transformers tok/s', '—')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine_description() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()}, no GPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny checkpoint, few requests, eager engines (< 3 min)")
+    parser.add_argument(
+        "--checkpoints", default=None, help="comma-separated: tiny, medium (default: both; quick: tiny)"
+    )
+    parser.add_argument("--systems", default="gateway,vllm-server,direct,transformers")
+    parser.add_argument("--out", type=Path, default=Path("artifacts/bench"))
+    options = parser.parse_args()
+    mode = "quick" if options.quick else "full"
+    checkpoints = (options.checkpoints or ("tiny" if options.quick else "tiny,medium")).split(",")
+    options.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ocr-bench-") as scratch:
+        work = Path(scratch)
+        workload_dir = work / "photos"
+        Workload(workload_dir, max(GRIDS[mode, name].photos for name in checkpoints)).make_photos()
+        for checkpoint in checkpoints:
+            model = build(work / f"{checkpoint}-hunyuanocr", checkpoint)
+            results[checkpoint] = {}
+            for system in options.systems.split(","):
+                plan = plan_for(GRIDS[mode, checkpoint], system, workload_dir)
+                print(f"[{time.monotonic() - started:6.0f} s] {checkpoint}: {system}", flush=True)
+                try:
+                    results[checkpoint][system] = run_system(system, model, plan, work, options.quick)
+                except Exception as error:  # one broken system still leaves the others' numbers
+                    results[checkpoint][system] = {"error": str(error)}
+                    print(f"  failed: {str(error)[-2000:]}", flush=True)
+    command = "python -m bench.compare " + " ".join(sys.argv[1:])
+    report = markdown(results, machine_description(), command.strip())
+    (options.out / "results.json").write_text(
+        json.dumps({"machine": machine_description(), "results": results, "ratios": ratios(results)}, indent=2)
+    )
+    (options.out / "results.md").write_text(report)
+    print(report)
+    print(f"total {time.monotonic() - started:.0f} s; written to {options.out}/results.{{md,json}}")
+
+
+if __name__ == "__main__":
+    main()
