@@ -146,10 +146,11 @@ class HTTPClient:
         assert usage is not None, "the server sent no usage"
         details = usage.prompt_tokens_details
         cached = (details.cached_tokens or 0) if details else 0
-        sample = Sample(
-            (first or ended) - started, ended - started, usage.completion_tokens, usage.prompt_tokens, cached
-        )
-        return sample, "".join(text)
+        reply = "".join(text)
+        latency = ended - started
+        return Sample(
+            (first or ended) - started, latency, usage.completion_tokens, usage.prompt_tokens, cached, reply
+        ), reply
 
     async def close(self) -> None:
         await self._client.close()

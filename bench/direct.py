@@ -62,8 +62,8 @@ class DirectClient:
             prompt_tokens = len(output.prompt_token_ids or [])
             cached = output.num_cached_tokens or 0
         ended = time.perf_counter()
-        sample = Sample((first or ended) - started, ended - started, tokens, prompt_tokens, cached)
-        return sample, "".join(text)
+        reply = "".join(text)
+        return Sample((first or ended) - started, ended - started, tokens, prompt_tokens, cached, reply), reply
 
 
 async def run(plan: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ A *sender* runs one request and reports when its first token and its last byte a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ class Sample:
     completion_tokens: int
     prompt_tokens: int
     cached_tokens: int = 0
+    answer: str = ""
 
 
 Sender = Callable[[int], Awaitable[Sample]]  # request index → its sample
@@ -35,15 +37,16 @@ async def drive(send: Sender, requests: int, concurrency: int) -> tuple[list[Sam
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(requests):
         queue.put_nowait(index)
-    samples: list[Sample] = []
+    samples: dict[int, Sample] = {}
 
     async def worker() -> None:
         while not queue.empty():
-            samples.append(await send(queue.get_nowait()))
+            index = queue.get_nowait()
+            samples[index] = await send(index)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return samples, time.perf_counter() - started
+    return [samples[index] for index in range(requests)], time.perf_counter() - started
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -66,6 +69,8 @@ def summarize(samples: list[Sample], wall: float) -> dict[str, Any]:
         "ttft_p95_ms": round(percentile(ttfts, 0.95) * 1000, 1),
         "latency_p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
         "latency_p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        # Same requests, greedy: systems that did the same work have the same digest.
+        "answers_sha256": hashlib.sha256("\x00".join(sample.answer for sample in samples).encode()).hexdigest()[:16],
     }
 
 

@@ -1,0 +1,37 @@
+"""Smoke test of ``bench.compare --quick``: every system starts, answers every request, and the ratios come out.
+
+It asserts nothing about speed (this machine is noisy); it keeps the harness working.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SYSTEMS = ("gateway", "vllm-server", "direct", "transformers")
+
+
+def test_quick_comparison_runs_every_system(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "bench.compare", "--quick", "--out", str(tmp_path)]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    systems = report["results"]["tiny"]
+    assert set(systems) == set(SYSTEMS)
+    for name, result in systems.items():
+        assert "error" not in result, (name, result.get("error"))
+        assert result["peak_rss_mb"] > 0
+        for cell in result["cells"]:
+            assert cell["requests"] == max(8, 2 * cell["concurrency"]), (name, cell)
+            assert cell["completion_tokens"] > 0 and cell["req_per_s"] > 0
+    # Greedy decoding of the same prompts (both add HunyuanOCR's empty system turn): the same answers.
+    answers = {name: [cell["answers_sha256"] for cell in systems[name]["cells"]] for name in ("gateway", "direct")}
+    assert answers["gateway"] == answers["direct"], answers
+    assert all(systems[name]["follow_up"]["follow_up_cache_hit_rate"] > 0 for name in ("gateway", "vllm-server"))
+    ratios = report["ratios"]
+    assert {row["kind"] for row in ratios} == {"screenshot", "photo-12mp"}
+    assert all("gateway/vllm-server" in row and "gateway/direct" in row for row in ratios)
+    assert any("vllm/transformers tok/s" in row for row in ratios)
+    assert (tmp_path / "results.md").read_text().count("| gateway |") >= 4
