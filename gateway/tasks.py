@@ -3,7 +3,7 @@
 Order of precedence, for a conversation that holds an image:
 1. the request's own ``task`` (our extension, with ``target_lang`` / ``fields`` / ``lang``);
 2. a ``json_schema`` response format: its property names become the fields to extract;
-3. the intent matcher on the last user message's words;
+3. the last user message's words: an official prompt verbatim, else the intent matcher;
 4. an image with no words: the prompt set's default task.
 Otherwise (or with ``task: "none"``) the user's words go to the model unchanged.
 The chosen prompt replaces the words of the last user message; its images stay.
@@ -70,7 +70,7 @@ class TaskPlanner:
             return TaskRequest("fields", fields=schema_fields, lang=request.lang)
         if not words:
             return TaskRequest(self.prompt_set.default_task, lang=request.lang)
-        matched = match_intent(words)
+        matched = self.prompt_set.official_task(words) or match_intent(words)
         return replace(matched, lang=request.lang or matched.lang) if matched else None
 
     def sampling_defaults(self) -> dict[str, Any]:

@@ -70,6 +70,14 @@ class PromptSet:
     stream_loop_check: dict[str, int] | None
     tasks: dict[str, dict[str, str]]
 
+    def official_task(self, words: str) -> TaskRequest | None:
+        """The task whose official prompt these words are, verbatim (users paste them from the model card)."""
+        for task, spec in self.tasks.items():
+            for lang, template in spec.items():
+                if lang != "output" and "{" not in template and template == words:
+                    return TaskRequest(task, lang=lang)
+        return None
+
     def resolve(self, request: TaskRequest) -> ResolvedTask:
         spec = self.tasks.get(request.task)
         if spec is None:

@@ -55,6 +55,13 @@ def test_an_image_without_words_gets_the_default_task(api: TestClient, fake_engi
     assert official("document", lang="en") in sent_prompt(fake_engine)
 
 
+@pytest.mark.parametrize("task", sorted(name for name, spec in OFFICIAL.tasks.items() if "{" not in spec["en"]))
+def test_an_official_prompt_pasted_verbatim_keeps_its_task(api: TestClient, fake_engine: FakeEngine, task: str) -> None:
+    # The document prompt mentions tables and formulas; the words alone would pick the table task.
+    assert ask(api, official(task, lang="en"))["ocr"]["task"] == task
+    assert sent_prompt(fake_engine).endswith(IMAGE_END + official(task, lang="en") + USER)
+
+
 def test_explicit_task_wins_over_the_words(api: TestClient, fake_engine: FakeEngine) -> None:
     ask(api, "translate this", task="fields", fields=["name", "total"], lang="zh")
     assert official("fields", fields=("name", "total"), lang="zh") in sent_prompt(fake_engine)
