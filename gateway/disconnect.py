@@ -16,7 +16,10 @@ class ClientDisconnected(Exception):
 
 
 async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
-    """Await ``work``; if the client disconnects first, cancel it (which aborts it in the engine)."""
+    """Await ``work``; if the client disconnects first, cancel it (which aborts it in the engine).
+
+    Work that finished anyway while being cancelled returns its result (say, an admission slot the caller
+    must still release): ``ClientDisconnected`` means the work really was stopped."""
     work_task = asyncio.ensure_future(work)
     watcher = asyncio.create_task(_wait_for_disconnect(request))
     try:
@@ -30,6 +33,8 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         return work_task.result()
     work_task.cancel()
     await asyncio.gather(work_task, return_exceptions=True)
+    if not work_task.cancelled() and work_task.exception() is None:
+        return work_task.result()
     raise ClientDisconnected()
 
 

@@ -38,9 +38,11 @@ async def create_chat_completion(request: Request) -> Response:
     report: dict[str, Any] = request.scope.get("state", {}).get("log", {})
     if request.app.state.settings.log_requests:
         report["request_text"] = _texts(chat_request)
-    ticket = await request.app.state.admission.enter()
-    deadline = asyncio.get_running_loop().time() + request.app.state.settings.request_timeout
+    ticket = None
     try:
+        # A client that gives up while queued leaves the queue at once.
+        ticket = await unless_disconnected(request, request.app.state.admission.enter())
+        deadline = asyncio.get_running_loop().time() + request.app.state.settings.request_timeout
         if chat_request.stream:
             chunks = service.stream(chat_request, report=report)
             started = time.perf_counter()

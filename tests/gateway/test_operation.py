@@ -119,6 +119,50 @@ def test_admission_queues_up_to_its_limit_then_refuses_with_retry_after() -> Non
     asyncio.run(scenario())
 
 
+def test_a_client_that_leaves_while_queued_frees_its_place_and_never_reaches_the_engine(
+    prompts: HunyuanPromptBuilder,
+) -> None:
+    engine = FakeEngine()
+    app = build_app(Settings(max_running_requests=1), engine, prompts, on_engine_failure=lambda: None)
+
+    async def scenario() -> list[dict]:
+        admission: AdmissionControl = app.state.admission
+        held = await admission.enter()  # the one engine slot is busy
+        body = json.dumps(HELLO).encode()
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        left = asyncio.Event()
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop(0)
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": [], "query_string": b"",
+            "app": app, "root_path": "", "scheme": "http", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+        }  # fmt: skip
+        app.state.lifecycle.state = "ready"
+        call = asyncio.create_task(app.router(scope, receive, send))
+        while admission.waiting == 0:
+            await asyncio.sleep(0.01)
+        left.set()
+        await asyncio.wait_for(call, 5)
+        assert admission.waiting == 0
+        held.release()
+        assert admission.running == 0
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["status"] == 499
+    assert engine.requests == []
+
+
 def test_a_full_server_answers_429_in_openai_shape(prompts: HunyuanPromptBuilder) -> None:
     engine = FakeEngine()
     app = build_app(
