@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from starlette.applications import Starlette
 
 
 class MediaServer:
@@ -126,11 +127,11 @@ def stop_gateway(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve_app(app: object) -> Iterator[str]:
+def serve_app(app: Starlette) -> Iterator[str]:
     """Serves an ASGI app (its lifespan included) with uvicorn on a free 127.0.0.1 port; yields the root URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
