@@ -6,6 +6,7 @@ answer; the others use a fake engine served by uvicorn for phone width, API keys
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import shutil
@@ -61,12 +62,26 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture(scope="module")
-def fake_server(prompts: HunyuanPromptBuilder) -> Iterator[str]:
+def fake_engine() -> FakeEngine:
+    return FakeEngine(reply=FAKE_REPLY)
+
+
+@pytest.fixture(scope="module")
+def fake_server(prompts: HunyuanPromptBuilder, fake_engine: FakeEngine) -> Iterator[str]:
     """A fake-engine gateway that needs an API key and takes bodies of at most 200 kB."""
     settings = Settings(served_model_name="fake-ocr", api_keys=(KEY,), media=MediaSettings(max_body_mb=0.2))
-    app = build_app(settings, FakeEngine(reply=FAKE_REPLY), prompts, on_engine_failure=lambda: None)
+    app = build_app(settings, fake_engine, prompts, on_engine_failure=lambda: None)
     with serve_app(app) as root_url:
         yield root_url
+
+
+@pytest.fixture
+def keyed_page(page: Page, fake_server: str) -> Page:
+    """The page on the fake server, its API key already stored."""
+    page.add_init_script(f"localStorage.setItem('ocr-gateway.api-key', {json.dumps(KEY)})")
+    page.goto(fake_server)
+    expect(page.locator("#model-name")).to_have_text("fake-ocr")
+    return page
 
 
 def add_file(page: Page, name: str, mime: str, data: bytes) -> None:
@@ -162,9 +177,8 @@ def test_page_asks_for_the_key_then_keeps_it(page: Page, fake_server: str) -> No
     assert page.input_value("#api-key") == KEY
 
 
-def test_page_renders_model_tables_as_text_never_markup(page: Page, fake_server: str) -> None:
-    page.add_init_script(f"localStorage.setItem('ocr-gateway.api-key', {json.dumps(KEY)})")
-    page.goto(fake_server)
+def test_page_renders_model_tables_as_text_never_markup(keyed_page: Page) -> None:
+    page = keyed_page
     add_file(page, "menu.png", "image/png", encode(make_image(64, 64, seed=2)))
     run_and_wait(page)
     assert page.locator("#output").text_content() == FAKE_REPLY
@@ -205,10 +219,48 @@ def test_page_works_at_phone_width_by_keyboard_with_a_pdf(browser: Browser, fake
         context.close()
 
 
-def test_page_explains_a_too_large_request(page: Page, fake_server: str) -> None:
-    page.add_init_script(f"localStorage.setItem('ocr-gateway.api-key', {json.dumps(KEY)})")
-    page.goto(fake_server)
+def test_page_explains_a_too_large_request(keyed_page: Page) -> None:
+    page = keyed_page
     noise = Image.frombytes("RGB", (300, 300), random.Random(1).randbytes(300 * 300 * 3))  # 270 kB as PNG
     add_file(page, "big.png", "image/png", encode(noise))
     run_and_wait(page, "error")
     expect(page.locator("#error")).to_contain_text("Too large")
+
+
+def test_page_explains_a_file_the_server_cannot_read(keyed_page: Page) -> None:
+    add_file(keyed_page, "broken.png", "image/png", b"this is not a PNG")
+    run_and_wait(keyed_page, "error")
+    expect(keyed_page.locator("#error")).to_contain_text("could not use this request")
+
+
+def test_files_arrive_by_drop_and_by_paste(keyed_page: Page, fake_engine: FakeEngine) -> None:
+    png = base64.b64encode(encode(make_image(48, 48, seed=9))).decode()
+    keyed_page.evaluate(
+        """(png) => {
+        const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+        const holding = (name) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "image/png"}));
+            return transfer;
+        };
+        const init = {bubbles: true, cancelable: true};
+        document.getElementById("drop-zone").dispatchEvent(
+            new DragEvent("drop", {...init, dataTransfer: holding("dropped.png")}));
+        document.dispatchEvent(new ClipboardEvent("paste", {...init, clipboardData: holding("pasted.png")}));
+    }""",
+        png,
+    )
+    expect(keyed_page.locator("#thumbnails li")).to_have_count(2)
+    expect(keyed_page.locator("#thumbnails")).to_contain_text("dropped.png")
+    expect(keyed_page.locator("#thumbnails")).to_contain_text("pasted.png")
+    run_and_wait(keyed_page)
+    assert len(fake_engine.requests[-1].images) == 2
+
+
+def test_copy_puts_the_answer_on_the_clipboard(keyed_page: Page, fake_server: str) -> None:
+    keyed_page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=fake_server)
+    add_file(keyed_page, "menu.png", "image/png", encode(make_image(64, 64, seed=2)))
+    run_and_wait(keyed_page)
+    keyed_page.click("#copy")
+    expect(keyed_page.locator("#status")).to_have_text("Copied the result to the clipboard.")
+    assert keyed_page.evaluate("navigator.clipboard.readText()") == FAKE_REPLY
