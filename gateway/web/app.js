@@ -167,7 +167,7 @@ function removeFile(id) {
   state.files = state.files.filter((entry) => entry.id !== id);
   renderThumbnails();
   announce(`${file.name} removed; ${state.files.length} selected.`);
-  $("drop-zone").focus();
+  $("choose-files").focus();
   updatePrompt();
 }
 
@@ -204,12 +204,7 @@ function wireFileInputs() {
     await addFiles(event.target.files);
     event.target.value = "";
   });
-  zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") {
-      event.preventDefault();
-      $("file-input").click();
-    }
-  });
+  $("choose-files").addEventListener("click", () => $("file-input").click());
   for (const name of ["dragenter", "dragover"]) {
     zone.addEventListener(name, (event) => {
       event.preventDefault();
@@ -320,7 +315,7 @@ async function run(event) {
   if (state.running) return;
   if (!state.files.length) {
     showError("Add an image or a PDF first.");
-    $("drop-zone").focus();
+    $("choose-files").focus();
     return;
   }
   const body = buildRequest();

@@ -6,18 +6,24 @@ answer; the others use a fake engine served by uvicorn for phone width, API keys
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
 import shutil
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncGenerator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from openai import OpenAI
 from PIL import Image
 from playwright.sync_api import Browser, Download, Page, expect, sync_playwright
 
+from adapters.engine import EngineOutput, EngineRequest
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import MediaSettings, Settings
@@ -85,7 +91,10 @@ def keyed_page(page: Page, fake_server: str) -> Page:
 
 
 def add_file(page: Page, name: str, mime: str, data: bytes) -> None:
-    page.set_input_files("#file-input", files=[{"name": name, "mimeType": mime, "buffer": data}])
+    """Through the page's own "Choose files" button and the browser's file chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.click("#choose-files")
+    chooser.value.set_files(files=[{"name": name, "mimeType": mime, "buffer": data}])
 
 
 def run_and_wait(page: Page, state: str = "done") -> None:
@@ -191,7 +200,7 @@ def test_page_renders_model_tables_as_text_never_markup(keyed_page: Page) -> Non
     assert page.evaluate("window.hacked") is None
 
 
-def test_page_works_at_phone_width_by_keyboard_with_a_pdf(browser: Browser, fake_server: str) -> None:
+def test_page_works_at_phone_width_with_a_pdf(browser: Browser, fake_server: str) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
@@ -211,12 +220,21 @@ def test_page_works_at_phone_width_by_keyboard_with_a_pdf(browser: Browser, fake
         page.keyboard.press("Control+Enter")
         expect(page.locator("#output")).to_have_attribute("data-state", "done", timeout=ANSWER_TIMEOUT_MS)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        for control in ("#run", "#task", "#export-json", "#drop-zone"):
+        for control in ("#run", "#task", "#export-json", "#choose-files"):
             box = page.locator(control).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, control
         screenshot(page, "web-page-phone.png")
     finally:
         context.close()
+
+
+def test_every_control_is_reached_with_the_tab_key_in_order(keyed_page: Page) -> None:
+    reached = []
+    for _ in range(30):
+        keyed_page.keyboard.press("Tab")
+        reached.append(keyed_page.evaluate("document.activeElement.id"))
+    order = [reached.index(control) for control in ("choose-files", "task", "prompt-lang", "run")]
+    assert order == sorted(order), reached
 
 
 def test_page_explains_a_too_large_request(keyed_page: Page) -> None:
@@ -264,3 +282,36 @@ def test_copy_puts_the_answer_on_the_clipboard(keyed_page: Page, fake_server: st
     keyed_page.click("#copy")
     expect(keyed_page.locator("#status")).to_have_text("Copied the result to the clipboard.")
     assert keyed_page.evaluate("navigator.clipboard.readText()") == FAKE_REPLY
+
+
+@dataclass
+class HeldEngine(FakeEngine):
+    """Holds every request until ``release`` is set, so the server's one slot stays taken."""
+
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
+        self.holding.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        async for output in super().generate(request):
+            yield output
+
+
+def test_page_says_the_server_is_busy_when_it_is_full(page: Page, prompts: HunyuanPromptBuilder) -> None:
+    engine = HeldEngine()
+    settings = Settings(served_model_name="fake-ocr", max_running_requests=1, max_queued_requests=0)
+    app = build_app(settings, engine, prompts, on_engine_failure=lambda: None)
+    png = encode(make_image(48, 48, seed=4))
+    with serve_app(app) as root_url, ThreadPoolExecutor(1) as pool:
+        page.goto(root_url)
+        expect(page.locator("#model-name")).to_have_text("fake-ocr")
+        body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}}]}]}
+        holder = pool.submit(httpx.post, f"{root_url}/v1/chat/completions", json=body, timeout=60)
+        assert engine.holding.wait(30)
+        add_file(page, "photo.png", "image/png", png)
+        run_and_wait(page, "error")
+        expect(page.locator("#error")).to_contain_text("busy")
+        engine.release.set()
+        assert holder.result().status_code == 200
