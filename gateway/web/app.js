@@ -322,10 +322,9 @@ async function run(event) {
   $("request-preview").textContent = requestForDisplay(body);
   const controller = new AbortController();
   setRunning(controller);
-  const output = $("output");
-  const answer = { text: "", task: body.task, ttftMs: null, usage: null, finish: null, ocr: null, model: body.model };
-  const started = performance.now();
-  let firstTokenAt = null;
+  const answer = { text: "", task: body.task, model: body.model, usage: null, finish: null, ocr: null };
+  answer.started = performance.now();
+  answer.firstTokenAt = null;
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
@@ -336,31 +335,28 @@ async function run(event) {
     if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
     for await (const data of sseData(response)) {
       if (data === "[DONE]") break;
-      const chunk = JSON.parse(data);
-      if (chunk.error) throw new ApiError("stream", chunk);
-      answer.model = chunk.model || answer.model;
-      if (chunk.usage) answer.usage = chunk.usage;
-      if (chunk.ocr) answer.ocr = chunk.ocr;
-      for (const choice of chunk.choices || []) {
-        if (choice.delta?.content) {
-          if (firstTokenAt === null) {
-            firstTokenAt = performance.now();
-            answer.ttftMs = firstTokenAt - started;
-          }
-          answer.text += choice.delta.content;
-          output.textContent = answer.text;
-        }
-        if (choice.finish_reason) answer.finish = choice.finish_reason;
-      }
+      addChunk(answer, JSON.parse(data));
     }
-    finish(answer, started, firstTokenAt, "done");
+    finish(answer, "done");
   } catch (error) {
-    if (error.name === "AbortError") {
-      finish(answer, started, firstTokenAt, "stopped");
-    } else {
-      finish(answer, started, firstTokenAt, "error");
-      showError(error instanceof ApiError ? error.message : explain(0, { error: { message: error.message } }));
+    const stopped = error.name === "AbortError";
+    finish(answer, stopped ? "stopped" : "error");
+    if (!stopped) showError(error instanceof ApiError ? error.message : explain(0, { error: { message: error.message } }));
+  }
+}
+
+function addChunk(answer, chunk) {
+  if (chunk.error) throw new ApiError("stream", chunk);
+  answer.model = chunk.model || answer.model;
+  if (chunk.usage) answer.usage = chunk.usage;
+  if (chunk.ocr) answer.ocr = chunk.ocr;
+  for (const choice of chunk.choices || []) {
+    if (choice.delta?.content) {
+      answer.firstTokenAt ??= performance.now();
+      answer.text += choice.delta.content;
+      $("output").textContent = answer.text;
     }
+    if (choice.finish_reason) answer.finish = choice.finish_reason;
   }
 }
 
@@ -379,9 +375,10 @@ function setRunning(controller) {
   announce("Running…");
 }
 
-function finish(answer, started, firstTokenAt, outcome) {
+function finish(answer, outcome) {
   const ended = performance.now();
   const completionTokens = answer.usage?.completion_tokens ?? null;
+  const { started, firstTokenAt } = answer;
   const generationSeconds = firstTokenAt === null ? 0 : (ended - firstTokenAt) / 1000;
   // Tokens after the first, over the time after the first: the decode rate, not counting time to first token.
   const tokensPerSecond =
@@ -396,7 +393,7 @@ function finish(answer, started, firstTokenAt, outcome) {
     finish_reason: answer.finish,
     outcome,
     timings: {
-      ttft_ms: answer.ttftMs === null ? null : round(answer.ttftMs, 1),
+      ttft_ms: firstTokenAt === null ? null : round(firstTokenAt - started, 1),
       total_ms: round(ended - started, 1),
       tokens_per_second: tokensPerSecond === null ? null : round(tokensPerSecond, 2),
     },
