@@ -315,3 +315,18 @@ def test_page_says_the_server_is_busy_when_it_is_full(page: Page, prompts: Hunyu
         expect(page.locator("#error")).to_contain_text("busy")
         engine.release.set()
         assert holder.result().status_code == 200
+
+
+def test_stop_ends_a_running_request(page: Page, prompts: HunyuanPromptBuilder) -> None:
+    engine = HeldEngine()
+    app = build_app(Settings(served_model_name="fake-ocr"), engine, prompts, on_engine_failure=lambda: None)
+    with serve_app(app) as root_url:
+        page.goto(root_url)
+        expect(page.locator("#model-name")).to_have_text("fake-ocr")
+        add_file(page, "photo.png", "image/png", encode(make_image(48, 48, seed=4)))
+        page.click("#run")
+        assert engine.holding.wait(30)
+        page.click("#stop")
+        expect(page.locator("#output")).to_have_attribute("data-state", "stopped")
+        expect(page.locator("#run")).to_be_enabled()
+        engine.release.set()
