@@ -11,7 +11,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from adapters.engine import Engine
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
@@ -29,6 +30,8 @@ from gateway.openapi import openapi_endpoint
 from gateway.routes.chat import create_chat_completion
 from gateway.routes.health import health, ready
 from gateway.routes.models import list_models, retrieve_model
+from gateway.routes.tasks import list_tasks, resolve_task
+from gateway.routes.web import WEB_DIR, web_page
 from gateway.tasks import TaskPlanner
 from prompts.catalog import detect_prompt_set, load_prompt_set
 
@@ -67,6 +70,10 @@ def build_app(
             Route("/health/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
+            Route("/v1/tasks", list_tasks, methods=["GET"]),
+            Route("/v1/tasks/{task}", resolve_task, methods=["GET"]),
+            Route("/", web_page, methods=["GET"]),
+            Mount("/web", StaticFiles(directory=WEB_DIR), name="web"),
         ],
         middleware=[
             Middleware(RequestLogMiddleware, observers=(metrics.observe,)),
@@ -101,6 +108,7 @@ def build_app(
     media = MediaLoader(prompts.image_budget(), limits, fetcher)
     version = detect_prompt_set(prompts.model_config) if settings.prompt_set == "auto" else settings.prompt_set
     tasks = TaskPlanner(load_prompt_set(version))
+    app.state.tasks = tasks
     app.state.chat = ChatService(
         engine, prompts, media, tasks, settings.model_name, settings.engine.max_images_per_prompt
     )

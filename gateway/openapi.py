@@ -64,6 +64,18 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [{"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}],
                 "responses": {"200": _json(ModelCard, "The model"), **_errors(401, 404)},
             }},
+            "/v1/tasks": {"get": {"operationId": "listTasks", "security": bearer, "responses": {
+                "200": {"description": "The task catalog: official prompts per task"}, **_errors(401)}}},
+            "/v1/tasks/{task}": {"get": {
+                "operationId": "resolveTask", "security": bearer,
+                "parameters": [
+                    {"name": "task", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {"name": "target_lang", "in": "query", "schema": {"type": "string", "maxLength": 20}},
+                    {"name": "fields", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}},
+                    {"name": "lang", "in": "query", "schema": {"enum": ["en", "zh"]}},
+                ],
+                "responses": {"200": {"description": "The prompt the model gets for this task"}, **_errors(400, 401)},
+            }},
             "/health": {"get": {"operationId": "health", "responses": {
                 "200": {"description": "The engine serves"}, "503": {"description": "Loading, or the engine died"}}}},
             "/health/ready": {"get": {"operationId": "ready", "responses": {

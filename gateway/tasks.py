@@ -58,14 +58,7 @@ class TaskPlanner:
 
     def _wanted(self, request: wire.ChatCompletionRequest, words: str) -> TaskRequest | None:
         if request.task not in (None, AUTO):
-            fields = tuple(request.fields or ())
-            return TaskRequest(
-                request.task,
-                target_lang=request.target_lang,
-                fields=fields,
-                key=fields[0] if fields else None,
-                lang=request.lang,
-            )
+            return explicit_task(request.task, request.target_lang, request.fields, request.lang)
         if schema_fields := _schema_fields(request.response_format):
             return TaskRequest("fields", fields=schema_fields, lang=request.lang)
         if not words:
@@ -76,6 +69,12 @@ class TaskPlanner:
     def sampling_defaults(self) -> dict[str, Any]:
         """The model's official decoding settings, for fields a request leaves out."""
         return dict(self.prompt_set.sampling)
+
+
+def explicit_task(name: str, target_lang: str | None, fields: list[str] | None, lang: str | None) -> TaskRequest:
+    """A task the client names (the request's ``task``); ``field`` takes its key from the first field."""
+    names = tuple(fields or ())
+    return TaskRequest(name, target_lang=target_lang, fields=names, key=names[0] if names else None, lang=lang)
 
 
 def _schema_fields(response_format: wire.ResponseFormat | None) -> tuple[str, ...]:

@@ -6,14 +6,11 @@ gateway with the vLLM engine (fewer: each valid body really runs the model).
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
@@ -21,7 +18,7 @@ from gateway.app import build_app
 from gateway.config import Settings
 from tests.conftest import Gateway
 from tests.fakes import FakeEngine
-from tests.servers import free_port
+from tests.servers import serve_app
 
 FAKE_EXAMPLES = 100
 REAL_EXAMPLES = 10
@@ -31,14 +28,8 @@ REAL_EXAMPLES = 10
 def fake_gateway(prompts: HunyuanPromptBuilder) -> Iterator[str]:
     """The real app (fake engine) served by uvicorn on 127.0.0.1 in a thread."""
     app = build_app(Settings(served_model_name="fake-ocr"), FakeEngine(), prompts, on_engine_failure=lambda: None)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_app(app) as root_url:
+        yield root_url
 
 
 def fuzz(root_url: str, examples: int) -> int:

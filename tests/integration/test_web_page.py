@@ -1,0 +1,332 @@
+"""The web page in a real browser: Playwright driving Debian's Chromium (``make system-deps`` installs it).
+
+One test runs the page against the real gateway (vLLM engine) and checks the exports against the API's own
+answer; the others use a fake engine served by uvicorn for phone width, API keys, errors and rendering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import random
+import shutil
+import threading
+from collections.abc import AsyncGenerator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+from PIL import Image
+from playwright.sync_api import Browser, Download, Page, expect, sync_playwright
+
+from adapters.engine import EngineOutput, EngineRequest
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.app import build_app
+from gateway.config import MediaSettings, Settings
+from tests.conftest import Gateway
+from tests.fakes import FakeEngine
+from tests.images import data_url, encode, make_image
+from tests.servers import serve_app
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+MAX_TOKENS = 48
+ANSWER_TIMEOUT_MS = 120_000
+KEY = "page-key"
+# The fake engine's answer: a Markdown table and an HTML table carrying markup that must stay text.
+FAKE_REPLY = (
+    "# Totals\n\n| item | price |\n|---|---|\n| tea | <b>3</b> |\n\n"
+    '<table><tr><th>a</th></tr><tr><td>x<img src="/nothing" onerror="window.hacked=1"></td></tr></table>'
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: run `make system-deps`.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def fake_engine() -> FakeEngine:
+    return FakeEngine(reply=FAKE_REPLY)
+
+
+@pytest.fixture(scope="module")
+def fake_server(prompts: HunyuanPromptBuilder, fake_engine: FakeEngine) -> Iterator[str]:
+    """A fake-engine gateway that needs an API key and takes bodies of at most 200 kB."""
+    settings = Settings(served_model_name="fake-ocr", api_keys=(KEY,), media=MediaSettings(max_body_mb=0.2))
+    app = build_app(settings, fake_engine, prompts, on_engine_failure=lambda: None)
+    with serve_app(app) as root_url:
+        yield root_url
+
+
+@pytest.fixture
+def keyed_page(page: Page, fake_server: str) -> Page:
+    """The page on the fake server, its API key already stored."""
+    page.add_init_script(f"localStorage.setItem('ocr-gateway.api-key', {json.dumps(KEY)})")
+    page.goto(fake_server)
+    expect(page.locator("#model-name")).to_have_text("fake-ocr")
+    return page
+
+
+def add_file(page: Page, name: str, mime: str, data: bytes) -> None:
+    """Through the page's own "Choose files" button and the browser's file chooser."""
+    with page.expect_file_chooser() as chooser:
+        page.click("#choose-files")
+    chooser.value.set_files(files=[{"name": name, "mimeType": mime, "buffer": data}])
+
+
+def run_and_wait(page: Page, state: str = "done") -> None:
+    page.click("#run")
+    expect(page.locator("#output")).to_have_attribute("data-state", state, timeout=ANSWER_TIMEOUT_MS)
+
+
+def export(page: Page, button: str) -> str:
+    with page.expect_download() as info:
+        page.click(button)
+    download: Download = info.value
+    return Path(download.path()).read_text(encoding="utf-8")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def api_answer(client: OpenAI, model: str, png: bytes) -> tuple[str, dict]:
+    """The same request the page sends, through the openai client: (text, usage)."""
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}}]}],
+        max_completion_tokens=MAX_TOKENS,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_body={"task": "text"},
+    )
+    chunks = list(stream)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    usage = chunks[-1].usage
+    assert usage is not None
+    return text, usage.model_dump(exclude_none=True)
+
+
+def test_page_streams_an_answer_and_exports_what_the_api_answers(page: Page, gateway: Gateway, client: OpenAI) -> None:
+    png = encode(make_image(320, 240, seed=41))
+    page.goto(gateway.root_url)
+    expect(page.locator("#model-name")).to_have_text(gateway.model)
+    page.select_option("#task", "text")
+    page.click("#advanced summary")
+    page.fill("#max-tokens", str(MAX_TOKENS))
+    add_file(page, "scan.png", "image/png", png)
+    expect(page.locator("#thumbnails li")).to_have_count(1)
+    expect(page.locator("#prompt-preview")).to_have_text("Extract the text in the image.")
+    # Count the output's updates: a streamed answer arrives in several pieces.
+    page.evaluate(
+        """() => { window.outputUpdates = 0;
+        new MutationObserver(() => window.outputUpdates++).observe(
+            document.getElementById('output'), {childList: true, characterData: true, subtree: true}); }"""
+    )
+    run_and_wait(page)
+
+    text, usage = api_answer(client, gateway.model, png)
+    shown = page.locator("#output").text_content()
+    exported_txt = export(page, "#export-txt")
+    exported = json.loads(export(page, "#export-json"))
+    assert text and shown == text and exported_txt == text
+    assert exported["text"] == text and exported["usage"] == usage
+    assert exported["task"] == "text" and exported["model"] == gateway.model
+    assert exported["prompt"] == "Extract the text in the image." and exported["files"] == ["scan.png"]
+    timings = exported["timings"]
+    assert 0 < timings["ttft_ms"] <= timings["total_ms"]
+    if usage["completion_tokens"] > 2:
+        assert timings["tokens_per_second"] > 0
+        assert page.evaluate("window.outputUpdates") > 1
+    expect(page.locator("#stats")).to_contain_text(f"{usage['completion_tokens']} output tokens")
+    expect(page.locator("#stats")).to_contain_text("TTFT")
+    screenshot(page, "web-page.png")
+
+
+def test_page_asks_for_the_key_then_keeps_it(page: Page, fake_server: str) -> None:
+    page.goto(fake_server)
+    expect(page.locator("#error")).to_contain_text("API key")
+    expect(page.locator("#api-key")).to_be_focused()
+    page.fill("#api-key", "wrong")
+    page.press("#api-key", "Tab")
+    expect(page.locator("#error")).to_contain_text("API key")
+    page.fill("#api-key", KEY)
+    page.press("#api-key", "Tab")
+    expect(page.locator("#model-name")).to_have_text("fake-ocr")
+    expect(page.locator("#error")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#model-name")).to_have_text("fake-ocr")
+    assert page.input_value("#api-key") == KEY
+
+
+def test_page_renders_model_tables_as_text_never_markup(keyed_page: Page) -> None:
+    page = keyed_page
+    add_file(page, "menu.png", "image/png", encode(make_image(64, 64, seed=2)))
+    run_and_wait(page)
+    assert page.locator("#output").text_content() == FAKE_REPLY
+    page.get_by_role("radio", name="Rendered").check()
+    rendered = page.locator("#rendered")
+    expect(rendered.locator("h3")).to_have_text("Totals")
+    expect(rendered.locator("table")).to_have_count(2)
+    expect(rendered.locator("td").nth(1)).to_have_text("<b>3</b>")
+    assert rendered.locator("b, img, script").count() == 0
+    assert page.evaluate("window.hacked") is None
+
+
+def test_page_works_at_phone_width_with_a_pdf(browser: Browser, fake_server: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.add_init_script(f"localStorage.setItem('ocr-gateway.api-key', {json.dumps(KEY)})")
+        page.goto(fake_server)
+        expect(page.locator("#model-name")).to_have_text("fake-ocr")
+        add_file(page, "page.pdf", "application/pdf", encode(make_image(120, 160, seed=5), "PDF"))
+        add_file(page, "photo.png", "image/png", encode(make_image(64, 64, seed=6)))
+        expect(page.locator("#thumbnails li")).to_have_count(2)
+        page.get_by_role("button", name="Remove photo.png").click()
+        expect(page.locator("#thumbnails li")).to_have_count(1)
+        page.focus("#task")
+        page.select_option("#task", "translate")
+        page.select_option("#target-lang", "fr")
+        expect(page.locator("#prompt-preview")).to_contain_text("into French")
+        expect(page.locator("#request-preview")).to_contain_text('"file_data": "data:application/pdf;base64,…')
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#output")).to_have_attribute("data-state", "done", timeout=ANSWER_TIMEOUT_MS)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        for control in ("#run", "#task", "#export-json", "#choose-files"):
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, control
+        screenshot(page, "web-page-phone.png")
+    finally:
+        context.close()
+
+
+def test_every_control_is_reached_with_the_tab_key_in_order(keyed_page: Page) -> None:
+    reached = []
+    for _ in range(30):
+        keyed_page.keyboard.press("Tab")
+        reached.append(keyed_page.evaluate("document.activeElement.id"))
+    order = [reached.index(control) for control in ("choose-files", "task", "prompt-lang", "run")]
+    assert order == sorted(order), reached
+
+
+def test_page_explains_a_too_large_request(keyed_page: Page) -> None:
+    page = keyed_page
+    noise = Image.frombytes("RGB", (300, 300), random.Random(1).randbytes(300 * 300 * 3))  # 270 kB as PNG
+    add_file(page, "big.png", "image/png", encode(noise))
+    run_and_wait(page, "error")
+    expect(page.locator("#error")).to_contain_text("Too large")
+
+
+def test_page_explains_a_file_the_server_cannot_read(keyed_page: Page) -> None:
+    add_file(keyed_page, "broken.png", "image/png", b"this is not a PNG")
+    run_and_wait(keyed_page, "error")
+    expect(keyed_page.locator("#error")).to_contain_text("could not use this request")
+
+
+def test_files_arrive_by_drop_and_by_paste(keyed_page: Page, fake_engine: FakeEngine) -> None:
+    png = base64.b64encode(encode(make_image(48, 48, seed=9))).decode()
+    keyed_page.evaluate(
+        """(png) => {
+        const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+        const holding = (name) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "image/png"}));
+            return transfer;
+        };
+        const init = {bubbles: true, cancelable: true};
+        document.getElementById("drop-zone").dispatchEvent(
+            new DragEvent("drop", {...init, dataTransfer: holding("dropped.png")}));
+        document.dispatchEvent(new ClipboardEvent("paste", {...init, clipboardData: holding("pasted.png")}));
+    }""",
+        png,
+    )
+    expect(keyed_page.locator("#thumbnails li")).to_have_count(2)
+    expect(keyed_page.locator("#thumbnails")).to_contain_text("dropped.png")
+    expect(keyed_page.locator("#thumbnails")).to_contain_text("pasted.png")
+    run_and_wait(keyed_page)
+    assert len(fake_engine.requests[-1].images) == 2
+
+
+def test_copy_puts_the_answer_on_the_clipboard(keyed_page: Page, fake_server: str) -> None:
+    keyed_page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=fake_server)
+    add_file(keyed_page, "menu.png", "image/png", encode(make_image(64, 64, seed=2)))
+    run_and_wait(keyed_page)
+    keyed_page.click("#copy")
+    expect(keyed_page.locator("#status")).to_have_text("Copied the result to the clipboard.")
+    assert keyed_page.evaluate("navigator.clipboard.readText()") == FAKE_REPLY
+
+
+@dataclass
+class HeldEngine(FakeEngine):
+    """Holds every request until ``release`` is set, so the server's one slot stays taken."""
+
+    holding: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
+        self.holding.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        async for output in super().generate(request):
+            yield output
+
+
+def test_page_says_the_server_is_busy_when_it_is_full(page: Page, prompts: HunyuanPromptBuilder) -> None:
+    engine = HeldEngine()
+    settings = Settings(served_model_name="fake-ocr", max_running_requests=1, max_queued_requests=0)
+    app = build_app(settings, engine, prompts, on_engine_failure=lambda: None)
+    png = encode(make_image(48, 48, seed=4))
+    with serve_app(app) as root_url, ThreadPoolExecutor(1) as pool:
+        page.goto(root_url)
+        expect(page.locator("#model-name")).to_have_text("fake-ocr")
+        body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}}]}]}
+        holder = pool.submit(httpx.post, f"{root_url}/v1/chat/completions", json=body, timeout=60)
+        assert engine.holding.wait(30)
+        add_file(page, "photo.png", "image/png", png)
+        run_and_wait(page, "error")
+        expect(page.locator("#error")).to_contain_text("busy")
+        engine.release.set()
+        assert holder.result().status_code == 200
+
+
+def test_stop_ends_a_running_request(page: Page, prompts: HunyuanPromptBuilder) -> None:
+    engine = HeldEngine()
+    app = build_app(Settings(served_model_name="fake-ocr"), engine, prompts, on_engine_failure=lambda: None)
+    with serve_app(app) as root_url:
+        page.goto(root_url)
+        expect(page.locator("#model-name")).to_have_text("fake-ocr")
+        add_file(page, "photo.png", "image/png", encode(make_image(48, 48, seed=4)))
+        page.click("#run")
+        assert engine.holding.wait(30)
+        page.click("#stop")
+        expect(page.locator("#output")).to_have_attribute("data-state", "stopped")
+        expect(page.locator("#run")).to_be_enabled()
+        engine.release.set()
