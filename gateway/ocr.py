@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, Awaitable
@@ -23,10 +24,11 @@ from adapters.engine import Turn
 from gateway import protocol as wire
 from gateway.admission import AdmissionControl
 from gateway.chat import ChatService
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError, InvalidRequest, ServerError
 from gateway.media import MediaLoader, is_pdf
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 JSON_OUTPUTS = ("json",)  # tasks whose answer is parsed into ``data``
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -121,6 +123,10 @@ class OcrResponse(wire.ResponseModel):
     boxes: list[dict[str, Any]] | None = None  # several pages: each box also names its "page" index
 
 
+# What a page worker hands the stream: a text delta (a JSON-ready dict), its finished page, or its failure.
+_Event = dict[str, Any] | OcrPage | Exception
+
+
 class OcrService:
     """Runs ``POST /ocr`` requests on the chat service, page by page."""
 
@@ -151,22 +157,27 @@ class OcrService:
         media_ms = _ms_since(started)
         yield {"type": "start", "model": self._chat.model_name, "pages": len(pages)}
         request = self._chat_request(options, stream=True)
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        events: asyncio.Queue[_Event] = asyncio.Queue()
         workers = [asyncio.create_task(self._stream_worker(request, page, events)) for page in pages]
         results: dict[int, OcrPage] = {}
         first_token_ms: float | None = None
         try:
             while len(results) < len(pages):
                 event = await events.get()
-                if event["type"] == "failed":
-                    raise event["error"]
-                if event["type"] == "delta" and first_token_ms is None:
+                if isinstance(event, Exception):
+                    raise event
+                if isinstance(event, OcrPage):
+                    results[event.index] = event
+                    event = {"type": "page", **event.model_dump()}
+                elif first_token_ms is None:
                     first_token_ms = _ms_since(started)
-                if event["type"] == "page":
-                    results[event["index"]] = OcrPage.model_validate({k: v for k, v in event.items() if k != "type"})
                 yield event
         except GatewayError as error:
             yield {"type": "error", **error.body().model_dump()}
+            return
+        except Exception:
+            logger.exception("an OCR stream failed after it started")
+            yield {"type": "error", **ServerError("The stream failed.").body().model_dump()}
             return
         finally:
             for worker in workers:
@@ -229,16 +240,16 @@ class OcrService:
         return self._page_result(page, choice.message.content, choice.finish_reason, completion.usage, completion.ocr)
 
     async def _stream_worker(
-        self, request: wire.ChatCompletionRequest, page: _Page, events: asyncio.Queue[dict[str, Any]]
+        self, request: wire.ChatCompletionRequest, page: _Page, events: asyncio.Queue[_Event]
     ) -> None:
-        """Streams one page into ``events``: its deltas, then the page; a failure as a ``failed`` event."""
+        """Streams one page into ``events``: its deltas, then the finished page — or the exception it raised."""
         try:
             await self._admitted(self._streamed_page(request, page, events))
         except Exception as error:  # raised again by the consumer, which ends the stream
-            await events.put({"type": "failed", "error": error})
+            await events.put(error)
 
     async def _streamed_page(
-        self, request: wire.ChatCompletionRequest, page: _Page, events: asyncio.Queue[dict[str, Any]]
+        self, request: wire.ChatCompletionRequest, page: _Page, events: asyncio.Queue[_Event]
     ) -> None:
         text: list[str] = []
         finish_reason: wire.FinishReason | None = None
@@ -250,9 +261,7 @@ class OcrService:
                     await events.put({"type": "delta", "index": page.index, "text": choice.delta.content})
                 finish_reason = choice.finish_reason or finish_reason
             usage, info = chunk.usage or usage, chunk.ocr or info
-        await events.put(
-            {"type": "page", **self._page_result(page, "".join(text), finish_reason, usage, info).model_dump()}
-        )
+        await events.put(self._page_result(page, "".join(text), finish_reason, usage, info))
 
     def _page_result(
         self,

@@ -138,12 +138,18 @@ def test_stream_true_means_ndjson(api: TestClient) -> None:
     assert [event["type"] for event in _events(response, sse=False)][-1] == "done"
 
 
-def test_an_engine_failure_mid_stream_ends_it_with_an_error_event(api: TestClient, fake_engine: FakeEngine) -> None:
-    fake_engine.fail_after_words = (2, EngineError("engine broke"))
+@pytest.mark.parametrize(
+    "failure,message",
+    [(EngineError("engine broke"), "engine broke"), (RuntimeError("internals"), "The stream failed.")],
+)
+def test_a_failure_mid_stream_ends_it_with_an_error_event(
+    api: TestClient, fake_engine: FakeEngine, failure: Exception, message: str
+) -> None:
+    fake_engine.fail_after_words = (2, failure)
     response = api.post("/ocr?stream=ndjson", content=PNG, headers={"Content-Type": "image/png"})
     events = _events(response, sse=False)
-    assert events[-1] == {"type": "error", "error": {"message": "engine broke", "type": "server_error", "param": None,
-                                                     "code": None}}  # fmt: skip
+    assert [event["type"] for event in events] == ["start", "delta", "delta", "error"]
+    assert events[-1]["error"] == {"message": message, "type": "server_error", "param": None, "code": None}
 
 
 @pytest.mark.parametrize(
