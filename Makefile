@@ -21,11 +21,12 @@ endif
 	touch $@
 
 # Debian packages some tests drive (browser, fonts, database); installed once, only those missing.
-DEBIAN_TEST_PACKAGES := chromium
+# A package counts as present when its command is (Node.js builds that bundle npm provide no npm package).
+DEBIAN_TEST_PACKAGES := chromium nodejs npm
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 system-deps:
-	@missing="$$(for package in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || echo $$package; done)"; \
+	@missing="$$(for package in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$package >/dev/null 2>&1 || command -v $$package >/dev/null 2>&1 || echo $$package; done)"; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $$missing; fi
 
 serve: install

@@ -3,8 +3,8 @@
     python examples/ocr_openai.py scan.png
     python examples/ocr_openai.py menu.jpg --prompt "Translate this menu to English."
 
-The server's address comes from --base-url (default http://127.0.0.1:8000/v1);
-the model name from --model, or else the first model the server lists.
+The server's address comes from --base-url or OCR_GATEWAY_URL (default http://127.0.0.1:8000/v1), the key
+from --api-key or OPENAI_API_KEY, the model name from --model or MODEL, or else the first model the server lists.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import mimetypes
+import os
 import sys
 from pathlib import Path
 
@@ -22,9 +23,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", type=Path)
     parser.add_argument("--prompt", default="Extract all text in this image.")
-    parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
-    parser.add_argument("--api-key", default="unused")
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--base-url", default=os.environ.get("OCR_GATEWAY_URL", "http://127.0.0.1:8000/v1"))
+    parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "unused"))
+    parser.add_argument("--model", default=os.environ.get("MODEL"))
     parser.add_argument("--max-tokens", type=int, default=None)
     args = parser.parse_args()
 

@@ -26,10 +26,12 @@ from gateway.media import MediaLimits, MediaLoader
 from gateway.metrics import Metrics, metrics_endpoint
 from gateway.middleware.auth import APIKeyMiddleware
 from gateway.middleware.request_log import RequestLogMiddleware
+from gateway.ocr import OcrService
 from gateway.openapi import openapi_endpoint
 from gateway.routes.chat import create_chat_completion
 from gateway.routes.health import health, ready
 from gateway.routes.models import list_models, retrieve_model
+from gateway.routes.ocr import ocr
 from gateway.routes.tasks import list_tasks, resolve_task
 from gateway.routes.web import WEB_DIR, web_page
 from gateway.tasks import TaskPlanner
@@ -64,6 +66,7 @@ def build_app(
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
+            Route("/ocr", ocr, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
@@ -112,6 +115,7 @@ def build_app(
     app.state.chat = ChatService(
         engine, prompts, media, tasks, settings.model_name, settings.engine.max_images_per_prompt
     )
+    app.state.ocr = OcrService(app.state.chat, media, admission, settings.media.max_pdf_pages)
     return app
 
 

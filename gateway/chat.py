@@ -17,14 +17,14 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.engine import ChoiceDelta, Engine, EngineOutput, EngineRequest, SamplingOptions, TokenLogprob
+from adapters.engine import ChoiceDelta, Engine, EngineOutput, EngineRequest, SamplingOptions, TokenLogprob, Turn
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import ModelNotFound
 from gateway.media import SOURCE_SIZE, MediaLoader
 from gateway.tasks import TaskPlanner
-from prompts.catalog import ResolvedTask
+from prompts.catalog import PromptSet, ResolvedTask
 from prompts.postprocess import LoopGuard, cut_repeated_tail
 from prompts.spotting import parse_spotting
 from prompts.tables import html_tables_to_markdown
@@ -95,11 +95,19 @@ class ChatService:
         self.model_name = model_name
         self._max_images = max_images
 
+    @property
+    def prompt_set(self) -> PromptSet:
+        """The task catalog in use (HunyuanOCR 1.0's or 1.5's)."""
+        return self._tasks.prompt_set
+
     async def complete(
-        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None
+        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None, turns: list[Turn] | None = None
     ) -> wire.ChatCompletion:
-        """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task."""
-        run = await self._prepare(request, stream=False)
+        """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task.
+
+        ``turns`` stand in for the request's messages when their media is already loaded (``POST /ocr`` renders
+        a PDF once, then asks page by page)."""
+        run = await self._prepare(request, stream=False, turns=turns)
         await self._collect(run)
         truncated = False
         for state in run.states.values():
@@ -124,10 +132,10 @@ class ChatService:
         )
 
     async def stream(
-        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None
+        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None, turns: list[Turn] | None = None
     ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
-        run = await self._prepare(request, stream=True)
+        run = await self._prepare(request, stream=True, turns=turns)
         try:
             async for chunk in self._chunks(run, request):
                 yield chunk
@@ -199,13 +207,14 @@ class ChatService:
                 if any(_looping(run.states[delta.index]) for delta in output.choices):
                     return  # closing the engine's generator aborts the request
 
-    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool) -> _Run:
+    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool, turns: list[Turn] | None) -> _Run:
         if request.model is not None and request.model != self.model_name:
             raise ModelNotFound(
                 f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
             )
         started = time.perf_counter()
-        turns = await load_turns(request.messages, self._media, self._max_images)
+        if turns is None:
+            turns = await load_turns(request.messages, self._media, self._max_images)
         media_seconds = time.perf_counter() - started
         plan = self._tasks.plan(request, turns)
         prompt = self._prompts.build(plan.turns)

@@ -94,6 +94,14 @@ class MediaLoader:
             mime, data = await self._fetcher.fetch(url, param=param)
         else:
             raise InvalidRequest("The URL must be a data: URL or an http(s) URL.", param=param)
+        return await self.decode(mime, data, detail=detail, param=param)
+
+    async def decode(self, mime: str, data: bytes, *, detail: Detail = "auto", param: str) -> list[Image.Image]:
+        """Bytes declared as ``mime`` → model-ready images (one per PDF page); the content must match ``mime``."""
+        if len(data) > self.limits.max_bytes:
+            raise PayloadTooLarge(f"The file holds more than {self.limits.max_bytes} bytes.", param=param)
+        if not data:
+            raise InvalidRequest("The file is empty.", param=param)
         if is_pdf(data):
             _check_declared(mime, "application/pdf", param)
             pages = await render_pdf(

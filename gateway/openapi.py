@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.ocr import OcrOptions, OcrResponse
 from gateway.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
 REF = "#/components/schemas/{model}"
@@ -34,6 +35,36 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _json(ErrorResponse, "An OpenAI-style error") for status in statuses}
 
 
+def _ocr_fields() -> dict[str, Any]:
+    """``POST /ocr``'s options (query or form fields), each without the "or null" branch pydantic adds."""
+    fields = {}
+    for name, schema in OcrOptions.model_json_schema()["properties"].items():
+        branches = [branch for branch in schema.get("anyOf", [schema]) if branch.get("type") != "null"]
+        fields[name] = {key: value for key, value in branches[0].items() if key != "title"}
+    return fields
+
+
+def _ocr_operation(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    binary = {"type": "string", "format": "binary"}
+    form = {"type": "object", "properties": {"file": {"type": "array", "items": binary}, **_ocr_fields()}}
+    return {
+        "operationId": "ocr", "security": bearer,
+        "description": "Images or PDFs in, text out. Each image and PDF page is one chat request with the task given.",
+        "parameters": [{"name": name, "in": "query", "required": False, "schema": schema}
+                       for name, schema in _ocr_fields().items()],
+        "requestBody": {"required": True, "content": {
+            "image/png": {"schema": binary}, "image/jpeg": {"schema": binary},
+            "application/pdf": {"schema": binary}, "multipart/form-data": {"schema": form}}},
+        "responses": {
+            "200": {"description": "The text (JSON), or progress events (NDJSON / SSE) when stream is set",
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model="OcrResponse")}},
+                                "application/x-ndjson": {"schema": {"type": "string"}},
+                                "text/event-stream": {"schema": {"type": "string"}}}},
+            **_errors(400, 401, 413, 415, 429, 500, 503, 504),
+        },
+    }  # fmt: skip
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     bearer: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -42,7 +73,9 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "hunyuan-ocr-gateway", "version": "0.1.0",
                  "description": "OpenAI-compatible OCR with HunyuanOCR. Errors use OpenAI's error JSON."},
         "components": {
-            "schemas": _schema([ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse]),
+            "schemas": _schema(
+                [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse, OcrResponse]
+            ),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -57,6 +90,7 @@ def openapi_document() -> dict[str, Any]:
                     **_errors(400, 401, 404, 413, 415, 429, 500, 503, 504),
                 },
             }},
+            "/ocr": {"post": _ocr_operation(bearer)},
             "/v1/models": {"get": {"operationId": "listModels", "security": bearer,
                                    "responses": {"200": _json(ModelList, "The served model"), **_errors(401)}}},
             "/v1/models/{model}": {"get": {

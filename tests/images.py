@@ -34,3 +34,10 @@ def data_url(data: bytes, mime: str = "image/png") -> str:
 
 def image_part(image: Image.Image) -> dict:
     return {"type": "image_url", "image_url": {"url": data_url(encode(image))}}
+
+
+def make_pdf(pages: list[Image.Image]) -> bytes:
+    """A PDF with one page per image."""
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
+    return buffer.getvalue()

@@ -46,7 +46,7 @@ async def create_chat_completion(request: Request) -> Response:
         if chat_request.stream:
             chunks = service.stream(chat_request, report=report)
             started = time.perf_counter()
-            first = await unless_disconnected(request, _before(deadline, anext(chunks)))
+            first = await unless_disconnected(request, within_deadline(deadline, anext(chunks)))
             report["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
             grace = request.app.state.settings.shutdown_timeout
             response: Response = sse_response(
@@ -55,7 +55,7 @@ async def create_chat_completion(request: Request) -> Response:
             ticket = None  # the stream releases it when it ends
             return response
         completion = await unless_disconnected(
-            request, _before(deadline, service.complete(chat_request, report=report))
+            request, within_deadline(deadline, service.complete(chat_request, report=report))
         )
     except ClientDisconnected:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
@@ -74,7 +74,7 @@ def _texts(chat_request: ChatCompletionRequest) -> list[str]:
     return texts
 
 
-async def _before(deadline: float, work: Awaitable[T]) -> T:
+async def within_deadline(deadline: float, work: Awaitable[T]) -> T:
     try:
         async with asyncio.timeout_at(deadline):
             return await work
@@ -84,6 +84,17 @@ async def _before(deadline: float, work: Awaitable[T]) -> T:
 
 async def read_json(request: Request) -> Any:
     """The JSON body, refused with 413 as soon as it passes the size limit (before it is all read)."""
+    body = await read_body(request)
+    try:
+        return json.loads(body)
+    except ValueError as error:  # malformed JSON, bad UTF-8, integers too long to convert
+        raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply.") from None
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``--max-body-mb`` (before it is all read)."""
     limit = int(request.app.state.settings.media.max_body_mb * 2**20)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -100,13 +111,7 @@ async def read_json(request: Request) -> Any:
                     raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     except TimeoutError:
         raise SlowRequestBody(f"The request body did not arrive within {BODY_READ_TIMEOUT:.0f} s.") from None
-    body = b"".join(chunks)
-    try:
-        return json.loads(body)
-    except ValueError as error:  # malformed JSON, bad UTF-8, integers too long to convert
-        raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise InvalidRequest("The request body is nested too deeply.") from None
+    return b"".join(chunks)
 
 
 def parse_body(model: type[ChatCompletionRequest], body: Any) -> ChatCompletionRequest:

@@ -7,7 +7,6 @@ then a good request must still succeed.
 from __future__ import annotations
 
 import base64
-import io
 import struct
 import zlib
 
@@ -17,7 +16,7 @@ from openai import OpenAI
 from PIL import Image
 
 from tests.conftest import Gateway
-from tests.images import data_url, encode, image_part, make_image
+from tests.images import data_url, encode, image_part, make_image, make_pdf
 from tests.servers import media_server
 
 URL_PARAM = "messages[0].content[0].image_url.url"
@@ -35,10 +34,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 
 
 def _pdf(pages: int) -> bytes:
-    buffer = io.BytesIO()
-    first, *rest = [Image.new("RGB", (120, 160), (255, 255, 255)) for _ in range(pages)]
-    first.save(buffer, "PDF", save_all=True, append_images=rest)
-    return buffer.getvalue()
+    return make_pdf([Image.new("RGB", (120, 160), (255, 255, 255)) for _ in range(pages)])
 
 
 GOOD_PNG = encode(make_image(64, 48, seed=7))
@@ -266,10 +262,7 @@ def test_a_refused_image_url_says_only_not_allowed(gateway: Gateway) -> None:
 
 
 def test_a_multi_page_pdf_is_answered_with_one_image_per_page(client: OpenAI, gateway: Gateway) -> None:
-    pages = [make_image(300, 400, seed=300 + index) for index in range(3)]
-    buffer = io.BytesIO()
-    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
-    pdf = data_url(buffer.getvalue(), "application/pdf")
+    pdf = data_url(make_pdf([make_image(300, 400, seed=300 + index) for index in range(3)]), "application/pdf")
     single = _pdf_prompt_tokens(client, gateway, data_url(_pdf(1), "application/pdf"))
     triple = _pdf_prompt_tokens(client, gateway, pdf)
     assert triple > 2 * single  # three pages' worth of image tokens
