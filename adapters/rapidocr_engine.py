@@ -163,25 +163,24 @@ class RapidOCREngine:
             raise InvalidRequest("The rapidocr engine reads text in images, and this request has no image.")
         if request.sampling.logprobs is not None:
             raise InvalidRequest("The rapidocr engine has no token log probabilities.", param="logprobs")
+        spotting = self._prompt_set.tasks.get(request.task or "", {}).get("output")
+        if request.task not in READ_TASKS and spotting not in SPOTTING_FORMATS:
+            raise _unsupported(CAPABILITIES.get(request.task, f"the {request.task!r} task"))
         if request.sampling.json_schema is not None:
-            raise InvalidRequest(
-                f"JSON output needs the HunyuanOCR model; this gateway serves rapidocr. {HOW_TO_GET_HUNYUANOCR}",
-                param="response_format",
-            )
-        if request.task in READ_TASKS:
-            return None
-        output = self._prompt_set.tasks.get(request.task or "", {}).get("output")
-        if output in SPOTTING_FORMATS:
-            return output
-        capability = CAPABILITIES.get(request.task, f"the {request.task!r} task")
-        raise InvalidRequest(
-            f"This gateway serves rapidocr (PP-OCR text detection and recognition), which does text extraction "
-            f"and text spotting only; {capability} needs the HunyuanOCR model. {HOW_TO_GET_HUNYUANOCR}",
-            code="unsupported_task",
-        )
+            raise _unsupported("JSON output", param="response_format")
+        return None if request.task in READ_TASKS else spotting
 
     def _read(self, images: list[Image.Image]) -> list[PageText]:
         return [_page(self._ocr(image), image.size) for image in images]
+
+
+def _unsupported(capability: str, param: str | None = None) -> InvalidRequest:
+    return InvalidRequest(
+        f"This gateway serves rapidocr (PP-OCR text detection and recognition), which does text extraction and "
+        f"text spotting only; {capability} needs the HunyuanOCR model. {HOW_TO_GET_HUNYUANOCR}",
+        param=param,
+        code="unsupported_task",
+    )
 
 
 def _load() -> Any:

@@ -87,6 +87,8 @@ def test_stop_strings_and_max_tokens_cut_the_answer(engine: tuple[RapidOCREngine
         ("table", {}, "table parsing needs the HunyuanOCR model"),
         (None, {}, "answering instructions or questions"),
         ("text", {"json_schema": {}}, "JSON output needs the HunyuanOCR model"),
+        ("fields", {"json_schema": {}}, "field extraction to JSON needs"),
+        ("subtitles", {}, "subtitle extraction needs"),
         ("text", {"logprobs": 1}, "no token log probabilities"),
     ],
 )
