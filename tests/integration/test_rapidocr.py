@@ -206,3 +206,19 @@ def test_models_and_health_say_rapidocr_is_serving(ocr: OpenAI, rapidocr_root: s
     (card,) = ocr.models.list().data
     assert (card.id, card.model_extra["engine"]) == (MODEL, "rapidocr")  # type: ignore[index]
     assert httpx.get(f"{rapidocr_root}/health").json()["model"] == MODEL
+
+
+def test_auto_on_a_machine_without_hunyuanocr_serves_rapidocr_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `make serve` meets on a fresh offline machine: the default engine (auto) and model, no hub, no cache.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    process, root_url = start_gateway("tencent/HunyuanOCR", tmp_path / "server.log", served_name=None, timeout=240)
+    try:
+        card = httpx.get(f"{root_url}/v1/models").json()["data"][0]
+        assert (card["id"], card["engine"]) == (MODEL, "rapidocr")
+    finally:
+        stop_gateway(process)
+    log = (tmp_path / "server.log").read_text()
+    assert "WARNING" in log and "HunyuanOCR is NOT serving" in log and "falls back to rapidocr" in log
