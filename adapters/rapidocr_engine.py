@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,10 +34,11 @@ from adapters.engine import (
     SamplingOptions,
     Turn,
 )
-from gateway.errors import EngineUnavailable, InvalidRequest
+from gateway.errors import EngineError, EngineUnavailable, InvalidRequest
 from gateway.media import ImageBudget
 from prompts.catalog import PromptSet
 
+logger = logging.getLogger(__name__)
 MODEL_NAME = "rapidocr-ppocrv6-small"
 PROMPT_SET = "1.5"  # answers in the newest HunyuanOCR prompt set's formats (spotting as JSON)
 MAX_SIDE = 2000  # RapidOCR shrinks larger images to this side (its Global.max_side_len) before detecting
@@ -142,6 +144,9 @@ class RapidOCREngine:
         self._in_flight += 1
         try:
             pages = await asyncio.get_running_loop().run_in_executor(self._pool, self._read, request.images)
+        except Exception as error:  # RapidOCR's and onnxruntime's own errors, translated here only
+            logger.exception("rapidocr failed on request %s", request.request_id)
+            raise EngineError("The OCR engine failed on this request.") from error
         finally:
             self._in_flight -= 1
         answer = _spotting_answer(pages, spotting_format) if spotting_format else "\n\n".join(p.text for p in pages)

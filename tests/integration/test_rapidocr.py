@@ -159,7 +159,7 @@ def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 def test_spotting_boxes_come_back_in_the_pixels_of_the_image_sent(ocr: OpenAI) -> None:
     text, drawn, lines = rendered("en / DejaVu Sans 28")
     # Bigger than the engine's 2000-px limit, so the gateway shrinks it and must scale the boxes back.
-    image, offset = Image.new("RGB", (3000, 1400), "white"), (900, 500)
+    image, offset = Image.new("RGB", (2400, 1000), "white"), (500, 300)
     image.paste(text.resize((text.width * 2, text.height * 2)), offset)
     expected = [
         (x0 * 2 + offset[0], y0 * 2 + offset[1], x1 * 2 + offset[0], y1 * 2 + offset[1]) for x0, y0, x1, y1 in drawn
