@@ -63,6 +63,17 @@ def test_non_streaming_request_gets_one_output_and_n_equal_choices(engine: tuple
     assert text_of(outputs, 0) == text_of(outputs, 1) == text_of(run(engine[0], "text"))
 
 
+def test_several_images_are_read_in_order_and_joined(engine: tuple[RapidOCREngine, list[str]]) -> None:
+    first, _ = render_text(LINES[:1], FONT, 28)
+    second, _ = render_text(LINES[1:], FONT, 28)
+    request = EngineRequest("test", "", [first, second], SamplingOptions(), stream=False, task="text")
+
+    async def collect() -> list[EngineOutput]:
+        return [output async for output in engine[0].generate(request)]
+
+    assert text_of(asyncio.run(collect())) == text_of(run(engine[0], "text")).replace("\n", "\n\n")
+
+
 def test_spotting_answers_in_hunyuanocr_10_format_with_normalised_boxes(
     engine: tuple[RapidOCREngine, list[str]],
 ) -> None:

@@ -104,9 +104,11 @@ def ocr(rapidocr_root: str) -> Iterator[OpenAI]:
 
 
 def ask(client: OpenAI, image: Image.Image, words: str, **options: object) -> object:
+    """One user message: the image, then ``words`` (none: a bare image)."""
+    text = [{"type": "text", "text": words}] if words else []
     return client.chat.completions.create(
         model=MODEL,
-        messages=[{"role": "user", "content": [image_part(image), {"type": "text", "text": words}]}],
+        messages=[{"role": "user", "content": [image_part(image), *text]}],
         **options,  # type: ignore[arg-type]
     )
 
@@ -144,7 +146,9 @@ def test_character_error_rate_on_rendered_latin_and_chinese_text_is_low(ocr: Ope
 
 def test_streamed_answer_equals_the_whole_answer_and_counts_its_characters(ocr: OpenAI) -> None:
     image, _, _ = rendered("zh / WenQuanYi Zen Hei 32")
-    whole = ask(ocr, image, "OCR this").choices[0].message.content  # type: ignore[attr-defined]
+    bare = ask(ocr, image, "")  # a bare image asks for the default task (document): its plain lines
+    whole = bare.choices[0].message.content  # type: ignore[attr-defined]
+    assert bare.model_extra["ocr"]["task"] == "document" and whole.count("\n") == 2  # type: ignore[attr-defined]
     chunks = list(ask(ocr, image, "OCR this", stream=True, stream_options={"include_usage": True}))  # type: ignore[call-overload]
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     assert streamed == whole and len([chunk for chunk in chunks if chunk.choices]) > 2  # role + one per line
