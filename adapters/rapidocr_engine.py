@@ -143,6 +143,7 @@ class RapidOCREngine:
             raise EngineUnavailable("The engine is not running.")
         self._in_flight += 1
         try:
+            # A client that leaves cancels this wait: images still queued are dropped, one being read finishes.
             pages = await asyncio.get_running_loop().run_in_executor(self._pool, self._read, request.images)
         except Exception as error:  # RapidOCR's and onnxruntime's own errors, translated here only
             logger.exception("rapidocr failed on request %s", request.request_id)
