@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from PIL import Image
+
+if TYPE_CHECKING:
+    from gateway.media import ImageBudget
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,28 @@ class EngineStats:
 class EngineInfo:
     model_path: str
     max_model_len: int
+    engine: str | None = None  # the --engine that serves ("vllm", "rapidocr", …), shown by /v1/models
+    model_name: str | None = None  # the model's own id when the engine serves its own model, not --model
+
+
+@dataclass(frozen=True)
+class EnginePrompt:
+    """A conversation ready for the engine: the prompt text, the images in prompt order, and the turns."""
+
+    text: str
+    images: list[Image.Image]
+    turns: list[Turn]  # what was rendered, with any added system turn
+
+
+class PromptBuilder(Protocol):
+    """Turns → the engine's prompt, and what the gateway must know about the model behind it."""
+
+    model_config: dict[str, Any]  # the checkpoint's config.json (the prompt set is detected from it)
+    stop_token_ids: list[int]
+
+    def image_budget(self) -> ImageBudget: ...
+
+    def build(self, turns: list[Turn]) -> EnginePrompt: ...
 
 
 @runtime_checkable

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from adapters.engine import Turn
+from adapters.engine import EnginePrompt, Turn
 from adapters.hunyuan_compat import install_pil_image_processor
 from gateway.errors import InvalidRequest
 from gateway.media import ImageBudget
 
 # HunyuanOCR stops on both of these (its files disagree on which one ends a turn).
 TURN_END_TOKENS = ("<｜hy_Assistant｜>", "<｜hy_place▁holder▁no▁2｜>")
-
-
-@dataclass(frozen=True)
-class EnginePrompt:
-    text: str
-    images: list[Image.Image]
-    turns: list[Turn]  # what was rendered, with the added system turn
 
 
 class HunyuanPromptBuilder:

@@ -45,7 +45,7 @@ class VLLMEngine:
         self._llm: Any = None
         self._model_defaults: dict[str, Any] = {}
         self._stats = EngineStats()
-        self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0)
+        self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0, engine="vllm")
 
     @property
     def info(self) -> EngineInfo:
@@ -59,7 +59,7 @@ class VLLMEngine:
         max_model_len = self._llm.model_config.max_model_len
         # Like vLLM's own server: the checkpoint's generation_config fills fields a request leaves out.
         self._model_defaults = self._llm.model_config.get_diff_sampling_param()
-        self._info = EngineInfo(model_path=self._model_path, max_model_len=max_model_len)
+        self._info = EngineInfo(model_path=self._model_path, max_model_len=max_model_len, engine="vllm")
         logger.info("vLLM engine ready in %.1f s (max_model_len=%d)", time.monotonic() - started, max_model_len)
 
     def _create(self) -> Any:

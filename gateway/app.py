@@ -14,8 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from adapters.engine import Engine
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from adapters.engine import Engine, PromptBuilder
 from gateway.admission import AdmissionControl
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
@@ -41,7 +40,7 @@ from prompts.catalog import detect_prompt_set, load_prompt_set
 def build_app(
     settings: Settings,
     engine: Engine,
-    prompts: HunyuanPromptBuilder,
+    prompts: PromptBuilder,
     on_engine_failure: Callable[[], None] = stop_this_process,
 ) -> Starlette:
     """The gateway app; the engine starts with the app and stops with it. ``on_engine_failure`` runs when the
@@ -112,9 +111,9 @@ def build_app(
     version = detect_prompt_set(prompts.model_config) if settings.prompt_set == "auto" else settings.prompt_set
     tasks = TaskPlanner(load_prompt_set(version))
     app.state.tasks = tasks
-    app.state.chat = ChatService(
-        engine, prompts, media, tasks, settings.model_name, settings.engine.max_images_per_prompt
-    )
+    # An engine serving its own model (rapidocr) names it, so clients are not told --model is serving.
+    model_name = settings.served_model_name or engine.info.model_name or settings.model_name
+    app.state.chat = ChatService(engine, prompts, media, tasks, model_name, settings.engine.max_images_per_prompt)
     app.state.ocr = OcrService(app.state.chat, media, admission, settings.media.max_pdf_pages)
     return app
 

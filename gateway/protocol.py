@@ -270,6 +270,7 @@ class ModelCard(ResponseModel):
     owned_by: str = "hunyuan-ocr-gateway"
     root: str | None = None
     max_model_len: int | None = None
+    engine: str | None = None  # our extension: the backend serving this model (vllm, rapidocr, …)
 
 
 class ModelList(ResponseModel):

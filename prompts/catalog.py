@@ -122,6 +122,9 @@ def load_prompt_set(version: str) -> PromptSet:
 
 
 def detect_prompt_set(model_config: dict[str, Any]) -> str:
-    """1.5 takes images up to ~4096 px (1.0: 2048) — the loaded config tells which model this is."""
+    """1.5 takes images up to ~4096 px (1.0: 2048) — the loaded config tells which model this is.
+    A model that is not HunyuanOCR (rapidocr) names the prompt set it answers in as ``prompt_set``."""
+    if "prompt_set" in model_config:
+        return str(model_config["prompt_set"])
     vision = model_config.get("vision_config") or {}
     return "1.5" if int(vision.get("max_image_size", 2048)) >= 4096 else "1.0"

@@ -6,7 +6,7 @@ import base64
 import io
 import random
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def make_image(width: int, height: int, seed: int) -> Image.Image:
@@ -41,3 +41,18 @@ def make_pdf(pages: list[Image.Image]) -> bytes:
     buffer = io.BytesIO()
     pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
     return buffer.getvalue()
+
+
+def render_text(lines: list[str], font_path: str, size: int) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """Black text lines on white in a ``size``-pixel font, half a line apart; also each line's ink box."""
+    font = ImageFont.truetype(font_path, size)
+    width = max(int(font.getlength(line)) for line in lines) + 2 * size
+    image = Image.new("RGB", (width, 2 * size + len(lines) * size * 3 // 2), "white")
+    draw = ImageDraw.Draw(image)
+    boxes = []
+    for index, line in enumerate(lines):
+        position = (size, size + index * size * 3 // 2)
+        draw.text(position, line, font=font, fill="black")
+        left, top, right, bottom = draw.textbbox(position, line, font=font)
+        boxes.append((int(left), int(top), int(right), int(bottom)))
+    return image, boxes

@@ -80,9 +80,14 @@ class GatewayDidNotStart(RuntimeError):
 
 
 def start_gateway(
-    model: str, log_path: Path, *extra_args: str, served_name: str = "hunyuan-ocr-tiny", timeout: float = 420
+    model: str,
+    log_path: Path,
+    *extra_args: str,
+    served_name: str | None = "hunyuan-ocr-tiny",
+    timeout: float = 420,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL)."""
+    """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL).
+    ``served_name`` None leaves the model's name to the server."""
     port = free_port()
     command = [
         sys.executable,
@@ -91,8 +96,7 @@ def start_gateway(
         "serve",
         "--model",
         model,
-        "--served-model-name",
-        served_name,
+        *(("--served-model-name", served_name) if served_name else ()),
         "--host",
         "127.0.0.1",
         "--port",

@@ -13,7 +13,7 @@ async def health(request: Request) -> JSONResponse:
     healthy = state == "ready" and engine.is_healthy()
     body = {
         "status": "ok" if healthy else ("loading" if state == "loading" else "unavailable"),
-        "model": request.app.state.settings.model_name,
+        "model": request.app.state.chat.model_name,
         "engine": {"unfinished_requests": engine.num_unfinished_requests()},
     }
     headers = {} if healthy else {"Retry-After": "5"}

@@ -12,9 +12,10 @@ from gateway.protocol import ModelCard, ModelList
 def _card(request: Request) -> ModelCard:
     engine = request.app.state.engine
     return ModelCard(
-        id=request.app.state.settings.model_name,
+        id=request.app.state.chat.model_name,
         root=engine.info.model_path,
         max_model_len=engine.info.max_model_len or None,
+        engine=engine.info.engine,
     )
 
 

@@ -39,7 +39,7 @@ def test_help_names_every_environment_variable() -> None:
 @pytest.mark.parametrize("model", ["tencent/HunyuanOCR", "./no-such-folder"])
 def test_unloadable_model_exits_2_with_a_paragraph_not_a_traceback(model: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--model", model],
+        [sys.executable, "-m", "gateway.cli", "serve", "--engine", "vllm", "--model", model],
         capture_output=True,
         text=True,
         timeout=120,

@@ -1,0 +1,253 @@
+"""``--engine rapidocr``: real text OCR on any CPU, offline — RapidOCR's PP-OCRv6 models on onnxruntime.
+
+HunyuanOCR is one model that reads, translates and parses; PP-OCR only finds text lines and reads them. So this
+engine answers the tasks that need nothing more — text extraction (lines in reading order; the ``document``
+task too, as plain lines without Markdown structure) and spotting (boxes, in the format the chat service
+parses) — and refuses every other task with a 400 that says how to get it: run HunyuanOCR.
+
+The models ship inside the ``rapidocr`` wheel and are passed by path, so the library never reaches its
+download code (it only downloads models its wheel lacks). Usage counts characters: the recogniser emits one
+character per step, so a completion's tokens are its characters and a prompt's are its words' characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncGenerator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from adapters.engine import (
+    ChoiceDelta,
+    EngineInfo,
+    EngineOutput,
+    EnginePrompt,
+    EngineRequest,
+    EngineStats,
+    SamplingOptions,
+    Turn,
+)
+from gateway.errors import EngineError, EngineUnavailable, InvalidRequest
+from gateway.media import ImageBudget
+from prompts.catalog import PromptSet
+
+logger = logging.getLogger(__name__)
+MODEL_NAME = "rapidocr-ppocrv6-small"
+PROMPT_SET = "1.5"  # answers in the newest HunyuanOCR prompt set's formats (spotting as JSON)
+MAX_SIDE = 2000  # RapidOCR shrinks larger images to this side (its Global.max_side_len) before detecting
+# The model files inside the wheel, per RapidOCR stage; passing their paths keeps the library offline.
+MODEL_FILES = {
+    "Det": "PP-OCRv6_det_small.onnx",
+    "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+    "Rec": "PP-OCRv6_rec_small.onnx",
+}
+READ_TASKS = frozenset({"text", "document"})
+SPOTTING_FORMATS = frozenset({"spotting", "spotting_json"})  # catalog outputs: HunyuanOCR 1.0's runs, 1.5's JSON
+# What a refused task would need, for the 400's message.
+CAPABILITIES = {
+    None: "answering instructions or questions about an image",
+    "translate": "image translation",
+    "table": "table parsing",
+    "formula": "formula recognition (LaTeX)",
+    "chart": "chart parsing",
+    "field": "field extraction",
+    "fields": "field extraction to JSON",
+    "subtitles": "subtitle extraction",
+    "layout": "layout analysis",
+    "layout_parse": "layout analysis",
+}
+HOW_TO_GET_HUNYUANOCR = (
+    "Run the gateway with HunyuanOCR's weights: `ocr-gateway serve --engine vllm --model PATH_TO_HunyuanOCR` "
+    "(--engine auto picks it by itself when the weights are found)."
+)
+
+
+def models_dir() -> Path:
+    import rapidocr
+
+    return Path(rapidocr.__file__).parent / "models"
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    box: tuple[int, int, int, int]  # x_min, y_min, x_max, y_max normalised to 0–1000 of the image read
+
+
+@dataclass(frozen=True)
+class PageText:
+    text: str  # lines in reading order
+    lines: list[TextLine]
+
+
+class RapidOCRPromptBuilder:
+    """The prompt builder for rapidocr: no chat template (the prompt is the conversation's words), its own
+    image budget, and the prompt set it answers in."""
+
+    def __init__(self, prompt_set: str = PROMPT_SET) -> None:
+        self.model_config: dict[str, Any] = {"model_type": "rapidocr", "prompt_set": prompt_set}
+        self.stop_token_ids: list[int] = []
+
+    def image_budget(self) -> ImageBudget:
+        """Images as sent up to RapidOCR's own limit: no rounding to patch sizes, no upscaling."""
+        return ImageBudget(min_pixels=1, max_pixels=MAX_SIDE * MAX_SIDE, factor=1, max_side=MAX_SIDE)
+
+    def build(self, turns: list[Turn]) -> EnginePrompt:
+        images = [part for turn in turns for part in turn.parts if isinstance(part, Image.Image)]
+        words = "\n".join(part for turn in turns for part in turn.parts if isinstance(part, str) and part)
+        return EnginePrompt(text=words, images=images, turns=turns)
+
+
+class RapidOCREngine:
+    """PP-OCR detection, orientation and recognition in one worker thread, off the event loop."""
+
+    def __init__(self, prompt_set: PromptSet) -> None:
+        self._prompt_set = prompt_set
+        self._ocr: Any = None
+        # One worker: onnxruntime already spreads one image over every core, more would only compete.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapidocr")
+        self._in_flight = 0
+        self._info = EngineInfo(model_path=str(models_dir()), max_model_len=0, engine="rapidocr", model_name=MODEL_NAME)
+
+    @property
+    def info(self) -> EngineInfo:
+        return self._info
+
+    async def start(self) -> None:
+        self._ocr = await asyncio.get_running_loop().run_in_executor(self._pool, _load)
+
+    async def shutdown(self) -> None:
+        self._ocr = None
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def is_healthy(self) -> bool:
+        return self._ocr is not None
+
+    def num_unfinished_requests(self) -> int:
+        return self._in_flight
+
+    def stats(self) -> EngineStats:
+        return EngineStats(running=min(self._in_flight, 1), waiting=max(self._in_flight - 1, 0))
+
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
+        """The text or the boxes of every image, one line per step; other tasks are a 400."""
+        spotting_format = self._answer_format(request)
+        if self._ocr is None:
+            raise EngineUnavailable("The engine is not running.")
+        self._in_flight += 1
+        try:
+            # A client that leaves cancels this wait: images still queued are dropped, one being read finishes.
+            pages = await asyncio.get_running_loop().run_in_executor(self._pool, self._read, request.images)
+        except Exception as error:  # RapidOCR's and onnxruntime's own errors, translated here only
+            logger.exception("rapidocr failed on request %s", request.request_id)
+            raise EngineError("The OCR engine failed on this request.") from error
+        finally:
+            self._in_flight -= 1
+        answer = _spotting_answer(pages, spotting_format) if spotting_format else "\n\n".join(p.text for p in pages)
+        text, finish_reason = _limited(answer, request.sampling)
+        pieces = (text.splitlines(keepends=True) if request.stream else [text]) or [""]
+        for step, piece in enumerate(pieces):
+            last = step == len(pieces) - 1
+            yield EngineOutput(
+                prompt_tokens=len(request.prompt),
+                choices=[
+                    ChoiceDelta(index, piece, len(piece), finish_reason if last else None)
+                    for index in range(request.sampling.n)
+                ],
+            )
+
+    def _answer_format(self, request: EngineRequest) -> str | None:
+        """``None`` for text, else the spotting format; raises the 400 for what PP-OCR cannot do."""
+        if not request.images:
+            raise InvalidRequest("The rapidocr engine reads text in images, and this request has no image.")
+        if request.sampling.logprobs is not None:
+            raise InvalidRequest("The rapidocr engine has no token log probabilities.", param="logprobs")
+        spotting = self._prompt_set.tasks.get(request.task or "", {}).get("output")
+        if request.task not in READ_TASKS and spotting not in SPOTTING_FORMATS:
+            raise _unsupported(CAPABILITIES.get(request.task, f"the {request.task!r} task"))
+        if request.sampling.json_schema is not None:
+            raise _unsupported("JSON output", param="response_format")
+        return None if request.task in READ_TASKS else spotting
+
+    def _read(self, images: list[Image.Image]) -> list[PageText]:
+        return [_page(self._ocr(image), image.size) for image in images]
+
+
+def _unsupported(capability: str, param: str | None = None) -> InvalidRequest:
+    return InvalidRequest(
+        f"This gateway serves rapidocr (PP-OCR text detection and recognition), which does text extraction and "
+        f"text spotting only; {capability} needs the HunyuanOCR model. {HOW_TO_GET_HUNYUANOCR}",
+        param=param,
+        code="unsupported_task",
+    )
+
+
+def _load() -> Any:
+    """RapidOCR on the wheel's own model files, warmed up (all three models load and run once)."""
+    from rapidocr import RapidOCR
+
+    folder = models_dir()
+    # Detection at the image's own resolution (up to MAX_SIDE): RapidOCR's default upscales small images
+    # to a 736-px short side, which costs ~6× the CPU on screenshots and snippets for the same text.
+    params: dict[str, Any] = {"Global.log_level": "warning", "Det.limit_type": "max", "Det.limit_side_len": MAX_SIDE}
+    for stage, name in MODEL_FILES.items():
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: reinstall the rapidocr package.")
+        params[f"{stage}.model_path"] = str(path)
+    ocr = RapidOCR(params=params)
+    ocr(_warm_up_image())
+    return ocr
+
+
+def _warm_up_image() -> Image.Image:
+    image = Image.new("RGB", (320, 64), "white")
+    ImageDraw.Draw(image).text((12, 12), "Warm up 0123", fill="black", font=ImageFont.load_default(32))
+    return image
+
+
+def _page(result: Any, size: tuple[int, int]) -> PageText:
+    if result.boxes is None or not result.txts:
+        return PageText("", [])
+    width, height = size
+    lines = []
+    for box, text in zip(result.boxes, result.txts, strict=True):
+        points = np.asarray(box, dtype=float)
+        (x_min, y_min), (x_max, y_max) = points.min(axis=0), points.max(axis=0)
+        normalised = (
+            _per_mille(x_min, width),
+            _per_mille(y_min, height),
+            _per_mille(x_max, width),
+            _per_mille(y_max, height),
+        )
+        lines.append(TextLine(str(text), normalised))
+    # RapidOCR's own layout: boxes on one visual line joined, blank lines between paragraphs.
+    return PageText(result.to_markdown(), lines)
+
+
+def _per_mille(value: float, side: int) -> int:
+    return min(max(round(value * 1000 / side), 0), 1000)
+
+
+def _spotting_answer(pages: list[PageText], output: str) -> str:
+    """Boxes as HunyuanOCR writes them: 1.0's ``text(x1,y1),(x2,y2)`` runs or 1.5's JSON array (0–1000)."""
+    lines = [line for page in pages for line in page.lines]
+    if output == "spotting_json":
+        return json.dumps([{"box": list(line.box), "text": line.text} for line in lines], ensure_ascii=False)
+    return "\n".join(f"{line.text}({line.box[0]},{line.box[1]}),({line.box[2]},{line.box[3]})" for line in lines)
+
+
+def _limited(text: str, sampling: SamplingOptions) -> tuple[str, str]:
+    """The answer cut at the first stop string or at ``max_tokens`` characters, and why it ended."""
+    cut = min((found for stop in sampling.stop if (found := text.find(stop)) >= 0), default=len(text))
+    text = text[:cut]
+    if sampling.max_tokens is not None and len(text) > sampling.max_tokens:
+        return text[: sampling.max_tokens], "length"
+    return text, "stop"

@@ -1,0 +1,88 @@
+"""``--engine``: the table of engines and what ``auto`` picks — offline, without starting an engine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import huggingface_hub.constants
+import pytest
+
+from adapters.rapidocr_engine import MODEL_NAME, RapidOCREngine, RapidOCRPromptBuilder
+from gateway import engines
+from gateway.cli import build_parser
+from gateway.config import EngineSettings, Settings
+from gateway.engines import choose_auto, create_engine
+from prompts.catalog import detect_prompt_set
+from tests.offline import no_network
+
+
+def settings(model: str, **options: object) -> Settings:
+    return Settings(engine=EngineSettings(model=model), **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def vllm_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engines, "_vllm_installed", lambda: True)
+
+
+@pytest.mark.usefixtures("vllm_installed")
+def test_auto_picks_vllm_when_a_local_checkpoint_is_there(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    assert choose_auto(settings(str(tmp_path))).model_path == str(tmp_path.resolve())
+
+
+@pytest.mark.usefixtures("vllm_installed")
+def test_auto_falls_back_to_rapidocr_when_the_local_folder_is_missing(tmp_path: Path) -> None:
+    choice = choose_auto(settings(str(tmp_path / "HunyuanOCR")))
+    assert choice.model_path is None and "no such folder" in choice.reason
+
+
+@pytest.mark.usefixtures("vllm_installed")
+def test_auto_falls_back_to_rapidocr_when_the_hub_is_unreachable_and_nothing_is_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hub's offline mode and an empty cache: what a fresh offline machine sees, with no request sent.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    with no_network() as attempts:
+        choice = choose_auto(settings("tencent/HunyuanOCR"))
+    assert choice.model_path is None and "tencent/HunyuanOCR" in choice.reason
+    assert attempts == []
+
+
+def test_auto_falls_back_to_rapidocr_when_vllm_is_not_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setattr(engines, "_vllm_installed", lambda: False)
+    choice = choose_auto(settings(str(tmp_path)))
+    assert choice.model_path is None and "vLLM is not installed" in choice.reason
+
+
+@pytest.mark.usefixtures("vllm_installed")
+def test_auto_fallback_serves_rapidocr_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="gateway.engines"):
+        engine, prompts = create_engine(settings(str(tmp_path / "missing"), engine_kind="auto"))
+    try:
+        assert isinstance(engine, RapidOCREngine) and isinstance(prompts, RapidOCRPromptBuilder)
+        assert engine.info.model_name == MODEL_NAME and engine.info.engine == "rapidocr"
+        assert "HunyuanOCR is NOT serving" in caplog.text and "falls back to rapidocr" in caplog.text
+    finally:
+        asyncio.run(engine.shutdown())
+
+
+def test_rapidocr_answers_in_the_prompt_set_asked_for_and_15_by_default() -> None:
+    for prompt_set, expected in (("auto", "1.5"), ("1.0", "1.0")):
+        engine, prompts = create_engine(settings("unused", engine_kind="rapidocr", prompt_set=prompt_set))
+        asyncio.run(engine.shutdown())
+        assert detect_prompt_set(prompts.model_config) == expected
+
+
+def test_serve_help_documents_every_engine() -> None:
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    text = " ".join(serve.format_help().split())
+    assert {"auto", "vllm", "rapidocr"} <= set(engines.ENGINES)
+    for name in ("auto", "vllm", "rapidocr"):
+        assert f"{name}:" in text

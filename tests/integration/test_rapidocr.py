@@ -1,0 +1,228 @@
+"""``--engine rapidocr`` through a real gateway process and the official openai client: character error rate on
+rendered text (fonts from Debian packages, see the Makefile), spotting boxes in image pixels, the 400 for what
+PP-OCR cannot do, and a /v1/models that says what is serving."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+
+from tests.images import image_part, render_text
+from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
+
+MODEL = "rapidocr-ppocrv6-small"
+FONTS = "/usr/share/fonts/truetype"
+# name → (font file, size in px, lines): Latin from fonts-dejavu-core, Chinese from fonts-wqy-zenhei and
+# fonts-arphic-uming.
+CASES: dict[str, tuple[str, int, list[str]]] = {
+    "en / DejaVu Sans 28": (
+        "dejavu/DejaVuSans.ttf",
+        28,
+        [
+            "The quick brown fox jumps over the lazy dog.",
+            "Invoice number 2024-0815, total 1,234.56 EUR",
+            "Meeting moved to Tuesday at 14:30 in room B12",
+        ],
+    ),
+    "en / DejaVu Serif 22": (
+        "dejavu/DejaVuSerif.ttf",
+        22,
+        [
+            "Optical character recognition turns pictures of text",
+            "into machine-readable characters, line by line.",
+            "Pack my box with five dozen liquor jugs!",
+        ],
+    ),
+    "en / DejaVu Sans Mono 18": (
+        "dejavu/DejaVuSansMono.ttf",
+        18,
+        ["def add(a, b): return a + b", "print(add(40, 2))  # 42", "SELECT name FROM users WHERE id = 7;"],
+    ),
+    "en / DejaVu Sans 12 (small)": (
+        "dejavu/DejaVuSans.ttf",
+        12,
+        [
+            "Small print: payment is due within 30 days of the invoice date.",
+            "Late payments incur a fee of 1.5% per month (18% per year).",
+        ],
+    ),
+    "zh / WenQuanYi Zen Hei 14 (small)": (
+        "wqy/wqy-zenhei.ttc",
+        14,
+        ["本合同自双方签字之日起生效，有效期为一年。", "如有争议，双方应友好协商解决。"],
+    ),
+    "zh / WenQuanYi Zen Hei 32": (
+        "wqy/wqy-zenhei.ttc",
+        32,
+        ["今天天气很好，我们去公园散步。", "请在下周五之前提交报告。", "北京市海淀区中关村大街一号"],
+    ),
+    "zh / AR PL UMing 26": (
+        "arphic/uming.ttc",
+        26,
+        ["文字识别技术可以把图片中的文字转换成文本。", "会议时间改为星期二下午三点。", "价格：人民币一百二十元"],
+    ),
+    "zh+en / WenQuanYi Zen Hei 24": (
+        "wqy/wqy-zenhei.ttc",
+        24,
+        ["订单号 A1234 已发货", "Hello 世界, OCR 测试 2025", "电话 010-6275-1234"],
+    ),
+}
+# Measured on this set: 0.0 for every case but the mixed one (0.038: "," read as "，", a space lost), 0.003
+# overall. The bounds leave room for other onnxruntime builds and CPUs.
+MAX_CASE_CER = 0.10
+MAX_OVERALL_CER = 0.03
+
+
+@pytest.fixture(scope="module")
+def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``ocr-gateway serve --engine rapidocr`` (no served name: the engine names its model)."""
+    log_path = tmp_path_factory.mktemp("rapidocr-gateway") / "server.log"
+    try:
+        process, root_url = start_gateway(
+            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", served_name=None, timeout=240
+        )
+    except GatewayDidNotStart as error:
+        pytest.fail(str(error))
+    try:
+        yield root_url
+    finally:
+        stop_gateway(process)
+
+
+@pytest.fixture(scope="module")
+def ocr(rapidocr_root: str) -> Iterator[OpenAI]:
+    with OpenAI(base_url=f"{rapidocr_root}/v1", api_key="unused", max_retries=0, timeout=120) as client:
+        yield client
+
+
+def ask(client: OpenAI, image: Image.Image, words: str, **options: object) -> object:
+    """One user message: the image, then ``words`` (none: a bare image)."""
+    text = [{"type": "text", "text": words}] if words else []
+    return client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": [image_part(image), *text]}],
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def normalised(text: str) -> str:
+    """Lines without blank lines or repeated spaces: layout is not what the CER measures."""
+    return "\n".join(re.sub(r"\s+", " ", line).strip() for line in text.splitlines() if line.strip())
+
+
+def rendered(case: str) -> tuple[Image.Image, list[tuple[int, int, int, int]], list[str]]:
+    font, size, lines = CASES[case]
+    if not Path(FONTS, font).is_file():
+        pytest.fail(f"{FONTS}/{font} is missing: install the Makefile's DEBIAN_TEST_PACKAGES (make system-deps)")
+    image, boxes = render_text(lines, f"{FONTS}/{font}", size)
+    return image, boxes, lines
+
+
+def test_character_error_rate_on_rendered_latin_and_chinese_text_is_low(ocr: OpenAI) -> None:
+    errors = characters = 0
+    report = []
+    for case in CASES:
+        image, _, lines = rendered(case)
+        reply = ask(ocr, image, "Extract the text in the image.")
+        text = reply.choices[0].message.content  # type: ignore[attr-defined]
+        assert reply.usage.completion_tokens == len(text) and reply.usage.prompt_tokens > 0  # type: ignore[attr-defined]
+        expected = normalised("\n".join(lines))
+        distance = Levenshtein.distance(expected, normalised(text))
+        errors, characters = errors + distance, characters + len(expected)
+        report.append(f"{case}: CER {distance / len(expected):.4f} ({distance}/{len(expected)}) {text!r}")
+        print(report[-1])
+    print(f"overall CER {errors / characters:.4f} ({errors}/{characters})")
+    assert all(float(line.split("CER ")[1].split()[0]) <= MAX_CASE_CER for line in report), report
+    assert errors / characters <= MAX_OVERALL_CER, report
+
+
+def test_streamed_answer_equals_the_whole_answer_and_counts_its_characters(ocr: OpenAI) -> None:
+    image, _, _ = rendered("zh / WenQuanYi Zen Hei 32")
+    bare = ask(ocr, image, "")  # a bare image asks for the default task (document): its plain lines
+    whole = bare.choices[0].message.content  # type: ignore[attr-defined]
+    assert bare.model_extra["ocr"]["task"] == "document" and whole.count("\n") == 2  # type: ignore[attr-defined]
+    chunks = list(ask(ocr, image, "OCR this", stream=True, stream_options={"include_usage": True}))  # type: ignore[call-overload]
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert streamed == whole and len([chunk for chunk in chunks if chunk.choices]) > 2  # role + one per line
+    assert chunks[-1].usage.completion_tokens == len(whole)
+
+
+def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    overlap = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
+
+
+def test_spotting_boxes_come_back_in_the_pixels_of_the_image_sent(ocr: OpenAI) -> None:
+    text, drawn, lines = rendered("en / DejaVu Sans 28")
+    # Bigger than the engine's 2000-px limit, so the gateway shrinks it and must scale the boxes back.
+    image, offset = Image.new("RGB", (2400, 1000), "white"), (500, 300)
+    image.paste(text.resize((text.width * 2, text.height * 2)), offset)
+    expected = [
+        (x0 * 2 + offset[0], y0 * 2 + offset[1], x1 * 2 + offset[0], y1 * 2 + offset[1]) for x0, y0, x1, y1 in drawn
+    ]
+    reply = ask(ocr, image, "Detect and recognize text in the image, and output the text coordinates.")
+    boxes = reply.model_extra["ocr"]["boxes"]  # type: ignore[attr-defined]
+    assert reply.model_extra["ocr"]["task"] == "spotting"  # type: ignore[attr-defined]
+    assert [normalised(box["text"]) for box in boxes] == lines
+    for box, want in zip(boxes, expected, strict=True):
+        assert iou(tuple(box["box"]), want) > 0.7, (box, want)
+
+
+@pytest.mark.parametrize(
+    ("words", "options", "capability"),
+    [
+        ("Translate this menu to English", {}, "image translation"),
+        ("Parse the table into HTML", {}, "table parsing"),
+        ("What colour is the text?", {}, "answering instructions or questions"),
+        ("Translate this menu to English", {"stream": True}, "image translation"),
+        (
+            "Read the invoice",
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"properties": {"total": {}}}},
+                }
+            },
+            "field extraction to JSON",
+        ),
+    ],
+)
+def test_tasks_pp_ocr_cannot_do_get_a_400_that_says_how_to_get_them(
+    ocr: OpenAI, words: str, options: dict, capability: str
+) -> None:
+    image, _, _ = rendered("zh+en / WenQuanYi Zen Hei 24")
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask(ocr, image, words, **options)
+    assert refused.value.code == "unsupported_task"
+    assert capability in refused.value.message and "--engine vllm --model" in refused.value.message
+    assert ask(ocr, image, "OCR this").choices[0].message.content  # type: ignore[attr-defined]
+
+
+def test_models_and_health_say_rapidocr_is_serving(ocr: OpenAI, rapidocr_root: str) -> None:
+    (card,) = ocr.models.list().data
+    assert (card.id, card.model_extra["engine"]) == (MODEL, "rapidocr")  # type: ignore[index]
+    assert httpx.get(f"{rapidocr_root}/health").json()["model"] == MODEL
+
+
+def test_auto_on_a_machine_without_hunyuanocr_serves_rapidocr_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `make serve` meets on a fresh offline machine: the default engine (auto) and model, no hub, no cache.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    process, root_url = start_gateway("tencent/HunyuanOCR", tmp_path / "server.log", served_name=None, timeout=240)
+    try:
+        card = httpx.get(f"{root_url}/v1/models").json()["data"][0]
+        assert (card["id"], card["engine"]) == (MODEL, "rapidocr")
+    finally:
+        stop_gateway(process)
+    log = (tmp_path / "server.log").read_text()
+    assert "WARNING" in log and "HunyuanOCR is NOT serving" in log and "falls back to rapidocr" in log
