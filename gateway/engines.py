@@ -18,10 +18,19 @@ def _vllm(settings: Settings) -> tuple[Engine, HunyuanPromptBuilder]:
     return VLLMEngine(settings.engine, model_path), prompts
 
 
+def _transformers(settings: Settings) -> tuple[Engine, HunyuanPromptBuilder]:
+    from adapters.transformers_engine import TransformersEngine
+
+    model_path = resolve_model(settings.engine.model, settings.engine.revision)
+    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    return TransformersEngine(settings.engine, model_path), prompts
+
+
 # One entry per --engine choice.
 ENGINES: dict[str, Callable[[Settings], tuple[Engine, HunyuanPromptBuilder]]] = {
     "auto": _vllm,
     "vllm": _vllm,
+    "transformers": _transformers,
 }
 
 
