@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats, SamplingOptions
-from adapters.hunyuan_compat import install_pil_image_processor
+from adapters.hunyuan_compat import install_pil_image_processor, number_images_per_prompt
 from adapters.transformers_decoding import (
     BatchStepper,
     IncrementalText,
@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 BATCH_WINDOW_SECONDS = 0.005
 # vLLM's threshold: a lower temperature means greedy decoding.
 GREEDY_BELOW = 1e-5
+GREEDY = ("greedy",)  # the batch key of every greedy request
 # Fields of the checkpoint's generation_config.json that fill what a request leaves out (as vLLM does).
 MODEL_DEFAULT_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
 
@@ -123,6 +124,7 @@ class TransformersEngine:
         self._processor = AutoProcessor.from_pretrained(self._model_path, **options)
         model: Any = AutoModelForImageTextToText.from_pretrained(self._model_path, dtype=dtype, **options)
         self._model = model.to(self._device).eval()
+        number_images_per_prompt(self._model)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
         given = self._model.generation_config.to_diff_dict()
@@ -177,6 +179,9 @@ class TransformersEngine:
                 "json_schema); serve with --engine vllm for JSON output.",
                 param="response_format",
             )
+        batch_key = self._batch_key(request)
+        if batch_key == GREEDY and sampling.n > 1:
+            raise InvalidRequest("n must be 1 when using greedy sampling.", param="n")  # as vLLM answers
         inputs = await asyncio.to_thread(self._encode, request)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         rules = self._rules(sampling, prompt_tokens)
@@ -185,7 +190,7 @@ class TransformersEngine:
             inputs=inputs,
             prompt_tokens=prompt_tokens,
             rules=rules,
-            batch_key=self._batch_key(request),
+            batch_key=batch_key,
             loop=asyncio.get_running_loop(),
             outputs=asyncio.Queue(),
         )
@@ -226,7 +231,7 @@ class TransformersEngine:
         options = request.sampling
         temperature = self._sampling_value(options, "temperature", 1.0)
         if temperature < GREEDY_BELOW:
-            return ("greedy",)
+            return GREEDY
         top_k = self._sampling_value(options, "top_k", 0)
         # A seeded request runs alone, so the seed alone decides its samples.
         alone = request.request_id if options.seed is not None else None
