@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         engine,
         "--torch-threads",
         None,
-        "transformers engine on CPU: threads per op (default: one per core; 1 suits small models on busy machines)",
+        "transformers engine on CPU: threads per op, unset: one per core (1 suits small models and busy machines)",
         kind=int,
     )
     media = serve.add_argument_group("media options")
