@@ -164,10 +164,8 @@ class BatchStepper(StoppingCriteria):
         self._tokenizer = tokenizer
         self._recorder = recorder
         self._rows = [(request, row) for request in requests for row in request.rows]
-        self.steps = 0
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
-        self.steps += 1
         new_tokens = input_ids[:, -1].tolist()
         deltas: dict[int, list[ChoiceDelta]] = {}
         for position, ((request, row), token_id) in enumerate(zip(self._rows, new_tokens, strict=True)):
