@@ -1,7 +1,7 @@
 """Decode throughput of the engines themselves, side by side: vLLM vs transformers ``generate``.
 
     python -m bench.engines [--model DIR] [--engines vllm transformers] [--concurrency 1 8]
-                            [--requests 32] [--max-tokens 64] [--json out.json]
+                            [--requests 64] [--max-tokens 64] [--json out.json]
 
 Each engine is created in this process exactly as ``ocr-gateway serve --engine NAME`` creates it
 (``gateway.engines.create_engine``) and fed the same greedy one-image OCR requests, ``--concurrency`` at a
@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="checkpoint folder (default: build the tiny checkpoint)")
     parser.add_argument("--engines", nargs="+", default=["vllm", "transformers"])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--torch-threads", type=int, default=1, help="transformers engine threads per op")
     parser.add_argument("--json", type=Path, help="also write the results here")
