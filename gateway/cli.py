@@ -120,6 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add(engine, "--max-images-per-prompt", 8, "most images one request may carry", kind=int)
     _add(engine, "--trust-remote-code", False, "allow code shipped with the checkpoint", kind=bool)
     _add(engine, "--seed", 0, "engine random seed", kind=int)
+    _add(engine, "--device", "auto", "transformers engine: torch device (auto: cuda when available, else cpu)")
+    _add(
+        engine,
+        "--max-batch-size",
+        8,
+        "transformers engine: most sequences decoded together in one generate call",
+        kind=int,
+    )
+    _add(
+        engine,
+        "--torch-threads",
+        None,
+        "transformers engine on CPU: threads per op, unset: one per core (1 suits small models and busy machines)",
+        kind=int,
+    )
     media = serve.add_argument_group("media options")
     _add(media, "--remote-media", True, "fetch http(s) image URLs (off: data: URLs only)", kind=bool)
     _add(media, "--allowed-media-domains", "", "comma-separated hosts image URLs may come from (default: any public)")

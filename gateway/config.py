@@ -23,6 +23,9 @@ class EngineSettings:
     max_images_per_prompt: int = 8
     trust_remote_code: bool = False
     seed: int = 0
+    device: str = "auto"  # transformers engine: torch device (auto: cuda when available, else cpu)
+    max_batch_size: int = 8  # transformers engine: most sequences in one generate call
+    torch_threads: int | None = None  # transformers engine: CPU threads per op (None: torch's default)
 
 
 @dataclass(frozen=True)

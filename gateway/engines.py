@@ -78,11 +78,21 @@ def _rapidocr(settings: Settings) -> tuple[Engine, PromptBuilder]:
     return RapidOCREngine(load_prompt_set(version)), RapidOCRPromptBuilder(version)
 
 
+def _transformers(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    from adapters.hunyuan_prompt import HunyuanPromptBuilder
+    from adapters.transformers_engine import TransformersEngine
+
+    model_path = resolve_model(settings.engine.model, settings.engine.revision)
+    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    return TransformersEngine(settings.engine, model_path), prompts
+
+
 # One entry per --engine choice.
 ENGINES: dict[str, Callable[[Settings], tuple[Engine, PromptBuilder]]] = {
     "auto": _auto,
     "vllm": _vllm,
     "rapidocr": _rapidocr,
+    "transformers": _transformers,
 }
 
 

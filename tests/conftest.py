@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,15 +34,24 @@ class Gateway:
     pid: int
 
 
-@pytest.fixture(scope="session")
-def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """``ocr-gateway serve`` with the real vLLM engine on the tiny checkpoint, started once per session."""
-    log_path = tmp_path_factory.mktemp("gateway") / "server.log"
+@contextmanager
+def tiny_gateway(checkpoint: Path, log_dir: Path, *args: str) -> Iterator[Gateway]:
+    """``ocr-gateway serve ARGS`` on the tiny checkpoint until the block ends; a failed start fails the test."""
+    log_path = log_dir / "server.log"
     try:
-        process, root_url = start_gateway(str(tiny_checkpoint), log_path, *TINY_ENGINE_ARGS, "--kv-cache-gb", "1")
+        process, root_url = start_gateway(str(checkpoint), log_path, *args)
     except GatewayDidNotStart as error:
         pytest.fail(str(error))
     try:
-        yield Gateway(f"{root_url}/v1", root_url, "hunyuan-ocr-tiny", tiny_checkpoint, log_path, process.pid)
+        yield Gateway(f"{root_url}/v1", root_url, "hunyuan-ocr-tiny", checkpoint, log_path, process.pid)
     finally:
         stop_gateway(process)
+
+
+@pytest.fixture(scope="session")
+def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """``ocr-gateway serve`` with the real vLLM engine on the tiny checkpoint, started once per session."""
+    with tiny_gateway(
+        tiny_checkpoint, tmp_path_factory.mktemp("gateway"), *TINY_ENGINE_ARGS, "--kv-cache-gb", "1"
+    ) as server:
+        yield server

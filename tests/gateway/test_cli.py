@@ -49,3 +49,10 @@ def test_unloadable_model_exits_2_with_a_paragraph_not_a_traceback(model: str, t
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--model" in result.stderr and model in result.stderr
+
+
+def test_transformers_engine_flags_fill_the_engine_settings() -> None:
+    settings = parse("--engine", "transformers", "--device", "cpu", "--max-batch-size", "4", "--torch-threads", "1")
+    assert settings.engine_kind == "transformers"  # type: ignore[attr-defined]
+    engine = settings.engine  # type: ignore[attr-defined]
+    assert (engine.device, engine.max_batch_size, engine.torch_threads) == ("cpu", 4, 1)
