@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import io
 import math
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,17 +82,58 @@ class MediaLimits:
     pdf_timeout: float = 60.0
 
 
+class RecentImages:
+    """Model-ready images of recently seen files, by content hash, so a conversation's image is decoded once:
+    chat clients send the whole history, image included, on every turn. Bounded by the images' RGB bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[bytes, str], list[Image.Image]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # used from decoding threads
+
+    @staticmethod
+    def key(data: bytes, detail: Detail) -> tuple[bytes, str]:
+        return hashlib.blake2b(data, digest_size=16).digest(), detail
+
+    def get(self, key: tuple[bytes, str]) -> list[Image.Image] | None:
+        with self._lock:
+            images = self._entries.get(key)
+            if images is not None:
+                self._entries.move_to_end(key)
+            return images
+
+    def put(self, key: tuple[bytes, str], images: list[Image.Image]) -> None:
+        size = sum(image.width * image.height * 3 for image in images)
+        with self._lock:
+            if key in self._entries or size > self._max_bytes:
+                return
+            self._entries[key] = images
+            self._bytes += size
+            while self._bytes > self._max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= sum(image.width * image.height * 3 for image in evicted)
+
+
+RECENT_IMAGES_BYTES = 256 * 2**20
+
+
 class MediaLoader:
-    """Turns one ``image_url``/``file`` reference into model-ready images (a PDF gives one per page)."""
+    """Turns one ``image_url``/``file`` reference into model-ready images (a PDF gives one per page).
+
+    The images are shared with other requests for the same file (see ``RecentImages``): read them, never
+    change them."""
 
     def __init__(self, budget: ImageBudget, limits: MediaLimits, fetcher: MediaFetcher) -> None:
         self.budget = budget
         self.limits = limits
         self._fetcher = fetcher
+        self._recent = RecentImages(RECENT_IMAGES_BYTES)
 
     async def load(self, url: str, *, detail: Detail = "auto", param: str) -> list[Image.Image]:
         if url.startswith("data:"):
-            mime, data = parse_data_url(url, max_bytes=self.limits.max_bytes, param=param)
+            # Megabytes of base64: decoded on a worker thread, like the image itself.
+            mime, data = await asyncio.to_thread(parse_data_url, url, max_bytes=self.limits.max_bytes, param=param)
         elif url.startswith(("http://", "https://")):
             mime, data = await self._fetcher.fetch(url, param=param)
         else:
@@ -102,8 +146,16 @@ class MediaLoader:
             raise PayloadTooLarge(f"The file holds more than {self.limits.max_bytes} bytes.", param=param)
         if not data:
             raise InvalidRequest("The file is empty.", param=param)
+        _check_declared(mime, "application/pdf" if is_pdf(data) else "image/", param)
+        key = await asyncio.to_thread(RecentImages.key, data, detail)
+        if (recent := self._recent.get(key)) is not None:
+            return list(recent)
+        images = await self._decode(data, detail, param)
+        self._recent.put(key, images)
+        return list(images)
+
+    async def _decode(self, data: bytes, detail: Detail, param: str) -> list[Image.Image]:
         if is_pdf(data):
-            _check_declared(mime, "application/pdf", param)
             pages = await render_pdf(
                 data,
                 max_pages=self.limits.max_pdf_pages,
@@ -112,7 +164,6 @@ class MediaLoader:
                 param=param,
             )
             return await asyncio.to_thread(lambda: [self._fit(page, detail, param) for page in pages])
-        _check_declared(mime, "image/", param)
         return [await asyncio.to_thread(decode_image, data, self.budget, self.limits, detail, param)]
 
     def _fit(self, image: Image.Image, detail: Detail, param: str) -> Image.Image:

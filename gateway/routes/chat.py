@@ -27,6 +27,7 @@ from gateway.streaming import sse_response
 
 T = TypeVar("T")
 BODY_READ_TIMEOUT = 60.0
+LARGE_BODY = 256 * 1024
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up; never seen by that client
 
 
@@ -86,7 +87,8 @@ async def read_json(request: Request) -> Any:
     """The JSON body, refused with 413 as soon as it passes the size limit (before it is all read)."""
     body = await read_body(request)
     try:
-        return json.loads(body)
+        # Bodies with images run to megabytes: parsing them would stall every stream on the event loop.
+        return json.loads(body) if len(body) < LARGE_BODY else await asyncio.to_thread(json.loads, body)
     except ValueError as error:  # malformed JSON, bad UTF-8, integers too long to convert
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
     except RecursionError:

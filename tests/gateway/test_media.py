@@ -13,7 +13,15 @@ from PIL import Image
 
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.fetch import FetchPolicy, MediaFetcher
-from gateway.media import ImageBudget, MediaLimits, MediaLoader, decode_image, parse_data_url, smart_resize
+from gateway.media import (
+    ImageBudget,
+    MediaLimits,
+    MediaLoader,
+    RecentImages,
+    decode_image,
+    parse_data_url,
+    smart_resize,
+)
 from tests.images import data_url, encode, make_image
 
 PARAM = "messages[0].content[0].image_url.url"
@@ -249,3 +257,33 @@ def test_decoder_survives_corrupted_real_images(noise: bytes, position: int) -> 
         assert decode_image(corrupted, BUDGET, LIMITS, "auto", PARAM).mode == "RGB"
     except ClientError:
         pass
+
+
+def test_a_file_seen_again_is_not_decoded_again_and_its_checks_still_apply() -> None:
+    async def run() -> None:
+        fetcher = MediaFetcher(FetchPolicy(remote_media=False))
+        loader = MediaLoader(BUDGET, LIMITS, fetcher)
+        png = encode(make_image(600, 400, seed=3))
+        try:
+            [first] = await loader.decode("image/png", png, param=PARAM)
+            [again] = await loader.decode("image/png", png, param=PARAM)
+            [low] = await loader.decode("image/png", png, detail="low", param=PARAM)
+            with pytest.raises(InvalidRequest, match="declared type"):
+                await loader.decode("application/pdf", png, param=PARAM)
+        finally:
+            await fetcher.aclose()
+        assert again is first  # the turn-after-turn case: the same bytes, decoded once
+        assert low is not first
+
+    asyncio.run(run())
+
+
+def test_recent_images_stay_within_their_byte_budget() -> None:
+    recent = RecentImages(max_bytes=3 * 100 * 100 * 3)
+    images = [[make_image(100, 100, seed=seed)] for seed in range(5)]
+    for seed, image in enumerate(images):
+        recent.put(RecentImages.key(bytes([seed]), "auto"), image)
+    kept = [seed for seed in range(5) if recent.get(RecentImages.key(bytes([seed]), "auto")) is not None]
+    assert kept == [2, 3, 4]  # the oldest went first
+    recent.put(RecentImages.key(b"huge", "auto"), [make_image(400, 400, seed=9)])  # larger than the whole budget
+    assert recent.get(RecentImages.key(b"huge", "auto")) is None
