@@ -104,7 +104,7 @@ class RecentImages:
             return images
 
     def put(self, key: tuple[bytes, str], images: list[Image.Image]) -> None:
-        size = sum(image.width * image.height * 3 for image in images)
+        size = _footprint(images)
         with self._lock:
             if key in self._entries or size > self._max_bytes:
                 return
@@ -112,7 +112,12 @@ class RecentImages:
             self._bytes += size
             while self._bytes > self._max_bytes:
                 _, evicted = self._entries.popitem(last=False)
-                self._bytes -= sum(image.width * image.height * 3 for image in evicted)
+                self._bytes -= _footprint(evicted)
+
+
+def _footprint(images: list[Image.Image]) -> int:
+    # Pixels, with a floor per image for the objects around them (a 1×1 image is not free).
+    return sum(max(image.width * image.height * len(image.getbands()), 64 * 1024) for image in images)
 
 
 RECENT_IMAGES_BYTES = 256 * 2**20
@@ -253,8 +258,9 @@ def _turned_sideways(image: Image.Image) -> bool:
 
 
 def _with_source_size(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Remember the size the user sent: boxes the model finds are reported in its pixels."""
-    image.info[SOURCE_SIZE] = size
+    """Remember the size the user sent: boxes the model finds are reported in its pixels. Nothing else of the
+    file's metadata stays (PNG text chunks, ICC profiles and EXIF can be megabytes the model never reads)."""
+    image.info = {SOURCE_SIZE: size}
     return image
 
 

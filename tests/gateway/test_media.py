@@ -14,6 +14,7 @@ from PIL import Image
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.fetch import FetchPolicy, MediaFetcher
 from gateway.media import (
+    SOURCE_SIZE,
     ImageBudget,
     MediaLimits,
     MediaLoader,
@@ -276,6 +277,18 @@ def test_a_file_seen_again_is_not_decoded_again_and_its_checks_still_apply() -> 
         assert low is not first
 
     asyncio.run(run())
+
+
+def test_model_ready_images_keep_no_file_metadata() -> None:
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    for index in range(4):
+        text.add_text(f"comment{index}", "x" * 100_000, zip=True)  # megabytes of metadata in a few KB
+    buffer = io.BytesIO()
+    make_image(64, 64, seed=4).save(buffer, "PNG", pnginfo=text)
+    image = load_one(data_url(buffer.getvalue()))
+    assert set(image.info) == {SOURCE_SIZE}
 
 
 def test_recent_images_stay_within_their_byte_budget() -> None:
