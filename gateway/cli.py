@@ -7,11 +7,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.config import DEFAULT_MODEL, EngineSettings, MediaSettings, Settings
+from gateway.config import DEFAULT_MODEL, BatchSettings, EngineSettings, MediaSettings, Settings
 from gateway.engines import ENGINES
 from gateway.model_source import ModelUnavailable
 
@@ -119,7 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add(media, "--max-image-mb", 20.0, "largest image or PDF accepted", kind=float)
     _add(media, "--max-pdf-pages", 16, "most PDF pages rendered per request", kind=int)
     _add(media, "--max-body-mb", 100.0, "largest request body accepted", kind=float)
+    batch = serve.add_argument_group("Batch API options")
+    _add(batch, "--batch-api", True, "serve OpenAI's Files and Batch APIs (/v1/files, /v1/batches)", kind=bool)
+    _add(batch, "--data-dir", default_data_dir(), "uploads, batch results and the SQLite job database")
+    _add(batch, "--database-url", None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)")
+    _add(batch, "--max-batch-file-mb", 200.0, "largest file accepted by /v1/files (413 beyond)", kind=float)
+    _add(batch, "--batch-concurrency", 8, "batch requests in the engine at once, beside interactive ones", kind=int)
     return parser
+
+
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/ocr-gateway`` (``~/.local/share/ocr-gateway``): the same place whatever the cwd."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "ocr-gateway")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -134,7 +146,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     media = MediaSettings(**{item.name: options[item.name] for item in fields(MediaSettings)})
     server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
     server.pop("engine")
-    return Settings(engine=engine, media=media, engine_kind=args.engine, **server)
+    batch = BatchSettings(**{item.name: options[item.name] for item in fields(BatchSettings)})
+    if not args.batch_api:
+        batch = replace(batch, data_dir=None)
+    return Settings(engine=engine, media=media, batch=batch, engine_kind=args.engine, **server)
 
 
 def _split(value: str) -> list[str]:

@@ -81,8 +81,12 @@ class GatewayDidNotStart(RuntimeError):
 def start_gateway(
     model: str, log_path: Path, *extra_args: str, served_name: str = "hunyuan-ocr-tiny", timeout: float = 420
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL)."""
+    """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL).
+
+    Its job store goes beside the log unless ``--data-dir`` is given."""
     port = free_port()
+    if "--data-dir" not in extra_args:
+        extra_args = (*extra_args, "--data-dir", str(log_path.with_name(f"{log_path.stem}-data")))
     command = [
         sys.executable,
         "-m",
