@@ -33,8 +33,8 @@ batches = Table(
     Column("input_file_id", String(64), nullable=False),
     Column("completion_window", String(16), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("metadata", JSON, nullable=True),
-    Column("errors", JSON, nullable=True),
+    Column("metadata", JSON(none_as_null=True), nullable=True),
+    Column("errors", JSON(none_as_null=True), nullable=True),
     Column("output_file_id", String(64), nullable=True),
     Column("error_file_id", String(64), nullable=True),
     Column("created_at", BigInteger, nullable=False),
@@ -58,9 +58,11 @@ batch_requests = Table(
     Column("batch_id", String(64), primary_key=True),
     Column("line", Integer, primary_key=True),  # 1-based line number in the input file
     Column("custom_id", Text, nullable=True),  # None: the line was not a valid request object
-    Column("body", JSON, nullable=True),
+    Column("body", JSON(none_as_null=True), nullable=True),
     Column("state", String(16), nullable=False),  # pending, completed, failed
     Column("attempts", Integer, nullable=False, default=0),  # engine runs started; more than 1 only after a crash
-    Column("result", JSON, nullable=True),  # the output line, exactly as written to the output/error file
+    Column(
+        "result", JSON(none_as_null=True), nullable=True
+    ),  # the output line, exactly as written to the output/error file
     Index("ix_batch_requests_state", "batch_id", "state"),
 )
