@@ -21,7 +21,7 @@ endif
 	touch $@
 
 # Debian packages some tests drive (browser, fonts, database); installed once, only those missing.
-DEBIAN_TEST_PACKAGES :=
+DEBIAN_TEST_PACKAGES := postgresql
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 system-deps:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import BatchSettings, Settings
 from tests.fakes import FakeEngine
+from tests.postgres import Cluster, postgres_cluster, server_binaries
 
 MakeClient = Callable[..., TestClient]
 
@@ -79,3 +81,18 @@ def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
     response = client.get(f"/v1/files/{file_id}/content")
     assert response.status_code == 200
     return [json.loads(line) for line in response.text.splitlines()]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
+    with postgres_cluster(binaries) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> str:
+    return postgres.create_database(f"jobs_{uuid.uuid4().hex[:12]}")
