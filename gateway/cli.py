@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from gateway import folder as folder_command
 from gateway.config import DEFAULT_MODEL, BatchSettings, EngineSettings, MediaSettings, Settings
 from gateway.engines import ENGINES
 from gateway.model_source import ModelUnavailable
@@ -119,12 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add(media, "--max-image-mb", 20.0, "largest image or PDF accepted", kind=float)
     _add(media, "--max-pdf-pages", 16, "most PDF pages rendered per request", kind=int)
     _add(media, "--max-body-mb", 100.0, "largest request body accepted", kind=float)
-    batch = serve.add_argument_group("Batch API options")
-    _add(batch, "--batch-api", True, "serve OpenAI's Files and Batch APIs (/v1/files, /v1/batches)", kind=bool)
-    _add(batch, "--data-dir", default_data_dir(), "uploads, batch results and the SQLite job database")
-    _add(batch, "--database-url", None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)")
-    _add(batch, "--max-batch-file-mb", 200.0, "largest file accepted by /v1/files (413 beyond)", kind=float)
-    _add(batch, "--batch-concurrency", 8, "batch requests in the engine at once, beside interactive ones", kind=int)
+    batch_api = serve.add_argument_group("Batch API options")
+    _add(batch_api, "--batch-api", True, "serve OpenAI's Files and Batch APIs (/v1/files, /v1/batches)", kind=bool)
+    _add(batch_api, "--data-dir", default_data_dir(), "uploads, batch results and the SQLite job database")
+    _add(batch_api, "--database-url", None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)")
+    _add(batch_api, "--max-batch-file-mb", 200.0, "largest file accepted by /v1/files (413 beyond)", kind=float)
+    _add(batch_api, "--batch-concurrency", 8, "batch requests in the engine at once, beside interactive ones", kind=int)
+    # The folder command takes every serve flag too: they configure its in-process engine when there is no --url.
+    folder = commands.add_parser(
+        "batch",
+        parents=[serve],
+        add_help=False,
+        help="OCR folders of images and PDFs into one result file each",
+        description=folder_command.__doc__,
+    )
+    folder_command.add_arguments(folder)
     return parser
 
 
@@ -201,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve(settings_from_args(args))
+    if args.command == "batch":
+        return folder_command.run_batch_command(args, settings_from_args(args))
     return 2
 
 
