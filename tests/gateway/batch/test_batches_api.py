@@ -147,3 +147,16 @@ def test_one_key_cannot_see_another_keys_batches(make_client: MakeClient) -> Non
     assert client.post(f"/v1/batches/{batch_id}/cancel", headers=bob).status_code == 404
     assert client.get("/v1/batches", headers=bob).json()["data"] == []
     assert client.get(f"/v1/batches/{batch_id}", headers=alice).status_code == 200
+
+
+def test_a_batch_past_its_window_expires_with_unrun_requests_reported(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.batch.jobs.COMPLETION_WINDOW_SECONDS", 0)
+    engine = GatedEngine()  # never lets a request finish
+    client = make_client(engine, batch={"batch_concurrency": 2})
+    batch = create_batch(client, upload(client, "\n".join(request_line(f"r{n}") for n in range(4)))["id"])
+    expired = wait_for(client, batch["id"], DONE)
+    assert expired["status"] == "expired" and expired["expired_at"] is not None
+    errors = jsonl(client, expired["error_file_id"])
+    assert {line["error"]["code"] for line in errors} == {"batch_expired"} and len(errors) == 4
