@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.blobs import BlobDir
 from gateway.batch.tables import files
-from gateway.batch.wire import FileList, FileListQuery, FileObject
+from gateway.batch.wire import FileList, FileListQuery, FileObject, is_id
 from gateway.errors import NotFound
 
 
@@ -46,6 +46,7 @@ class FileStore:
         self, connection: AsyncConnection, file_id: str, owner: str, filename: str, purpose: str, size: int
     ) -> FileObject:
         """The row of a file already written with ``write_contents`` (inside the caller's transaction)."""
+        filename = filename.replace("\x00", "")  # PostgreSQL text cannot hold NUL
         created = FileObject(id=file_id, bytes=size, created_at=int(time.time()), filename=filename, purpose=purpose)
         await connection.execute(
             insert(files).values(
@@ -59,7 +60,7 @@ class FileStore:
 
     async def get(self, owner: str, file_id: str, param: str = "id") -> FileObject:
         async with self._database.connect() as connection:
-            row = (await connection.execute(_owned(owner, file_id))).mappings().first()
+            row = (await connection.execute(_owned(owner, file_id))).mappings().first() if is_id(file_id) else None
         if row is None:
             raise NotFound(f"No such File object: {file_id}", param=param)
         return file_object(row)
@@ -71,7 +72,11 @@ class FileStore:
         ascending = query.order == "asc"
         async with self._database.connect() as connection:
             if query.after:
-                cursor = (await connection.execute(_owned(owner, query.after))).mappings().first()
+                cursor = (
+                    (await connection.execute(_owned(owner, query.after))).mappings().first()
+                    if is_id(query.after)
+                    else None
+                )
                 if cursor is None:
                     raise NotFound(f"No such File object: {query.after}", param="after")
                 statement = statement.where(files.c.seq > cursor["seq"] if ascending else files.c.seq < cursor["seq"])
@@ -86,6 +91,7 @@ class FileStore:
         )
 
     async def delete(self, owner: str, file_id: str) -> None:
+        await self.get(owner, file_id)
         async with self._database.begin() as connection:
             deleted = await connection.execute(delete(files).where(files.c.owner == owner, files.c.id == file_id))
         if deleted.rowcount == 0:

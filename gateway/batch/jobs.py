@@ -16,7 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.files import FileStore, new_file_id
 from gateway.batch.tables import batch_requests, batches
-from gateway.batch.wire import Batch, BatchCreate, BatchError, BatchErrors, BatchList, BatchListQuery, RequestCounts
+from gateway.batch.wire import (
+    Batch,
+    BatchCreate,
+    BatchError,
+    BatchErrors,
+    BatchList,
+    BatchListQuery,
+    RequestCounts,
+    is_id,
+)
 from gateway.errors import Conflict, InvalidRequest, NotFound
 
 COMPLETION_WINDOW_SECONDS = 24 * 3600
@@ -59,7 +68,7 @@ class BatchStore:
 
     async def get(self, owner: str, batch_id: str) -> Batch:
         async with self._database.connect() as connection:
-            row = (await connection.execute(_owned(owner, batch_id))).mappings().first()
+            row = (await connection.execute(_owned(owner, batch_id))).mappings().first() if is_id(batch_id) else None
             if row is None:
                 raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
             return _batch(row, (await _counts(connection, [batch_id])).get(batch_id))
@@ -68,7 +77,11 @@ class BatchStore:
         statement = select(batches).where(batches.c.owner == owner)
         async with self._database.connect() as connection:
             if query.after:
-                cursor = (await connection.execute(_owned(owner, query.after))).mappings().first()
+                cursor = (
+                    (await connection.execute(_owned(owner, query.after))).mappings().first()
+                    if is_id(query.after)
+                    else None
+                )
                 if cursor is None:
                     raise NotFound(f"No such Batch object: {query.after}", param="after")
                 statement = statement.where(batches.c.seq < cursor["seq"])

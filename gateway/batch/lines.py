@@ -70,8 +70,8 @@ def _read_line(raw: bytes, endpoint: str) -> tuple[str | None, dict[str, Any] | 
     if not isinstance(item, dict):
         return None, None, "a line must be a JSON object."
     custom_id = item.get("custom_id")
-    if not isinstance(custom_id, str) or not 0 < len(custom_id) <= MAX_CUSTOM_ID:
-        return None, None, f"custom_id must be a string of 1 to {MAX_CUSTOM_ID} characters."
+    if not isinstance(custom_id, str) or not 0 < len(custom_id) <= MAX_CUSTOM_ID or "\x00" in custom_id:
+        return None, None, f"custom_id must be a string of 1 to {MAX_CUSTOM_ID} characters (no NUL)."
     if item.get("method") != "POST":
         return custom_id, None, "method must be 'POST'."
     if item.get("url") != endpoint:

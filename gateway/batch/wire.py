@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -9,6 +10,14 @@ from pydantic import Field
 from gateway.protocol import ResponseModel, WireModel
 
 CHAT_ENDPOINT = "/v1/chat/completions"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` can be one of our ids at all (anything else is simply not found, never sent to the database)."""
+    return _ID.fullmatch(text) is not None
+
+
 BatchStatus = Literal[
     "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
 ]
@@ -41,7 +50,7 @@ class FileDeleted(ResponseModel):
 
 
 class FileListQuery(WireModel):
-    purpose: str | None = None
+    purpose: str | None = Field(default=None, pattern=r"^[a-z_-]{1,32}$")
     limit: Annotated[int, Field(ge=1, le=10_000)] = 10_000
     after: str | None = None
     order: Literal["asc", "desc"] = "desc"

@@ -55,3 +55,14 @@ def test_a_second_gateway_sees_the_first_ones_files(make_client: MakeClient, pos
 
 def _line(custom_id: str) -> str:
     return request_line(custom_id, text=f"Extract the text of {custom_id}.")  # a prompt of its own per request
+
+
+def test_nul_characters_are_refused_before_they_reach_postgresql(make_client: MakeClient, postgres_url: str) -> None:
+    # PostgreSQL text cannot hold NUL: such input must be a 4xx or an error line, never a stuck batch or a 500.
+    client = make_client(batch={"database_url": postgres_url})
+    assert client.get("/v1/files", params={"after": "file-\x00"}).status_code == 404
+    assert client.get("/v1/batches", params={"after": "batch_\x00"}).status_code == 404
+    assert client.get("/v1/files", params={"purpose": "batch\x00"}).status_code == 400
+    file_id = upload(client, "\n".join([request_line("nul\x00id"), request_line("fine")]), name="a\x00b.jsonl")["id"]
+    batch = wait_for(client, create_batch(client, file_id)["id"], DONE)
+    assert batch["status"] == "completed" and batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
