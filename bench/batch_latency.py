@@ -3,8 +3,8 @@
     python -m bench.batch_latency [--model DIR] [--batch-concurrency 8,32] [--interactive 40] [--json out.json]
 
 For each ``--batch-concurrency`` it starts ``ocr-gateway serve`` on 127.0.0.1 and measures streamed
-interactive requests (one image each) alone, then again while a large batch is in progress (the batch is
-cancelled afterwards). Reports TTFT p50/p95 for both and the batch's own throughput meanwhile. Without
+interactive requests (one image each) alone, then while a large batch is in progress, then alone again after
+cancelling the batch. Reports TTFT p50/p95 for both and the batch's own throughput meanwhile. Without
 ``--model`` it uses the tiny random checkpoint (then the numbers show scheduling and gateway overhead, not a
 GPU's compute).
 """
@@ -51,14 +51,18 @@ async def ttft(client: AsyncOpenAI, seed: int, max_tokens: int) -> float:
     return ((first or time.perf_counter()) - started) * 1e3
 
 
-async def interactive(client: AsyncOpenAI, requests: int, concurrency: int, max_tokens: int) -> dict[str, float]:
+async def interactive(client: AsyncOpenAI, requests: int, concurrency: int, max_tokens: int) -> list[float]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(seed: int) -> float:
         async with gate:
             return await ttft(client, 5000 + seed, max_tokens)
 
-    times = sorted(await asyncio.gather(*(one(seed) for seed in range(requests))))
+    return list(await asyncio.gather(*(one(seed) for seed in range(requests))))
+
+
+def summary(times: list[float]) -> dict[str, float]:
+    times = sorted(times)
     return {
         "ttft_p50_ms": statistics.median(times),
         "ttft_p95_ms": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
@@ -81,7 +85,7 @@ def batch_file(requests: int, max_tokens: int) -> bytes:
 
 async def measure(base_url: str, args: argparse.Namespace) -> dict[str, Any]:
     async with AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=600) as client:
-        await interactive(client, 4, 2, args.max_tokens)  # warm-up
+        await interactive(client, 20, args.clients, args.max_tokens)  # warm-up
         alone = await interactive(client, args.interactive, args.clients, args.max_tokens)
         uploaded = await client.files.create(
             file=("bulk.jsonl", io.BytesIO(batch_file(args.batch_requests, args.batch_max_tokens))), purpose="batch"
@@ -110,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--batch-concurrency", default="8", help="comma-separated values, one gateway each")
-    parser.add_argument("--interactive", type=int, default=40, help="interactive requests per measurement")
+    parser.add_argument("--interactive", type=int, default=200, help="interactive requests per measurement")
     parser.add_argument("--clients", type=int, default=2, help="interactive requests in flight at once")
     parser.add_argument("--max-tokens", type=int, default=16, help="of each interactive request")
     parser.add_argument("--batch-requests", type=int, default=2000)

@@ -34,7 +34,7 @@ LEASE_SECONDS = 30  # another gateway on the same database takes a batch over on
 KEEPER_INTERVAL = 1.0  # how often a running batch's lease is renewed and its status (cancel) read
 IDLE_POLL = 2.0  # new batches from other gateways are seen within this
 PAGE = 256  # pending requests read from the database at a time
-FINISH_STATUS = {"in_progress": "completed", "finalizing": "completed", "cancelling": "cancelled", "expired": "expired"}
+FINISH_STATUS = {"finalizing": "completed", "cancelling": "cancelled", "expired": "expired"}
 UNFINISHED = {
     "cancelled": ("batch_cancelled", "This request was not run because the batch was cancelled."),
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
