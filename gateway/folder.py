@@ -15,8 +15,8 @@ import io
 import json
 import mimetypes
 import os
+import secrets
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -177,15 +177,15 @@ def _error_message(response: httpx.Response) -> str:
 def write_atomically(path: Path, data: bytes) -> None:
     """A temporary file beside ``path``, fsynced, then renamed: ``path`` is either absent or complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")  # open() keeps the user's umask
     try:
-        with os.fdopen(descriptor, "wb") as out:
+        with partial.open("xb") as out:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
     except BaseException:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
 
 
