@@ -50,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=["txt", "md", "json"], help="output kind (default: md for document-like tasks, else txt)"
     )
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default: %(default)s)")
+    parser.add_argument("--max-tokens", type=int, help="longest answer per page (default: the model's own setting)")
 
 
 def find_jobs(paths: list[Path], out: Path, suffix: str) -> list[Job]:
@@ -67,8 +68,10 @@ def find_jobs(paths: list[Path], out: Path, suffix: str) -> list[Job]:
 class FolderRun:
     """Sends every page of every job to the gateway and writes the results."""
 
-    def __init__(self, client: httpx.AsyncClient, task: str, output_format: str, concurrency: int) -> None:
-        self._client, self._task, self._format = client, task, output_format
+    def __init__(
+        self, client: httpx.AsyncClient, task: str, output_format: str, concurrency: int, max_tokens: int | None
+    ) -> None:
+        self._client, self._task, self._format, self._max_tokens = client, task, output_format, max_tokens
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._pdf_thread = ThreadPoolExecutor(max_workers=1)  # pdfium is not thread-safe
@@ -117,10 +120,12 @@ class FolderRun:
         return [f"data:image/png;base64,{base64.b64encode(png).decode()}" for png in pngs]
 
     async def _ask(self, image_url: str) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "task": self._task,
             "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}],
         }
+        if self._max_tokens:
+            body["max_tokens"] = self._max_tokens
         reason = ""
         async with self._slots:
             for attempt in range(RETRIES):
@@ -232,7 +237,7 @@ async def run_folder(args: argparse.Namespace, base_url: str, api_key: str | Non
     print(f"{len(jobs)} inputs, {len(jobs) - len(todo)} already done, {len(todo)} to do", file=sys.stderr)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=TIMEOUT) as client:
-        run = FolderRun(client, args.task, output_format, args.concurrency)
+        run = FolderRun(client, args.task, output_format, args.concurrency, args.max_tokens)
         await run.run(todo)
     for source, reason in run.failed:
         print(f"failed: {source}: {reason}", file=sys.stderr)

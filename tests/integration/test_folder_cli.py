@@ -22,7 +22,19 @@ def _folder(root: Path) -> None:
 
 
 def _run(gateway: Gateway, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "gateway.cli", "batch", *args, "--url", gateway.root_url, "--concurrency", "4"]
+    command = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "batch",
+        *args,
+        "--url",
+        gateway.root_url,
+        "--concurrency",
+        "4",
+        "--max-tokens",
+        "8",
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
