@@ -16,6 +16,8 @@ from starlette.staticfiles import StaticFiles
 
 from adapters.engine import Engine, PromptBuilder
 from gateway.admission import AdmissionControl
+from gateway.batch.store import JobStore
+from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
 from gateway.errors import ClientError, GatewayError, error_response, handle_gateway_error, handle_unexpected_error
@@ -27,7 +29,9 @@ from gateway.middleware.auth import APIKeyMiddleware
 from gateway.middleware.request_log import RequestLogMiddleware
 from gateway.ocr import OcrService
 from gateway.openapi import openapi_endpoint
+from gateway.routes.batches import cancel_batch, create_batch, list_batches, retrieve_batch
 from gateway.routes.chat import create_chat_completion
+from gateway.routes.files import create_file, delete_file, file_content, list_files, retrieve_file
 from gateway.routes.health import health, ready
 from gateway.routes.models import list_models, retrieve_model
 from gateway.routes.ocr import ocr
@@ -51,13 +55,18 @@ def build_app(
     lifecycle = Lifecycle(engine, on_engine_failure)
     admission = AdmissionControl(settings.max_running_requests, settings.max_queued_requests)
     metrics = Metrics(engine, admission)
+    batch_api = settings.batch.data_dir is not None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lifecycle.start()  # the model loads while the server already answers /health
+        batch_worker = await _start_batch_api(app) if batch_api else None
         try:
             yield
         finally:
+            if batch_worker is not None:
+                await batch_worker.stop()
+                await app.state.jobs.close()
             await lifecycle.stop()
             await fetcher.aclose()
             await engine.shutdown()
@@ -74,6 +83,7 @@ def build_app(
             Route("/openapi.json", openapi_endpoint, methods=["GET"]),
             Route("/v1/tasks", list_tasks, methods=["GET"]),
             Route("/v1/tasks/{task}", resolve_task, methods=["GET"]),
+            *(BATCH_ROUTES if batch_api else []),
             Route("/", web_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB_DIR), name="web"),
         ],
@@ -116,6 +126,37 @@ def build_app(
     app.state.chat = ChatService(engine, prompts, media, tasks, model_name, settings.engine.max_images_per_prompt)
     app.state.ocr = OcrService(app.state.chat, media, admission, settings.media.max_pdf_pages)
     return app
+
+
+BATCH_ROUTES = [
+    Route("/v1/files", create_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
+    Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]
+
+
+async def _start_batch_api(app: Starlette) -> BatchWorker:
+    """Opens the job store and starts the worker that feeds batches to the engine."""
+    settings: Settings = app.state.settings
+    jobs = await JobStore.open(settings.batch)
+    worker = BatchWorker(
+        jobs.batches,
+        jobs.files,
+        app.state.chat,
+        app.state.lifecycle,
+        concurrency=settings.batch.batch_concurrency,
+        request_timeout=settings.request_timeout,
+        single_gateway=jobs.database.dialect.name == "sqlite",
+    )
+    app.state.jobs, app.state.batch_worker = jobs, worker
+    worker.start()
+    return worker
 
 
 def fetch_policy(media: MediaSettings) -> FetchPolicy:

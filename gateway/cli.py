@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.config import DEFAULT_MODEL, EngineSettings, MediaSettings, Settings
+from gateway import folder as folder_command
+from gateway.config import DEFAULT_MODEL, BatchSettings, EngineSettings, MediaSettings, Settings
 from gateway.engines import ENGINES
 from gateway.model_source import ModelUnavailable
 
@@ -142,7 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add(media, "--max-image-mb", 20.0, "largest image or PDF accepted", kind=float)
     _add(media, "--max-pdf-pages", 16, "most PDF pages rendered per request", kind=int)
     _add(media, "--max-body-mb", 100.0, "largest request body accepted", kind=float)
+    batch_api = serve.add_argument_group("Batch API options")
+    _add(batch_api, "--batch-api", True, "serve OpenAI's Files and Batch APIs (/v1/files, /v1/batches)", kind=bool)
+    _add(batch_api, "--data-dir", default_data_dir(), "uploads, batch results and the SQLite job database")
+    _add(batch_api, "--database-url", None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)")
+    _add(batch_api, "--max-batch-file-mb", 200.0, "largest file accepted by /v1/files (413 beyond)", kind=float)
+    _add(batch_api, "--batch-concurrency", 8, "batch requests in the engine at once, beside interactive ones", kind=int)
+    # The folder command takes every serve flag too: they configure its in-process engine when there is no --url.
+    folder = commands.add_parser(
+        "batch",
+        parents=[serve],
+        add_help=False,
+        help="OCR folders of images and PDFs into one result file each",
+        description=folder_command.__doc__,
+    )
+    folder_command.add_arguments(folder)
     return parser
+
+
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/ocr-gateway`` (``~/.local/share/ocr-gateway``): the same place whatever the cwd."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "ocr-gateway")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -157,7 +179,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     media = MediaSettings(**{item.name: options[item.name] for item in fields(MediaSettings)})
     server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
     server.pop("engine")
-    return Settings(engine=engine, media=media, engine_kind=args.engine, **server)
+    batch = BatchSettings(**{item.name: options[item.name] for item in fields(BatchSettings)})
+    if not args.batch_api:
+        batch = replace(batch, data_dir=None)
+    return Settings(engine=engine, media=media, batch=batch, engine_kind=args.engine, **server)
 
 
 def _split(value: str) -> list[str]:
@@ -209,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve(settings_from_args(args))
+    if args.command == "batch":
+        return folder_command.run_batch_command(args, settings_from_args(args))
     return 2
 
 

@@ -41,11 +41,26 @@ class MediaSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """The Files and Batch APIs and their job store; no ``data_dir`` means the APIs are off."""
+
+    data_dir: str | None = None  # uploads, results and (without database_url) the SQLite database
+    database_url: str | None = None  # postgresql://… for a store shared by several gateways
+    max_batch_file_mb: float = 200.0
+    batch_concurrency: int = 8  # batch requests in the engine at once, beside interactive ones
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_batch_file_mb * 2**20)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Server settings. ``served_model_name`` is what clients pass as ``model``."""
 
     engine: EngineSettings = field(default_factory=EngineSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
     engine_kind: str = "auto"
     prompt_set: str = "auto"  # HunyuanOCR prompt set: auto (from the model's config), 1.0 or 1.5
     served_model_name: str | None = None

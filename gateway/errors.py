@@ -5,6 +5,8 @@
     │   ├── InvalidRequest          400 invalid_request_error
     │   │   └── ContextLengthExceeded   400 code=context_length_exceeded
     │   ├── ModelNotFound           404 code=model_not_found
+    │   ├── NotFound                404 no such file or batch (for this API key)
+    │   ├── Conflict                409 the object's state does not allow it (cancel a finished batch)
     │   ├── SlowRequestBody         408 the body did not arrive in time
     │   ├── PayloadTooLarge         413
     │   ├── UnsupportedMediaType    415
@@ -70,6 +72,14 @@ class ContextLengthExceeded(InvalidRequest):
 class ModelNotFound(ClientError):
     status_code = 404
     code = "model_not_found"
+
+
+class NotFound(ClientError):
+    status_code = 404
+
+
+class Conflict(ClientError):
+    status_code = 409
 
 
 class SlowRequestBody(ClientError):

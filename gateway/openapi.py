@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.batch.wire import Batch, BatchCreate, BatchList, FileDeleted, FileList, FileObject
 from gateway.ocr import OcrOptions, OcrResponse
 from gateway.protocol import ChatCompletion, ChatCompletionRequest, ErrorResponse, ModelCard, ModelList
 
@@ -74,7 +75,10 @@ def openapi_document() -> dict[str, Any]:
                  "description": "OpenAI-compatible OCR with HunyuanOCR. Errors use OpenAI's error JSON."},
         "components": {
             "schemas": _schema(
-                [ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse, OcrResponse]
+                [
+                    ChatCompletionRequest, ChatCompletion, ModelList, ModelCard, ErrorResponse, OcrResponse,
+                    FileObject, FileList, FileDeleted, BatchCreate, Batch, BatchList,
+                ]  # fmt: skip
             ),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
@@ -116,7 +120,62 @@ def openapi_document() -> dict[str, Any]:
                 "200": {"description": "Ready for traffic"}, "503": {"description": "Not ready or queue full"}}}},
             "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {
                 "description": "Prometheus metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            **_batch_paths(bearer),
         },
+    }  # fmt: skip
+
+
+def _parameter(name: str, where: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+
+
+def _batch_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """``/v1/files`` and ``/v1/batches`` (served unless ``--no-batch-api``)."""
+    file_id, batch_id = (
+        _parameter("file_id", "path", {"type": "string"}),
+        _parameter("batch_id", "path", {"type": "string"}),
+    )
+    upload = {
+        "type": "object",
+        "required": ["file", "purpose"],
+        "properties": {"file": {"type": "string", "format": "binary"}, "purpose": {"type": "string"}},
+    }
+    page = [_parameter("limit", "query", {"type": "integer"}), _parameter("after", "query", {"type": "string"})]
+    return {
+        "/v1/files": {
+            "post": {"operationId": "createFile", "security": bearer,
+                     "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": upload}}},
+                     "responses": {"200": _json(FileObject, "The stored file"), **_errors(400, 401, 413)}},
+            "get": {"operationId": "listFiles", "security": bearer,
+                    "parameters": [*page, _parameter("purpose", "query", {"type": "string"}),
+                                   _parameter("order", "query", {"type": "string", "enum": ["asc", "desc"]})],
+                    "responses": {"200": _json(FileList, "The key's files"), **_errors(400, 401, 404)}},
+        },
+        "/v1/files/{file_id}": {
+            "get": {"operationId": "retrieveFile", "security": bearer, "parameters": [file_id],
+                    "responses": {"200": _json(FileObject, "The file"), **_errors(401, 404)}},
+            "delete": {"operationId": "deleteFile", "security": bearer, "parameters": [file_id],
+                       "responses": {"200": _json(FileDeleted, "Deleted"), **_errors(401, 404)}},
+        },
+        "/v1/files/{file_id}/content": {"get": {
+            "operationId": "downloadFile", "security": bearer, "parameters": [file_id],
+            "responses": {"200": {"description": "The file's bytes",
+                                  "content": {"application/octet-stream": {"schema": {"type": "string"}}}},
+                          **_errors(401, 404)}}},
+        "/v1/batches": {
+            "post": {"operationId": "createBatch", "security": bearer,
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": REF.format(model="BatchCreate")}}}},
+                     "responses": {"200": _json(Batch, "The batch, validating"), **_errors(400, 401, 404)}},
+            "get": {"operationId": "listBatches", "security": bearer, "parameters": page,
+                    "responses": {"200": _json(BatchList, "Newest first"), **_errors(400, 401, 404)}},
+        },
+        "/v1/batches/{batch_id}": {"get": {
+            "operationId": "retrieveBatch", "security": bearer, "parameters": [batch_id],
+            "responses": {"200": _json(Batch, "The batch"), **_errors(401, 404)}}},
+        "/v1/batches/{batch_id}/cancel": {"post": {
+            "operationId": "cancelBatch", "security": bearer, "parameters": [batch_id],
+            "responses": {"200": _json(Batch, "The batch, cancelling"), **_errors(401, 404, 409)}}},
     }  # fmt: skip
 
 

@@ -87,8 +87,11 @@ def start_gateway(
     timeout: float = 420,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL).
-    ``served_name`` None leaves the model's name to the server."""
+    ``served_name`` None leaves the model's name to the server. Its job store goes beside the log unless
+    ``--data-dir`` is given."""
     port = free_port()
+    if "--data-dir" not in extra_args:
+        extra_args = (*extra_args, "--data-dir", str(log_path.with_name(f"{log_path.stem}-data")))
     command = [
         sys.executable,
         "-m",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -9,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.errors import ClientError, error_response
 
 PROTECTED_PREFIXES = ("/v1/", "/ocr")
+OWNER = "api_key_owner"
 
 
 class InvalidAPIKey(ClientError):
@@ -31,22 +33,31 @@ class APIKeyMiddleware:
         if scope["type"] != "http" or not self._keys or not _protected(scope["path"]) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        if self._authorized(dict(scope["headers"]).get(b"authorization", b"")):
+        key = self._authorized(dict(scope["headers"]).get(b"authorization", b""))
+        if key is not None:
+            # Files and batches belong to the key that made them; only a hash of it is stored.
+            scope.setdefault("state", {})[OWNER] = hashlib.sha256(key).hexdigest()
             await self.app(scope, receive, send)
             return
         response = error_response(InvalidAPIKey("Missing or invalid API key: send 'Authorization: Bearer <key>'."))
         response.headers["WWW-Authenticate"] = "Bearer"
         await response(scope, receive, send)
 
-    def _authorized(self, header: bytes) -> bool:
+    def _authorized(self, header: bytes) -> bytes | None:
+        """The valid key the header carries, if any."""
         scheme, _, token = header.partition(b" ")
         if scheme.lower() != b"bearer":
-            return False
+            return None
         token = token.strip()
         # Compare with every key (no early exit) so timing says nothing about which key is close.
         matches = [hmac.compare_digest(token, key) for key in self._keys]
-        return any(matches)
+        return token if any(matches) else None
 
 
 def _protected(path: str) -> bool:
     return path.startswith(PROTECTED_PREFIXES) or path == "/v1"
+
+
+def key_owner(scope: Scope) -> str:
+    """Who owns what this request creates or reads: a hash of its API key ("" when the server has no keys)."""
+    return str(scope.get("state", {}).get(OWNER, ""))

@@ -7,6 +7,7 @@ gateway with the vLLM engine (fewer: each valid body really runs the model).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
-from gateway.config import Settings
+from gateway.config import BatchSettings, Settings
 from tests.conftest import Gateway
 from tests.fakes import FakeEngine
 from tests.servers import serve_app
@@ -25,9 +26,10 @@ REAL_EXAMPLES = 10
 
 
 @pytest.fixture
-def fake_gateway(prompts: HunyuanPromptBuilder) -> Iterator[str]:
-    """The real app (fake engine) served by uvicorn on 127.0.0.1 in a thread."""
-    app = build_app(Settings(served_model_name="fake-ocr"), FakeEngine(), prompts, on_engine_failure=lambda: None)
+def fake_gateway(prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[str]:
+    """The real app (fake engine, job store in ``tmp_path``) served by uvicorn on 127.0.0.1 in a thread."""
+    settings = Settings(served_model_name="fake-ocr", batch=BatchSettings(data_dir=str(tmp_path)))
+    app = build_app(settings, FakeEngine(), prompts, on_engine_failure=lambda: None)
     with serve_app(app) as root_url:
         yield root_url
 

@@ -1,0 +1,1 @@
+"""OpenAI's Files and Batch APIs on a durable job store (SQLite under ``--data-dir``, or PostgreSQL)."""

@@ -1,0 +1,57 @@
+"""The job store's database: SQLite (WAL) under the data dir by default, or PostgreSQL; migrated on start.
+
+SQLAlchemy's asyncio engine with ``aiosqlite`` or ``asyncpg``; Alembic brings the schema up to date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+SQLITE_FILE = "gateway.db"
+SQLITE_BUSY_MS = 30_000
+
+
+def database_url(data_dir: Path, url: str | None) -> str:
+    """The async driver's URL: ``postgresql://…`` gets ``asyncpg``; none means SQLite in ``data_dir``."""
+    if not url:
+        return f"sqlite+aiosqlite:///{data_dir / SQLITE_FILE}"
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """An engine on a migrated database."""
+    engine = create_async_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    async with engine.begin() as connection:
+        await connection.run_sync(_upgrade)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: readers never block the writer; FULL: a commit is on disk when it returns.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.close()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")

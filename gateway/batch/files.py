@@ -1,0 +1,103 @@
+"""Uploaded and generated files: a row in ``files`` per file, its contents in a ``BlobDir``."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import RowMapping, Select, delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.batch.blobs import BlobDir
+from gateway.batch.tables import files
+from gateway.batch.wire import FileList, FileListQuery, FileObject, is_id
+from gateway.errors import NotFound
+
+
+def new_file_id() -> str:
+    return f"file-{secrets.token_hex(12)}"
+
+
+def file_object(row: RowMapping) -> FileObject:
+    return FileObject(
+        id=row["id"], bytes=row["bytes"], created_at=row["created_at"], filename=row["filename"], purpose=row["purpose"]
+    )
+
+
+class FileStore:
+    def __init__(self, database: AsyncEngine, blobs: BlobDir) -> None:
+        self._database = database
+        self._blobs = blobs
+
+    def path(self, file_id: str) -> Path:
+        return self._blobs.path(file_id)
+
+    async def create(self, owner: str, filename: str, purpose: str, chunks: Iterable[bytes]) -> FileObject:
+        """Contents first (atomically), then the row: a file is listed only once it is whole on disk."""
+        file_id = new_file_id()
+        size = await self.write_contents(file_id, chunks)
+        async with self._database.begin() as connection:
+            return await self.add_row(connection, file_id, owner, filename, purpose, size)
+
+    async def add_row(
+        self, connection: AsyncConnection, file_id: str, owner: str, filename: str, purpose: str, size: int
+    ) -> FileObject:
+        """The row of a file already written with ``write_contents`` (inside the caller's transaction)."""
+        filename = filename.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+        created = FileObject(id=file_id, bytes=size, created_at=int(time.time()), filename=filename, purpose=purpose)
+        await connection.execute(
+            insert(files).values(
+                owner=owner, **created.model_dump(include={"id", "bytes", "created_at", "filename", "purpose"})
+            )
+        )
+        return created
+
+    async def write_contents(self, file_id: str, chunks: Iterable[bytes]) -> int:
+        return await asyncio.to_thread(self._blobs.write, file_id, chunks)
+
+    async def get(self, owner: str, file_id: str, param: str = "id") -> FileObject:
+        async with self._database.connect() as connection:
+            row = (await connection.execute(_owned(owner, file_id))).mappings().first() if is_id(file_id) else None
+        if row is None:
+            raise NotFound(f"No such File object: {file_id}", param=param)
+        return file_object(row)
+
+    async def page(self, owner: str, query: FileListQuery) -> FileList:
+        statement = select(files).where(files.c.owner == owner)
+        if query.purpose:
+            statement = statement.where(files.c.purpose == query.purpose)
+        ascending = query.order == "asc"
+        async with self._database.connect() as connection:
+            if query.after:
+                cursor = (
+                    (await connection.execute(_owned(owner, query.after))).mappings().first()
+                    if is_id(query.after)
+                    else None
+                )
+                if cursor is None:
+                    raise NotFound(f"No such File object: {query.after}", param="after")
+                statement = statement.where(files.c.seq > cursor["seq"] if ascending else files.c.seq < cursor["seq"])
+            statement = statement.order_by(files.c.seq if ascending else files.c.seq.desc()).limit(query.limit + 1)
+            rows = (await connection.execute(statement)).mappings().all()
+        data = [file_object(row) for row in rows[: query.limit]]
+        return FileList(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=len(rows) > query.limit,
+        )
+
+    async def delete(self, owner: str, file_id: str) -> None:
+        await self.get(owner, file_id)
+        async with self._database.begin() as connection:
+            deleted = await connection.execute(delete(files).where(files.c.owner == owner, files.c.id == file_id))
+        if deleted.rowcount == 0:
+            raise NotFound(f"No such File object: {file_id}", param="id")
+        await asyncio.to_thread(self._blobs.remove, file_id)
+
+
+def _owned(owner: str, file_id: str) -> Select[tuple]:
+    return select(files).where(files.c.owner == owner, files.c.id == file_id)

@@ -1,0 +1,272 @@
+"""Batches and their requests in the database: what the API reads and writes, and what the worker claims.
+
+Status moves validating → in_progress → finalizing → completed, or to failed (the input is unusable),
+cancelling → cancelled, or expired. Each request's result is committed on its own row before it counts.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping, Select, Update, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.batch.files import FileStore, new_file_id
+from gateway.batch.tables import batch_requests, batches
+from gateway.batch.wire import (
+    Batch,
+    BatchCreate,
+    BatchError,
+    BatchErrors,
+    BatchList,
+    BatchListQuery,
+    RequestCounts,
+    is_id,
+)
+from gateway.errors import Conflict, InvalidRequest, NotFound
+
+COMPLETION_WINDOW_SECONDS = 24 * 3600
+ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
+CANCELLABLE = ("validating", "in_progress")
+OUTPUT_PURPOSE = "batch_output"
+INSERT_CHUNK = 500
+
+
+def new_request_id() -> str:
+    return f"batch_req_{secrets.token_hex(12)}"
+
+
+class BatchStore:
+    def __init__(self, database: AsyncEngine, files: FileStore) -> None:
+        self._database = database
+        self._files = files
+
+    # --- the API's side -------------------------------------------------------
+
+    async def create(self, owner: str, request: BatchCreate) -> Batch:
+        source = await self._files.get(owner, request.input_file_id, param="input_file_id")
+        if source.purpose != "batch":
+            raise InvalidRequest("The input file must be uploaded with purpose 'batch'.", param="input_file_id")
+        now, batch_id = int(time.time()), f"batch_{secrets.token_hex(12)}"
+        row = {
+            "id": batch_id,
+            "owner": owner,
+            "endpoint": request.endpoint,
+            "input_file_id": request.input_file_id,
+            "completion_window": request.completion_window,
+            "status": "validating",
+            "metadata": request.metadata,
+            "created_at": now,
+            "expires_at": now + COMPLETION_WINDOW_SECONDS,
+        }
+        async with self._database.begin() as connection:
+            await connection.execute(insert(batches).values(**row))
+        return await self.get(owner, batch_id)
+
+    async def get(self, owner: str, batch_id: str) -> Batch:
+        async with self._database.connect() as connection:
+            row = (await connection.execute(_owned(owner, batch_id))).mappings().first() if is_id(batch_id) else None
+            if row is None:
+                raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
+            return _batch(row, (await _counts(connection, [batch_id])).get(batch_id))
+
+    async def page(self, owner: str, query: BatchListQuery) -> BatchList:
+        statement = select(batches).where(batches.c.owner == owner)
+        async with self._database.connect() as connection:
+            if query.after:
+                cursor = (
+                    (await connection.execute(_owned(owner, query.after))).mappings().first()
+                    if is_id(query.after)
+                    else None
+                )
+                if cursor is None:
+                    raise NotFound(f"No such Batch object: {query.after}", param="after")
+                statement = statement.where(batches.c.seq < cursor["seq"])
+            statement = statement.order_by(batches.c.seq.desc()).limit(query.limit + 1)
+            rows = (await connection.execute(statement)).mappings().all()
+            counts = await _counts(connection, [row["id"] for row in rows])
+        data = [_batch(row, counts.get(row["id"])) for row in rows[: query.limit]]
+        return BatchList(
+            data=data,
+            first_id=data[0].id if data else None,
+            last_id=data[-1].id if data else None,
+            has_more=len(rows) > query.limit,
+        )
+
+    async def cancel(self, owner: str, batch_id: str) -> Batch:
+        current = await self.get(owner, batch_id)
+        if current.status not in (*CANCELLABLE, "cancelling", "cancelled"):
+            raise Conflict(f"Cannot cancel a batch with status '{current.status}'.", param="batch_id")
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.status.in_(CANCELLABLE))
+                .values(status="cancelling", cancelling_at=int(time.time()))
+            )
+        return await self.get(owner, batch_id)
+
+    # --- the worker's side ----------------------------------------------------
+
+    async def claim(self, worker: str, lease_seconds: int) -> RowMapping | None:
+        """The oldest active batch no other live gateway holds, now leased to ``worker``."""
+        now = int(time.time())
+        free = or_(batches.c.lease_owner.is_(None), batches.c.lease_owner == worker, batches.c.lease_expires_at < now)
+        async with self._database.begin() as connection:
+            candidates = await connection.execute(
+                select(batches.c.id).where(batches.c.status.in_(ACTIVE), free).order_by(batches.c.seq).limit(5)
+            )
+            for (batch_id,) in candidates.all():
+                taken = await connection.execute(
+                    update(batches)
+                    .where(batches.c.id == batch_id, free)
+                    .values(lease_owner=worker, lease_expires_at=now + lease_seconds)
+                )
+                if taken.rowcount == 1:
+                    return (await connection.execute(select(batches).where(batches.c.id == batch_id))).mappings().one()
+        return None
+
+    async def renew(self, batch_id: str, worker: str, lease_seconds: int) -> str:
+        """Extends the lease; returns the batch's status (a cancel may have arrived)."""
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.lease_owner == worker)
+                .values(lease_expires_at=int(time.time()) + lease_seconds)
+            )
+            return str((await connection.execute(select(batches.c.status).where(batches.c.id == batch_id))).scalar())
+
+    async def release_leases(self, worker: str | None = None) -> None:
+        """Frees the leases of ``worker`` (all of them when None: a single gateway restarting on SQLite)."""
+        statement = update(batches).values(lease_owner=None, lease_expires_at=None)
+        if worker is not None:
+            statement = statement.where(batches.c.lease_owner == worker)
+        async with self._database.begin() as connection:
+            await connection.execute(statement)
+
+    async def start(self, batch_id: str, rows: Sequence[dict[str, Any]]) -> bool:
+        """Validation passed: one row per input line and the batch in progress, in one transaction.
+
+        False when the batch was cancelled while it was being validated."""
+        async with self._database.begin() as connection:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                await connection.execute(insert(batch_requests), list(rows[start : start + INSERT_CHUNK]))
+            started = await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.status == "validating")
+                .values(status="in_progress", in_progress_at=int(time.time()))
+            )
+            return started.rowcount == 1
+
+    async def fail(self, batch_id: str, errors: list[BatchError]) -> None:
+        errors_json = BatchErrors(data=errors).model_dump()
+        async with self._database.begin() as connection:
+            await _set_status(connection, batch_id, "failed", failed_at=int(time.time()), errors=errors_json)
+
+    async def set_status(self, batch_id: str, status: str, **moments: int) -> None:
+        async with self._database.begin() as connection:
+            await _set_status(connection, batch_id, status, **moments)
+
+    async def pending(self, batch_id: str, after_line: int, limit: int) -> list[RowMapping]:
+        statement = (
+            select(batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.body)
+            .where(batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending")
+            .where(batch_requests.c.line > after_line)
+            .order_by(batch_requests.c.line)
+            .limit(limit)
+        )
+        async with self._database.connect() as connection:
+            return list((await connection.execute(statement)).mappings().all())
+
+    async def count_attempt(self, batch_id: str, line: int) -> None:
+        """Committed before the engine sees the request: a crash then shows as a second attempt."""
+        async with self._database.begin() as connection:
+            await connection.execute(_request(batch_id, line).values(attempts=batch_requests.c.attempts + 1))
+
+    async def record(self, batch_id: str, line: int, ok: bool, result: dict[str, Any]) -> None:
+        """A request's output line; only a pending request takes one, so each line is answered once."""
+        async with self._database.begin() as connection:
+            await connection.execute(
+                _request(batch_id, line)
+                .where(batch_requests.c.state == "pending")
+                .values(state="completed" if ok else "failed", result=result)
+            )
+
+    async def results(self, batch_id: str) -> list[RowMapping]:
+        statement = (
+            select(batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.state, batch_requests.c.result)
+            .where(batch_requests.c.batch_id == batch_id)
+            .order_by(batch_requests.c.line)
+        )
+        async with self._database.connect() as connection:
+            return list((await connection.execute(statement)).mappings().all())
+
+    async def finish(self, batch: RowMapping, status: str, outputs: dict[str, bytes]) -> None:
+        """Writes the output/error files (those with lines), then records them and the final status at once."""
+        ids = {kind: new_file_id() for kind, contents in outputs.items() if contents}
+        for kind, file_id in ids.items():
+            await self._files.write_contents(file_id, [outputs[kind]])
+        async with self._database.begin() as connection:
+            for kind, file_id in ids.items():
+                filename = f"{batch['id']}_{kind}.jsonl"
+                await self._files.add_row(
+                    connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, len(outputs[kind])
+                )
+            await _set_status(
+                connection,
+                batch["id"],
+                status,
+                output_file_id=ids.get("output"),
+                error_file_id=ids.get("error"),
+                **{f"{status}_at": int(time.time())},
+            )
+
+
+def _request(batch_id: str, line: int) -> Update:
+    return update(batch_requests).where(batch_requests.c.batch_id == batch_id, batch_requests.c.line == line)
+
+
+async def _set_status(connection: AsyncConnection, batch_id: str, status: str, **values: Any) -> None:
+    await connection.execute(update(batches).where(batches.c.id == batch_id).values(status=status, **values))
+
+
+def _owned(owner: str, batch_id: str) -> Select[tuple]:
+    return select(batches).where(batches.c.owner == owner, batches.c.id == batch_id)
+
+
+async def _counts(connection: AsyncConnection, batch_ids: list[str]) -> dict[str, RequestCounts]:
+    if not batch_ids:
+        return {}
+    statement = (
+        select(batch_requests.c.batch_id, batch_requests.c.state, func.count())
+        .where(batch_requests.c.batch_id.in_(batch_ids))
+        .group_by(batch_requests.c.batch_id, batch_requests.c.state)
+    )
+    counts: dict[str, RequestCounts] = {}
+    for batch_id, state, number in (await connection.execute(statement)).all():
+        entry = counts.setdefault(batch_id, RequestCounts())
+        entry.total += number
+        if state in ("completed", "failed"):
+            setattr(entry, state, getattr(entry, state) + number)
+    return counts
+
+
+def _batch(row: RowMapping, counts: RequestCounts | None) -> Batch:
+    moments = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
+    return Batch(
+        id=row["id"],
+        endpoint=row["endpoint"],
+        errors=BatchErrors.model_validate(row["errors"]) if row["errors"] else None,
+        input_file_id=row["input_file_id"],
+        completion_window=row["completion_window"],
+        status=row["status"],
+        output_file_id=row["output_file_id"],
+        error_file_id=row["error_file_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        request_counts=counts or RequestCounts(),
+        metadata=row["metadata"],
+        **{f"{moment}_at": row[f"{moment}_at"] for moment in moments},
+    )

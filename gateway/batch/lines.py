@@ -1,0 +1,98 @@
+"""Batch input lines → request rows, and request rows → the output and error files (JSON Lines).
+
+Where we differ from OpenAI on purpose: a line that is not a request object (bad JSON, no ``custom_id``,
+wrong ``url``) does not fail the whole batch; it goes to the error file and the other lines are served.
+A ``custom_id`` used twice still fails the batch at validation, as on OpenAI: results are matched by it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from gateway.batch.jobs import new_request_id
+from gateway.batch.wire import BatchError, error_line
+
+MAX_REQUESTS = 50_000  # OpenAI's limit per batch
+MAX_CUSTOM_ID = 512
+
+
+@dataclass
+class ParsedInput:
+    rows: list[dict[str, Any]] = field(default_factory=list)  # batch_requests rows
+    errors: list[BatchError] = field(default_factory=list)  # reasons the whole batch fails
+
+
+def parse_input(data: bytes, batch_id: str, endpoint: str) -> ParsedInput:
+    parsed = ParsedInput()
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        custom_id, body, problem = _read_line(raw, endpoint)
+        if custom_id is not None:
+            if custom_id in seen:
+                parsed.errors.append(
+                    BatchError(
+                        code="duplicate_custom_id",
+                        message=f"The custom_id {custom_id!r} is a duplicate of line {seen[custom_id]}; "
+                        "custom_id must be unique for each request in a batch.",
+                        param="custom_id",
+                        line=number,
+                    )
+                )
+            seen.setdefault(custom_id, number)
+        row = {"batch_id": batch_id, "line": number, "custom_id": custom_id, "body": body, "attempts": 0}
+        if problem is None:
+            parsed.rows.append({**row, "state": "pending", "result": None})
+        else:
+            result = error_line(new_request_id(), custom_id, "invalid_request", f"Line {number}: {problem}")
+            parsed.rows.append({**row, "state": "failed", "result": result})
+    if not parsed.rows:
+        parsed.errors.append(BatchError(code="empty_file", message="The input file has no requests."))
+    if len(parsed.rows) > MAX_REQUESTS:
+        parsed.errors.append(
+            BatchError(code="too_many_requests", message=f"A batch holds at most {MAX_REQUESTS} requests.")
+        )
+    return parsed
+
+
+def _read_line(raw: bytes, endpoint: str) -> tuple[str | None, dict[str, Any] | None, str | None]:
+    """(custom_id, body, problem): what a line asks for, and what is wrong with it if anything."""
+    try:
+        item = json.loads(raw)
+    except ValueError as error:
+        return None, None, f"not valid JSON ({error})."
+    if not isinstance(item, dict):
+        return None, None, "a line must be a JSON object."
+    custom_id = item.get("custom_id")
+    if not isinstance(custom_id, str) or not 0 < len(custom_id) <= MAX_CUSTOM_ID or "\x00" in custom_id:
+        return None, None, f"custom_id must be a string of 1 to {MAX_CUSTOM_ID} characters (no NUL)."
+    if item.get("method") != "POST":
+        return custom_id, None, "method must be 'POST'."
+    if item.get("url") != endpoint:
+        return custom_id, None, f"url must be the batch's endpoint {endpoint!r}."
+    if not isinstance(item.get("body"), dict):
+        return custom_id, None, "body must be a JSON object."
+    return custom_id, item["body"], None
+
+
+def assemble(results: Sequence[RowMapping], unfinished: tuple[str, str] | None) -> dict[str, bytes]:
+    """The output file (answers with status 200) and the error file (everything else), in input order.
+
+    ``unfinished`` is the (code, message) for requests that never ran (the batch was cancelled or expired).
+    """
+    lines: dict[str, list[str]] = {"output": [], "error": []}
+    for row in results:
+        result = row["result"]
+        if row["state"] == "pending":
+            if unfinished is None:
+                continue
+            result = error_line(new_request_id(), row["custom_id"], *unfinished)
+        ok = result["response"] is not None and result["response"]["status_code"] == 200
+        lines["output" if ok else "error"].append(json.dumps(result, ensure_ascii=False))
+    return {kind: "".join(f"{line}\n" for line in entries).encode() for kind, entries in lines.items()}

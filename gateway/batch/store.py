@@ -1,0 +1,35 @@
+"""The job store: the database and the files directory, opened (and migrated) when the gateway starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.batch.blobs import BlobDir
+from gateway.batch.database import database_url, open_database
+from gateway.batch.files import FileStore
+from gateway.batch.jobs import BatchStore
+from gateway.config import BatchSettings
+
+FILES_DIR = "files"
+
+
+@dataclass
+class JobStore:
+    database: AsyncEngine
+    files: FileStore
+    batches: BatchStore
+
+    @classmethod
+    async def open(cls, settings: BatchSettings) -> JobStore:
+        assert settings.data_dir, "the Batch API needs a data directory"
+        data_dir = Path(settings.data_dir).expanduser()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        database = await open_database(database_url(data_dir, settings.database_url))
+        files = FileStore(database, BlobDir(data_dir / FILES_DIR))
+        return cls(database, files, BatchStore(database, files))
+
+    async def close(self) -> None:
+        await self.database.dispose()

@@ -1,0 +1,68 @@
+"""The job store's tables (SQLAlchemy Core). Migrations in ``migrations/`` create and change them.
+
+Every row carries ``owner``: a hash of the API key that made it (empty without keys), so one key never sees
+another's files or batches. Integer ``seq`` keys give a stable creation order for listing and paging.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+files = Table(
+    "files",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_files_owner", "owner", "seq"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("input_file_id", String(64), nullable=False),
+    Column("completion_window", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("metadata", JSON(none_as_null=True), nullable=True),
+    Column("errors", JSON(none_as_null=True), nullable=True),
+    Column("output_file_id", String(64), nullable=True),
+    Column("error_file_id", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    *(
+        Column(f"{moment}_at", BigInteger, nullable=True)
+        for moment in ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
+    ),
+    # Which gateway works on the batch, until when: another one takes over once the lease lapses.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Index("ix_batches_owner", "owner", "seq"),
+    Index("ix_batches_status", "status"),
+)
+
+# One row per line of a batch's input file. A result is committed here before it counts, so a crash never loses
+# a finished request, and the output file is assembled from these rows once, at the end.
+batch_requests = Table(
+    "batch_requests",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("line", Integer, primary_key=True),  # 1-based line number in the input file
+    Column("custom_id", Text, nullable=True),  # None: the line was not a valid request object
+    Column("body", JSON(none_as_null=True), nullable=True),
+    Column("state", String(16), nullable=False),  # pending, completed, failed
+    Column("attempts", Integer, nullable=False, default=0),  # engine runs started; more than 1 only after a crash
+    Column(
+        "result", JSON(none_as_null=True), nullable=True
+    ),  # the output line, exactly as written to the output/error file
+    Index("ix_batch_requests_state", "batch_id", "state"),
+)

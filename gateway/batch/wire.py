@@ -1,0 +1,139 @@
+"""OpenAI's Files and Batch API objects (pydantic), shaped exactly as OpenAI's clients parse them."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from gateway.protocol import ResponseModel, WireModel
+
+CHAT_ENDPOINT = "/v1/chat/completions"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` can be one of our ids at all (anything else is simply not found, never sent to the database)."""
+    return _ID.fullmatch(text) is not None
+
+
+BatchStatus = Literal[
+    "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled"
+]
+
+
+class FileObject(ResponseModel):
+    id: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: int
+    expires_at: int | None = None
+    filename: str
+    purpose: str
+    status: Literal["processed"] = "processed"
+    status_details: str | None = None
+
+
+class FileList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[FileObject]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+class FileDeleted(ResponseModel):
+    id: str
+    object: Literal["file"] = "file"
+    deleted: Literal[True] = True
+
+
+class FileListQuery(WireModel):
+    purpose: str | None = Field(default=None, pattern=r"^[a-z_-]{1,32}$")
+    limit: Annotated[int, Field(ge=1, le=10_000)] = 10_000
+    after: str | None = None
+    order: Literal["asc", "desc"] = "desc"
+
+
+Metadata = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=512)]], Field(max_length=16)
+]
+
+
+class BatchCreate(WireModel):
+    """``POST /v1/batches``: only chat completions are served here, within OpenAI's one window."""
+
+    input_file_id: str = Field(min_length=1, max_length=64)
+    endpoint: Literal["/v1/chat/completions"]
+    completion_window: Literal["24h"]
+    metadata: Metadata | None = None
+
+
+class BatchListQuery(WireModel):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    after: str | None = None
+
+
+class RequestCounts(ResponseModel):
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+
+
+class BatchError(ResponseModel):
+    code: str
+    message: str
+    param: str | None = None
+    line: int | None = None
+
+
+class BatchErrors(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[BatchError]
+
+
+class Batch(ResponseModel):
+    id: str
+    object: Literal["batch"] = "batch"
+    endpoint: str
+    errors: BatchErrors | None = None
+    input_file_id: str
+    completion_window: str
+    status: BatchStatus
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    created_at: int
+    in_progress_at: int | None = None
+    expires_at: int | None = None
+    finalizing_at: int | None = None
+    completed_at: int | None = None
+    failed_at: int | None = None
+    expired_at: int | None = None
+    cancelling_at: int | None = None
+    cancelled_at: int | None = None
+    request_counts: RequestCounts
+    metadata: dict[str, str] | None = None
+
+
+class BatchList(ResponseModel):
+    object: Literal["list"] = "list"
+    data: list[Batch]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+def output_line(request_id: str, custom_id: str | None, status_code: int, body: dict[str, Any], call_id: str) -> dict:
+    """One line of the output (200) or error file (other statuses), in OpenAI's shape."""
+    return {
+        "id": request_id,
+        "custom_id": custom_id,
+        "response": {"status_code": status_code, "request_id": call_id, "body": body},
+        "error": None,
+    }
+
+
+def error_line(request_id: str, custom_id: str | None, code: str, message: str) -> dict:
+    """A request that got no HTTP response at all (invalid line, batch expired or cancelled)."""
+    return {"id": request_id, "custom_id": custom_id, "response": None, "error": {"code": code, "message": message}}

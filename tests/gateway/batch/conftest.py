@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.app import build_app
+from gateway.config import BatchSettings, Settings
+from tests.fakes import FakeEngine
+from tests.postgres import Cluster, postgres_cluster, server_binaries
+
+MakeClient = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[MakeClient]:
+    """The real app with a fake engine and a job store in ``tmp_path``; settings and engine can be overridden."""
+    clients: list[TestClient] = []
+
+    def make(engine: FakeEngine | None = None, **settings: Any) -> TestClient:
+        batch = BatchSettings(data_dir=str(tmp_path / "data"), **settings.pop("batch", {}))
+        app = build_app(
+            Settings(served_model_name="fake-ocr", batch=batch, **settings),
+            engine or FakeEngine(),
+            prompts,
+            on_engine_failure=lambda: None,
+        )
+        client = TestClient(app, raise_server_exceptions=False)
+        clients.append(client.__enter__())
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def jobs(make_client: MakeClient) -> TestClient:
+    return make_client()
+
+
+def request_line(custom_id: str, text: str = "Extract the text.", **body: Any) -> str:
+    body = {"model": "fake-ocr", "messages": [{"role": "user", "content": text}], "max_tokens": 3, **body}
+    return json.dumps({"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body})
+
+
+def upload(client: TestClient, content: bytes | str, name: str = "requests.jsonl", purpose: str = "batch") -> dict:
+    data = content.encode() if isinstance(content, str) else content
+    response = client.post("/v1/files", files={"file": (name, data)}, data={"purpose": purpose})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def create_batch(client: TestClient, file_id: str, **extra: Any) -> dict:
+    body = {"input_file_id": file_id, "endpoint": "/v1/chat/completions", "completion_window": "24h", **extra}
+    response = client.post("/v1/batches", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_for(client: TestClient, batch_id: str, statuses: tuple[str, ...], timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = client.get(f"/v1/batches/{batch_id}").json()
+        if batch["status"] in statuses:
+            return batch
+        time.sleep(0.05)
+    raise AssertionError(f"batch stayed {batch['status']}")
+
+
+def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
+    if file_id is None:
+        return []
+    response = client.get(f"/v1/files/{file_id}/content")
+    assert response.status_code == 200
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
+    with postgres_cluster(binaries) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres: Cluster) -> str:
+    return postgres.create_database(f"jobs_{uuid.uuid4().hex[:12]}")
