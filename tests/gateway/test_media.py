@@ -292,11 +292,13 @@ def test_model_ready_images_keep_no_file_metadata() -> None:
 
 
 def test_recent_images_stay_within_their_byte_budget() -> None:
-    recent = RecentImages(max_bytes=3 * 100 * 100 * 3)
-    images = [[make_image(100, 100, seed=seed)] for seed in range(5)]
+    recent = RecentImages(max_bytes=3 * 200 * 200 * 3)
+    images = [[make_image(200, 200, seed=seed)] for seed in range(5)]
     for seed, image in enumerate(images):
         recent.put(RecentImages.key(bytes([seed]), "auto"), image)
     kept = [seed for seed in range(5) if recent.get(RecentImages.key(bytes([seed]), "auto")) is not None]
     assert kept == [2, 3, 4]  # the oldest went first
-    recent.put(RecentImages.key(b"huge", "auto"), [make_image(400, 400, seed=9)])  # larger than the whole budget
+    recent.put(RecentImages.key(b"huge", "auto"), [make_image(400, 400, seed=9)])
+    recent.put(RecentImages.key(b"tiny", "auto"), [make_image(1, 1, seed=9)] * 10)  # counted at 64 KiB each
+    assert recent.get(RecentImages.key(b"tiny", "auto")) is None  # larger than the whole budget
     assert recent.get(RecentImages.key(b"huge", "auto")) is None
