@@ -103,6 +103,7 @@ class EngineInfo:
     max_model_len: int
     engine: str | None = None  # the --engine that serves ("vllm", "rapidocr", …), shown by /v1/models
     model_name: str | None = None  # the model's own id when the engine serves its own model, not --model
+    constrained_decoding: bool = True  # can hold answers to a JSON schema (SamplingOptions.json_schema)
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,13 @@ class RapidOCREngine:
         # One worker: onnxruntime already spreads one image over every core, more would only compete.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapidocr")
         self._in_flight = 0
-        self._info = EngineInfo(model_path=str(models_dir()), max_model_len=0, engine="rapidocr", model_name=MODEL_NAME)
+        self._info = EngineInfo(
+            model_path=str(models_dir()),
+            max_model_len=0,
+            engine="rapidocr",
+            model_name=MODEL_NAME,
+            constrained_decoding=False,
+        )
 
     @property
     def info(self) -> EngineInfo:

@@ -83,7 +83,12 @@ class TransformersEngine:
         self._processor: Any = None
         self._device = "cpu"
         self._model_defaults: dict[str, Any] = {}
-        self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0, engine="transformers")
+        self._info = EngineInfo(
+            model_path=model_path,
+            max_model_len=settings.max_model_len or 0,
+            engine="transformers",
+            constrained_decoding=False,
+        )
         # One thread runs the model: generate calls never overlap (the model keeps per-call state).
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transformers-generate")
         self._waiting: list[_Job] = []
@@ -130,7 +135,12 @@ class TransformersEngine:
         given = self._model.generation_config.to_diff_dict()
         self._model_defaults = {name: given[name] for name in MODEL_DEFAULT_FIELDS if given.get(name) is not None}
         max_model_len = settings.max_model_len or self._model.config.get_text_config().max_position_embeddings
-        self._info = EngineInfo(model_path=self._model_path, max_model_len=int(max_model_len), engine="transformers")
+        self._info = EngineInfo(
+            model_path=self._model_path,
+            max_model_len=int(max_model_len),
+            engine="transformers",
+            constrained_decoding=False,
+        )
 
     async def shutdown(self) -> None:
         if self._batcher is not None:

@@ -26,9 +26,20 @@ class AdmissionControl:
 
     def __init__(self, max_running: int, max_waiting: int) -> None:
         self._slots = asyncio.Semaphore(max_running)
+        self._max_running = max_running
         self._max_waiting = max_waiting
         self.running = 0
         self.waiting = 0
+
+    @property
+    def capacity(self) -> int:
+        """Requests that can be running or queued at once."""
+        return self._max_running + self._max_waiting
+
+    @property
+    def room(self) -> int:
+        """Requests that would be admitted (run or queued) right now."""
+        return self.capacity - self.running - self.waiting
 
     async def enter(self) -> Ticket:
         """A slot, waiting in the queue if need be; ``RateLimited`` when the queue is full too."""

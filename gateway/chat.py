@@ -104,6 +104,11 @@ class ChatService:
         self._max_images = max_images
 
     @property
+    def constrained_decoding(self) -> bool:
+        """Whether the engine can hold answers to a JSON schema."""
+        return self._engine.info.constrained_decoding
+
+    @property
     def prompt_set(self) -> PromptSet:
         """The task catalog in use (HunyuanOCR 1.0's or 1.5's)."""
         return self._tasks.prompt_set

@@ -9,11 +9,12 @@ holding its own engine slot; the answers come back in upload order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -22,9 +23,9 @@ from pydantic import BeforeValidator, Field
 
 from adapters.engine import Turn
 from gateway import protocol as wire
-from gateway.admission import AdmissionControl
+from gateway.admission import RETRY_AFTER_SECONDS, AdmissionControl
 from gateway.chat import ChatService
-from gateway.errors import GatewayError, InvalidRequest, ServerError
+from gateway.errors import GatewayError, InvalidRequest, RateLimited, ServerError
 from gateway.media import MediaLoader, is_pdf
 
 T = TypeVar("T")
@@ -44,7 +45,7 @@ def _field_list(value: Any) -> Any:
             try:
                 names += [str(name) for name in json.loads(item)]
                 continue
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, RecursionError):
                 pass
         names += [name.strip() for name in str(item).split(",") if name.strip()]
     return names
@@ -142,7 +143,7 @@ class OcrService:
         pages, paged = await self._load(uploads)
         media_ms = _ms_since(started)
         request = self._chat_request(options, stream=False)
-        results = await _all_or_none([self._admitted(self._page(request, page)) for page in pages])
+        results = await _all_or_none([self._admitted(functools.partial(self._page, request, page)) for page in pages])
         response = self._response(results, paged, OcrTimings(media_ms=media_ms, total_ms=_ms_since(started)))
         report_usage(report, response)
         return response
@@ -197,6 +198,18 @@ class OcrService:
         )
         if (count := sum(len(images) for images in loaded)) > self.max_pages:
             raise InvalidRequest(f"The request holds {count} images and PDF pages; at most {self.max_pages}.")
+        # Every page takes an engine slot or a place in the queue: refuse now rather than part-way through.
+        if count > self._admission.capacity:
+            raise InvalidRequest(
+                f"The request holds {count} images and PDF pages; this server runs and queues at most "
+                f"{self._admission.capacity} at once.",
+                param="file",
+            )
+        if count > self._admission.room:
+            raise RateLimited(
+                "The server is too busy for all pages of this request; retry shortly.",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         pages: list[_Page] = []
         for upload, images in zip(uploads, loaded, strict=True):
             pdf = is_pdf(upload.data)
@@ -208,7 +221,7 @@ class OcrService:
         # The messages stand for the shape only: each page's turns, media loaded, are passed alongside.
         fields = options.fields
         response_format = None
-        if options.task == "fields" and fields:
+        if options.task == "fields" and fields and self._chat.constrained_decoding:
             # Constrained to an object with exactly these fields, so ``data`` always parses (as in the chat API
             # with a json_schema response format).
             properties = {name: {"type": "string"} for name in fields}
@@ -226,11 +239,11 @@ class OcrService:
             response_format=response_format,
         )
 
-    async def _admitted(self, work: Awaitable[T]) -> T:
-        """``work`` while holding one engine slot (429 when the queue is full)."""
+    async def _admitted(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()`` while holding one engine slot (429 when the queue is full)."""
         ticket = await self._admission.enter()
         try:
-            return await work
+            return await work()
         finally:
             ticket.release()
 
@@ -244,7 +257,7 @@ class OcrService:
     ) -> None:
         """Streams one page into ``events``: its deltas, then the finished page — or the exception it raised."""
         try:
-            await self._admitted(self._streamed_page(request, page, events))
+            await self._admitted(lambda: self._streamed_page(request, page, events))
         except Exception as error:  # raised again by the consumer, which ends the stream
             await events.put(error)
 
@@ -329,7 +342,7 @@ def _parsed_json(text: str) -> Any:
         stripped = fenced.group(1)
     try:
         return json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # a looping model can nest brackets thousands deep
         return None
 
 

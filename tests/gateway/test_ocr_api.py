@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from starlette.testclient import TestClient
 
+from adapters.engine import EngineInfo
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import MediaSettings, Settings
@@ -195,3 +197,46 @@ def test_limits_and_keys_are_the_chat_apis(small_api: TestClient) -> None:
     pdf = make_pdf([make_image(60, 80, seed=seed) for seed in (8, 9, 10)])
     too_long = small_api.post("/ocr", content=pdf, headers={"Content-Type": "application/pdf", **key})
     assert too_long.status_code == 400 and "at most 2" in error_of(too_long)["message"]
+
+
+def test_deeply_nested_fields_are_a_400_not_a_crash(api: TestClient) -> None:
+    response = api.post(
+        "/ocr", params={"task": "fields", "fields": "[" * 3000}, content=PNG, headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 400, response.text
+
+
+@pytest.mark.parametrize("stream", [None, "ndjson"])
+def test_pages_beyond_the_servers_capacity_are_refused_before_any_work(
+    fake_engine: FakeEngine, prompts: HunyuanPromptBuilder, stream: str | None
+) -> None:
+    settings = Settings(served_model_name="fake-ocr", max_running_requests=1, max_queued_requests=1)
+    app = build_app(settings, fake_engine, prompts, on_engine_failure=lambda: None)
+    files = [("file", (f"{n}.png", PNG, "image/png")) for n in range(3)]
+    params = {"stream": stream} if stream else {}
+    with TestClient(app) as client:
+        too_many = client.post("/ocr", files=files, params=params)
+        assert too_many.status_code == 400 and "at most 2" in error_of(too_many)["message"]
+        app.state.admission.running = 1  # as if a request ran: room for one more page, not two
+        busy = client.post("/ocr", files=files[:2], params=params)
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        app.state.admission.running = 0
+        assert client.post("/ocr", files=files[:2], params=params).status_code == 200
+    assert len(fake_engine.requests) == 2  # only the last request's two pages reached the engine
+
+
+def test_fields_without_constrained_decoding_still_parse_what_they_can(
+    prompts: HunyuanPromptBuilder,
+) -> None:
+    class UnconstrainedEngine(FakeEngine):
+        @property
+        def info(self) -> EngineInfo:
+            return replace(super().info, constrained_decoding=False)
+
+    engine = UnconstrainedEngine(reply='{"total": "12"}')
+    app = build_app(Settings(served_model_name="fake-ocr"), engine, prompts, on_engine_failure=lambda: None)
+    with TestClient(app) as client:
+        response = client.post("/ocr?task=fields&fields=total", content=PNG, headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    assert engine.requests[0].sampling.json_schema is None
+    assert response.json()["data"] == {"total": "12"}
