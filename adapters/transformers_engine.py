@@ -116,7 +116,7 @@ class TransformersEngine:
     def _load(self) -> None:
         install_pil_image_processor()
         import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 
         settings = self._settings
         if settings.torch_threads:
@@ -132,8 +132,16 @@ class TransformersEngine:
         number_images_per_prompt(self._model)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
-        given = self._model.generation_config.to_diff_dict()
+        checkpoint = self._model.generation_config
+        given = checkpoint.to_diff_dict()
         self._model_defaults = {name: given[name] for name in MODEL_DEFAULT_FIELDS if given.get(name) is not None}
+        # generate() fills every field a call leaves unset from the model's config: keep only the token ids there,
+        # or the checkpoint's repetition_penalty & co. would apply on top of our own per-request processors.
+        self._model.generation_config = GenerationConfig(
+            bos_token_id=checkpoint.bos_token_id,
+            eos_token_id=checkpoint.eos_token_id,
+            pad_token_id=checkpoint.pad_token_id,
+        )
         max_model_len = settings.max_model_len or self._model.config.get_text_config().max_position_embeddings
         self._info = EngineInfo(
             model_path=self._model_path,
@@ -217,7 +225,8 @@ class TransformersEngine:
 
     def _rules(self, options: SamplingOptions, prompt_tokens: int) -> RowRules:
         room = self._info.max_model_len - prompt_tokens
-        max_tokens = options.max_tokens or self._model_defaults.get("max_new_tokens") or room
+        # The checkpoint's default length is capped by the room left, as vLLM does; a length asked for is not.
+        max_tokens = options.max_tokens or min(self._model_defaults.get("max_new_tokens") or room, room)
         if room <= 0 or max_tokens > room:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {self._info.max_model_len} tokens; the prompt has "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -190,3 +192,27 @@ def test_image_the_processor_rejects_is_a_400(running: Running) -> None:
     request = EngineRequest("sliver", prompt.text, [sliver], SamplingOptions(max_tokens=4, temperature=0.0))
     with pytest.raises(InvalidRequest):
         running.run(collect(running.engine, request))
+
+
+def test_the_checkpoints_decoding_defaults_fill_only_what_a_request_leaves_out(
+    running: Running, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    # A checkpoint whose generation_config.json sets a repetition penalty (as real ones do).
+    checkpoint = tmp_path / "penalised"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    config_path = checkpoint / "generation_config.json"
+    config_path.write_text(json.dumps({**json.loads(config_path.read_text()), "repetition_penalty": 1.5}))
+    settings = EngineSettings(model=str(checkpoint), dtype="float32", max_model_len=8192, torch_threads=1)
+    penalised = TransformersEngine(settings, str(checkpoint))
+    running.run(penalised.start())
+    try:
+        image = make_image(120, 90, seed=11)
+        neutral = running.request(image, "Read it.", max_tokens=40, repetition_penalty=1.0)
+        unset = running.request(image, "Read it.", max_tokens=40)
+        plain = running.run(collect(running.engine, neutral))
+        assert running.run(collect(penalised, neutral)) == plain  # asked for 1.0: no penalty at all
+        assert running.run(collect(penalised, unset)) == running.run(
+            collect(running.engine, replace(unset, sampling=replace(unset.sampling, repetition_penalty=1.5)))
+        )  # left out: the checkpoint's 1.5, applied once
+    finally:
+        running.run(penalised.shutdown())
