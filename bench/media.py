@@ -27,17 +27,25 @@ from gateway.media import ImageBudget, MediaLimits, decode_image, parse_data_url
 HUNYUANOCR_BUDGET = ImageBudget(min_pixels=512 * 512, max_pixels=2048 * 2048, factor=32)
 
 
-def photo_like_jpeg(width: int = 4000, height: int = 3000, seed: int = 0) -> bytes:
-    """Smooth gradients plus noise and edges, compressed like a phone camera does (quality 90)."""
+def photo_like_image(width: int = 4000, height: int = 3000, seed: int = 0) -> Image.Image:
+    """Smooth gradients plus noise and edges, as a phone camera's picture."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     base = np.stack([(x / width) * 200, (y / height) * 180, ((x + y) / (width + height)) * 220], axis=-1)
     noise = rng.normal(0, 12, size=(height, width, 3))
     pixels = np.clip(base + noise, 0, 255).astype(np.uint8)
-    image = Image.fromarray(pixels, "RGB").filter(ImageFilter.SMOOTH)
+    return Image.fromarray(pixels, "RGB").filter(ImageFilter.SMOOTH)
+
+
+def jpeg(image: Image.Image) -> bytes:
+    """Compressed like a phone camera does (quality 90)."""
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
+
+
+def photo_like_jpeg(width: int = 4000, height: int = 3000, seed: int = 0) -> bytes:
+    return jpeg(photo_like_image(width, height, seed))
 
 
 def ours(url: str) -> Image.Image:
