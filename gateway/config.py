@@ -23,6 +23,10 @@ class EngineSettings:
     max_images_per_prompt: int = 8
     trust_remote_code: bool = False
     seed: int = 0
+    # --engine upstream: the OpenAI base URLs of the vLLM servers, their API key, and the model id they serve
+    upstreams: tuple[str, ...] = ()
+    upstream_api_key: str | None = None
+    upstream_model: str | None = None  # None: what each server's /v1/models lists
 
 
 @dataclass(frozen=True)
