@@ -49,3 +49,24 @@ def test_unloadable_model_exits_2_with_a_paragraph_not_a_traceback(model: str, t
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--model" in result.stderr and model in result.stderr
+
+
+def test_upstream_urls_come_from_repeated_flags_or_one_comma_separated_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = parse("--engine", "upstream", "--upstream", "http://a:8000/v1", "--upstream", "http://b:8000/v1")
+    assert settings.engine.upstreams == ("http://a:8000/v1", "http://b:8000/v1")
+    monkeypatch.setenv("OCR_GATEWAY_UPSTREAMS", "http://a:8000/v1, http://b:8000/v1")
+    monkeypatch.setenv("OCR_GATEWAY_UPSTREAM_API_KEY", "secret")
+    settings = parse("--engine", "upstream")
+    assert settings.engine.upstreams == ("http://a:8000/v1", "http://b:8000/v1")
+    assert settings.engine.upstream_api_key == "secret"
+
+
+def test_upstream_engine_without_upstreams_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["serve", "--engine", "upstream"])
+    assert raised.value.code == 2
+    assert "--upstream" in capsys.readouterr().err
