@@ -134,7 +134,13 @@ class UpstreamEngine:
                 return
             except UpstreamFailure as failure:
                 replica.failures += 1
-                logger.warning("replica %s failed request %s: %s", replica.base_url, request.request_id, failure)
+                logger.warning(
+                    "replica %s failed request %s before answering (%s: %s); trying another",
+                    replica.base_url,
+                    request.request_id,
+                    type(failure.__cause__ or failure).__name__,
+                    failure,
+                )
                 if attempt + 1 == attempts:
                     raise failure.error from failure
 
@@ -162,9 +168,9 @@ class UpstreamEngine:
                         yield output
         except httpx.TransportError as error:
             replica.healthy = False  # until its next good health check
-            failure = EngineUnavailable(f"The upstream replica {replica.base_url} went away mid-answer; retry.")
             if started:
-                raise failure from error
+                raise EngineUnavailable("The upstream replica went away mid-answer; retry.") from error
+            failure = EngineUnavailable("The upstream replicas could not be reached; retry later.")
             raise UpstreamFailure(failure) from error
         except UpstreamFailure as failure:
             if started:
@@ -213,7 +219,8 @@ class UpstreamEngine:
                 logger.warning("replica %s failed its health check: %s", replica.base_url, error)
         if replica.healthy != was_healthy:
             logger.info("replica %s is %s", replica.base_url, "healthy" if replica.healthy else "unhealthy")
-            replica.prompt_checked = replica.prompt_checked and replica.healthy  # a restarted replica is new
+        if not replica.healthy:
+            replica.prompt_checked = False  # once back, it may be running other code: check it again
 
     def _read_models(self, replica: Replica, response: httpx.Response) -> bool:
         """Whether the replica serves our model; notes its id and context length."""

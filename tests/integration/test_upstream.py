@@ -270,9 +270,12 @@ def test_killed_replica_is_routed_around_and_requests_keep_succeeding(pool: Pool
             worker.result()
     after_kill = [ok for started, ok in outcomes if started > killed_at[0]]
     failed = [started for started, ok in outcomes if not ok]
+    retried = metric(pool.gateway.root_url, "ocr_gateway_upstream_failures_total")[
+        frozenset({("replica", victim.base_url)})
+    ]
     print(
         f"\nfailover: {len(outcomes)} requests by 4 clients over 8 s, replica killed at 2 s; "
-        f"{len(after_kill)} started after the kill, {len(failed)} failed in all"
+        f"{len(after_kill)} started after the kill; {retried:.0f} retried on the survivor; {len(failed)} failed"
     )
     assert after_kill and all(after_kill)  # nothing sent after the kill fails
     assert len(failed) <= 4  # at most the requests the victim was answering at that moment
