@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OCR_GATEWAY_UPSTREAMS, comma-separated]",
     )
     _add(upstream, "--upstream-api-key", None, "API key the vLLM servers require")
-    _add(upstream, "--upstream-model", None, "model id the vLLM servers serve (default: from their /v1/models)")
+    _add(upstream, "--upstream-model", None, "model id the vLLM servers serve; unset: the one their /v1/models lists")
     media = serve.add_argument_group("media options")
     _add(media, "--remote-media", True, "fetch http(s) image URLs (off: data: URLs only)", kind=bool)
     _add(media, "--allowed-media-domains", "", "comma-separated hosts image URLs may come from (default: any public)")
