@@ -263,6 +263,17 @@ def test_closing_the_engines_stream_aborts_the_upstream_request(pool: Pool, prom
     assert generated - generated_before < 1000  # stopped right after the close, far from its 7,500 tokens
 
 
+def test_a_replicas_4xx_reaches_the_client_with_its_status_and_the_replica_keeps_serving(pool: Pool) -> None:
+    messages = ocr_messages(45)
+    with pytest.raises(openai.BadRequestError) as raised:
+        ask(pool.client, pool.gateway.model, messages, n=2)  # vLLM refuses several greedy choices
+    error = raised.value.response.json()["error"]
+    assert error["type"] == "invalid_request_error" and "greedy" in error["message"]
+    # The refused request left the image in the replica's input cache but not in its engine; vLLM then answers
+    # the next request about it with an error event, and the gateway tries again.
+    assert ask(pool.client, pool.gateway.model, messages).choices[0].message.content
+
+
 def test_killed_replica_is_routed_around_and_requests_keep_succeeding(pool: Pool) -> None:
     victim, survivor = pool.replicas
     outcomes: list[tuple[float, bool]] = []  # (start time, succeeded)
