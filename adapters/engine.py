@@ -128,7 +128,12 @@ class PromptBuilder(Protocol):
 
 @runtime_checkable
 class Engine(Protocol):
-    """An inference backend. ``generate`` must abort the request when the iteration is cancelled."""
+    """An inference backend. ``generate`` must abort the request when the iteration is cancelled.
+
+    Optional members, read with ``getattr``: ``self_healing = True`` says the engine's outages end by themselves
+    (a pool of remote replicas), so the server stays up and reports 503 instead of exiting; a ``collect()``
+    method (a prometheus_client collector) adds the engine's own metrics to ``/metrics``.
+    """
 
     @property
     def info(self) -> EngineInfo: ...

@@ -265,7 +265,7 @@ def translate_vllm_error(error: Exception) -> GatewayError:
         return ModelNotFound(message, param="model")
     if isinstance(error, VLLMClientError | ValueError):
         # Also what vLLM's input processing raises (prompt too long, processor rejects an image).
-        if _is_context_overflow(message):
+        if is_context_overflow(message):
             return ContextLengthExceeded(message, param="messages")
         return InvalidRequest(message, param=getattr(error, "parameter", None))
     if isinstance(error, EngineGenerateError):
@@ -273,6 +273,6 @@ def translate_vllm_error(error: Exception) -> GatewayError:
     return EngineError("The engine failed while processing this request.")
 
 
-def _is_context_overflow(message: str) -> bool:
+def is_context_overflow(message: str) -> bool:
     lowered = message.lower()
     return "context length" in lowered or "maximum model length" in lowered or "maximum context length" in lowered

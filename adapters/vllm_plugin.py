@@ -14,6 +14,15 @@ that it applies and is a no-op otherwise.
    patch count (before the 2x2 merge) instead of its token count, so every
    image after the first gets another image's embeddings. We split it by
    each image's token count, computed from its grid as the processor does.
+3. A broken system prompt through vLLM's OpenAI server: HunyuanOCR's chat
+   template iterates over user content parts, so vLLM hands every message's
+   content to it as a list of parts — but the template prints system (and
+   assistant) content as one string, and the empty system message HunyuanOCR's
+   clients send renders as ``[{'type': 'text', 'text': ''}]``. For
+   ``hunyuan_vl`` we pass text-only system and assistant content as one string,
+   as vLLM already does for tool messages, so the server's prompt equals the
+   template's (and the gateway's ``upstream`` engine gets the same answers as
+   its in-process one).
 """
 
 from __future__ import annotations
@@ -28,7 +37,12 @@ logger = logging.getLogger(__name__)
 
 def register() -> None:
     """Entry point vLLM calls in each of its processes; a fix that cannot apply is skipped, never fatal."""
-    for fix in (install_pil_image_processor, _make_cpu_gemm_accept_strided_inputs, _split_hunyuan_images_by_tokens):
+    for fix in (
+        install_pil_image_processor,
+        _make_cpu_gemm_accept_strided_inputs,
+        _split_hunyuan_images_by_tokens,
+        _pass_hunyuan_text_turns_as_strings,
+    ):
         try:
             fix()
         except Exception:  # a vLLM or transformers we do not know must not stop vLLM from starting
@@ -75,3 +89,26 @@ def _split_hunyuan_images_by_tokens() -> None:
 
     _process_vision_input.splits_by_tokens = True  # type: ignore[attr-defined]
     setattr(MultiModalMixin, "_process_vision_input", _process_vision_input)
+
+
+def _pass_hunyuan_text_turns_as_strings() -> None:
+    from vllm.renderers import chat_utils
+
+    original = chat_utils._parse_chat_message_content
+    if getattr(original, "strings_for_hunyuan", False):
+        return
+
+    def _parse_chat_message_content(message: Any, mm_tracker: Any, *args: Any, **kwargs: Any) -> Any:
+        parsed = original(message, mm_tracker, *args, **kwargs)
+        if getattr(mm_tracker.model_config.hf_config, "model_type", None) != "hunyuan_vl":
+            return parsed
+        for turn in parsed:
+            content = turn.get("content")
+            if turn["role"] in ("system", "assistant") and isinstance(content, list):
+                if all(isinstance(part, dict) and part.get("type") == "text" for part in content):
+                    turn["content"] = "".join(part["text"] for part in content)
+        return parsed
+
+    _parse_chat_message_content.strings_for_hunyuan = True  # type: ignore[attr-defined]
+    # parse_chat_messages() looks this name up each time it is called.
+    setattr(chat_utils, "_parse_chat_message_content", _parse_chat_message_content)

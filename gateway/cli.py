@@ -136,6 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
         "transformers engine on CPU: threads per op, unset: one per core (1 suits small models and busy machines)",
         kind=int,
     )
+    upstream = serve.add_argument_group(
+        "upstream engine options",
+        "--engine upstream forwards engine work to OpenAI-compatible vLLM servers serving the same checkpoint; "
+        "--model then only supplies its tokenizer and processor files",
+    )
+    upstream.add_argument(
+        "--upstream",
+        dest="upstream",
+        action="append",
+        default=_split(os.environ.get(f"{ENV_PREFIX}UPSTREAMS", "")),
+        metavar="URL",
+        help="OpenAI base URL of one vLLM server (http://host:8000/v1); repeat for several [env "
+        "OCR_GATEWAY_UPSTREAMS, comma-separated]",
+    )
+    _add(upstream, "--upstream-api-key", None, "API key the vLLM servers require")
+    _add(upstream, "--upstream-model", None, "model id the vLLM servers serve; unset: the one their /v1/models lists")
     media = serve.add_argument_group("media options")
     _add(media, "--remote-media", True, "fetch http(s) image URLs (off: data: URLs only)", kind=bool)
     _add(media, "--allowed-media-domains", "", "comma-separated hosts image URLs may come from (default: any public)")
@@ -175,6 +191,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
     options["api_keys"] = tuple(args.api_key or ()) + _keys_file(args.api_keys_file)
     options["cors_origins"] = tuple(_split(args.cors_origins))
+    options["upstreams"] = tuple(args.upstream or ())
     engine = EngineSettings(**{item.name: options[item.name] for item in fields(EngineSettings)})
     media = MediaSettings(**{item.name: options[item.name] for item in fields(MediaSettings)})
     server = {item.name: options[item.name] for item in fields(Settings) if item.name in options}
@@ -230,7 +247,10 @@ def serve(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and args.engine == "upstream" and not args.upstream:
+        parser.error("--engine upstream needs at least one --upstream URL (or OCR_GATEWAY_UPSTREAMS)")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return serve(settings_from_args(args))

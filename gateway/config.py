@@ -26,6 +26,10 @@ class EngineSettings:
     device: str = "auto"  # transformers engine: torch device (auto: cuda when available, else cpu)
     max_batch_size: int = 8  # transformers engine: most sequences in one generate call
     torch_threads: int | None = None  # transformers engine: CPU threads per op (None: torch's default)
+    # --engine upstream: the OpenAI base URLs of the vLLM servers, their API key, and the model id they serve
+    upstreams: tuple[str, ...] = ()
+    upstream_api_key: str | None = None
+    upstream_model: str | None = None  # None: what each server's /v1/models lists
 
 
 @dataclass(frozen=True)

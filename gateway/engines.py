@@ -87,12 +87,23 @@ def _transformers(settings: Settings) -> tuple[Engine, PromptBuilder]:
     return TransformersEngine(settings.engine, model_path), prompts
 
 
+def _upstream(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    from adapters.hunyuan_prompt import HunyuanPromptBuilder
+    from adapters.upstream_engine import UpstreamEngine
+
+    # The vLLM servers hold the weights; the gateway reads only the processor and tokenizer files.
+    model_path = resolve_model(settings.engine.model, settings.engine.revision, weights=False)
+    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    return UpstreamEngine(settings.engine, model_path), prompts
+
+
 # One entry per --engine choice.
 ENGINES: dict[str, Callable[[Settings], tuple[Engine, PromptBuilder]]] = {
     "auto": _auto,
     "vllm": _vllm,
     "rapidocr": _rapidocr,
     "transformers": _transformers,
+    "upstream": _upstream,
 }
 
 

@@ -3,7 +3,8 @@
 While the model loads the server already answers (``/health`` 503 "loading", API 503). If loading fails, or
 the engine dies later (say its worker is killed), the server stops itself with exit code 3 instead of hanging:
 a supervisor (systemd, Docker's restart policy, Kubernetes) starts a fresh one. Restarting vLLM inside the same
-process is not reliable, so we do not try.
+process is not reliable, so we do not try. Engines that heal by themselves (``self_healing``: a pool of remote
+replicas) are not watched: the server stays up and ``/health`` reports their outages.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Lifecycle:
             self._fail()
             return
         self.state = "ready"
+        if getattr(self._engine, "self_healing", False):
+            return  # its outages end by themselves (remote replicas restart); /health reports them meanwhile
         while self._engine.is_healthy():
             await asyncio.sleep(WATCH_INTERVAL)
         logger.critical("the engine died; stopping the server (exit code %d)", ENGINE_FAILED_EXIT_CODE)

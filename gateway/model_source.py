@@ -9,8 +9,13 @@ class ModelUnavailable(Exception):
     """The model cannot be loaded; the message tells the user what to do."""
 
 
-def resolve_model(model: str, revision: str | None = None) -> str:
-    """A local directory holding the checkpoint named by ``model`` (downloading it if the hub is reachable)."""
+# Weight files, which a gateway whose engine runs elsewhere does not need.
+WEIGHT_PATTERNS = ["*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf"]
+
+
+def resolve_model(model: str, revision: str | None = None, *, weights: bool = True) -> str:
+    """A local directory holding the checkpoint named by ``model`` (downloading it if the hub is reachable;
+    without its weights when ``weights`` is false)."""
     path = Path(model).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -22,7 +27,8 @@ def resolve_model(model: str, revision: str | None = None) -> str:
         from huggingface_hub import snapshot_download
 
         # Only the top level: HunyuanOCR's repo keeps other versions in sub-folders.
-        return str(snapshot_download(model, revision=revision, ignore_patterns=["*/*"], etag_timeout=10))
+        ignore = ["*/*"] + ([] if weights else WEIGHT_PATTERNS)
+        return str(snapshot_download(model, revision=revision, ignore_patterns=ignore, etag_timeout=10))
     except Exception as error:  # any hub/network/cache failure means the same thing to the user
         raise ModelUnavailable(_how_to(model, f"{type(error).__name__}: {error}".splitlines()[0])) from None
 

@@ -111,18 +111,55 @@ def start_gateway(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
         )
     root_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(process, root_url, log_path, timeout)
+    except GatewayDidNotStart:
+        stop_gateway(process)
+        raise
+    return process, root_url
+
+
+def wait_until_healthy(process: subprocess.Popen[bytes], root_url: str, log_path: Path, timeout: float) -> None:
+    """Returns once ``root_url/health`` says 200; raises ``GatewayDidNotStart`` if the server exits or times out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise GatewayDidNotStart(f"gateway exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            raise GatewayDidNotStart(f"{root_url} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{root_url}/health", timeout=2).status_code == 200:
-                return process, root_url
+                return
         except httpx.TransportError:
             pass
         time.sleep(1)
-    stop_gateway(process)
-    raise GatewayDidNotStart(f"gateway not healthy after {timeout} s:\n{log_path.read_text()[-4000:]}")
+    raise GatewayDidNotStart(f"{root_url} not healthy after {timeout} s:\n{log_path.read_text()[-4000:]}")
+
+
+# vLLM's own OpenAI server on the tiny checkpoint, set up as the README asks for replicas behind the gateway:
+# prompt-token details (cached tokens) and compact JSON from structured outputs, like the in-process engine.
+VLLM_SERVER_ARGS = (
+    *TINY_ENGINE_ARGS,
+    "--enforce-eager",
+    "--enable-prompt-tokens-details",
+    "--structured-outputs-config",
+    '{"backend": "xgrammar", "disable_any_whitespace": true}',
+)
+
+
+def launch_vllm_server(model: str, log_path: Path, *extra_args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m vllm.entrypoints.openai.api_server`` on a free 127.0.0.1 port, not yet ready: (process, root
+    URL). It leads its own process group, so ``os.killpg`` takes its engine processes down with it."""
+    port = free_port()
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+    command += ["--host", "127.0.0.1", "--port", str(port), *VLLM_SERVER_ARGS, *extra_args]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "VLLM_CPU_KVCACHE_SPACE": "1"},
+            start_new_session=True,
+        )
+    return process, f"http://127.0.0.1:{port}"
 
 
 def stop_gateway(process: subprocess.Popen[bytes]) -> None:
@@ -131,6 +168,7 @@ def stop_gateway(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
 
 
 @contextmanager

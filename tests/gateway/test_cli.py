@@ -56,3 +56,24 @@ def test_transformers_engine_flags_fill_the_engine_settings() -> None:
     assert settings.engine_kind == "transformers"  # type: ignore[attr-defined]
     engine = settings.engine  # type: ignore[attr-defined]
     assert (engine.device, engine.max_batch_size, engine.torch_threads) == ("cpu", 4, 1)
+
+
+def test_upstream_urls_come_from_repeated_flags_or_one_comma_separated_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = parse("--engine", "upstream", "--upstream", "http://a:8000/v1", "--upstream", "http://b:8000/v1")
+    assert settings.engine.upstreams == ("http://a:8000/v1", "http://b:8000/v1")
+    monkeypatch.setenv("OCR_GATEWAY_UPSTREAMS", "http://a:8000/v1, http://b:8000/v1")
+    monkeypatch.setenv("OCR_GATEWAY_UPSTREAM_API_KEY", "secret")
+    settings = parse("--engine", "upstream")
+    assert settings.engine.upstreams == ("http://a:8000/v1", "http://b:8000/v1")
+    assert settings.engine.upstream_api_key == "secret"
+
+
+def test_upstream_engine_without_upstreams_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["serve", "--engine", "upstream"])
+    assert raised.value.code == 2
+    assert "--upstream" in capsys.readouterr().err

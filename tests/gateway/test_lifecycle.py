@@ -1,0 +1,49 @@
+"""The engine watchdog: a dead in-process engine stops the server; a pool of replicas that heals itself does not."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from gateway import lifecycle
+from gateway.lifecycle import Lifecycle
+from tests.fakes import FakeEngine
+
+
+@dataclass
+class DyingEngine(FakeEngine):
+    def is_healthy(self) -> bool:
+        return False  # dies right after it started
+
+
+@dataclass
+class SelfHealingEngine(DyingEngine):
+    self_healing: bool = True
+
+
+def watch(engine: FakeEngine) -> tuple[str, list[str]]:
+    failures: list[str] = []
+
+    async def run() -> str:
+        watchdog = Lifecycle(engine, on_failure=lambda: failures.append("stopped"))
+        watchdog.start()
+        await asyncio.sleep(lifecycle.WATCH_INTERVAL * 2)
+        await watchdog.stop()
+        return watchdog.state
+
+    return asyncio.run(run()), failures
+
+
+@pytest.fixture(autouse=True)
+def quick_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lifecycle, "WATCH_INTERVAL", 0.05)
+
+
+def test_a_dead_engine_stops_the_server() -> None:
+    assert watch(DyingEngine()) == ("failed", ["stopped"])
+
+
+def test_an_outage_of_a_self_healing_engine_keeps_the_server_up() -> None:
+    assert watch(SelfHealingEngine()) == ("ready", [])
