@@ -24,6 +24,7 @@ from gateway.disconnect import ClientDisconnected, unless_disconnected
 from gateway.errors import EngineUnavailable, RequestTimeout, UnsupportedMediaType, from_validation_error
 from gateway.ocr import OcrOptions, OcrService, Upload
 from gateway.routes.chat import CLIENT_CLOSED_REQUEST, read_body, within_deadline
+from gateway.streaming import SEND_TIMEOUT
 
 # Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
 UNDECLARED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
@@ -44,7 +45,8 @@ async def ocr(request: Request) -> Response:
             events = service.stream(uploads, options, report)
             # Bad files are refused with an HTTP error: the stream starts once every file is decoded.
             first = await unless_disconnected(request, within_deadline(deadline, anext(events)))
-            return _stream_response(options.stream, first, events, deadline)
+            grace = request.app.state.settings.shutdown_timeout
+            return _stream_response(options.stream, first, events, deadline, grace)
         response = await unless_disconnected(
             request, within_deadline(deadline, service.recognize(uploads, options, report))
         )
@@ -76,7 +78,12 @@ async def read_uploads(request: Request, *, max_files: int) -> tuple[list[Upload
 
 def parse_options(values: MultiDict) -> OcrOptions:
     """Query and form fields (the form's win); ``fields`` may repeat."""
-    options = {key: values.getlist(key) if key == "fields" else values.getlist(key)[-1] for key in values}
+    options: dict[str, Any] = {}
+    for key in values:
+        if key == "fields":
+            options[key] = values.getlist(key)
+        elif (value := values.getlist(key)[-1]) != "":  # an empty field means "not set", as HTML forms send it
+            options[key] = value
     try:
         return OcrOptions.model_validate(options)
     except ValidationError as error:
@@ -111,10 +118,16 @@ def _sse_event(event: dict[str, Any]) -> ServerSentEvent:
 
 
 def _stream_response(
-    mode: str, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], deadline: float
+    mode: str, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], deadline: float, shutdown_grace: float
 ) -> Response:
     if mode == "sse":
-        return EventSourceResponse(_events(first, rest, deadline, _sse_event), ping=15)
+        # As chat's streams: a client that stops reading loses its stream; on shutdown it gets time to finish.
+        return EventSourceResponse(
+            _events(first, rest, deadline, _sse_event),
+            ping=15,
+            send_timeout=SEND_TIMEOUT,
+            shutdown_grace_period=shutdown_grace,
+        )
     return StreamingResponse(_events(first, rest, deadline, _ndjson_line), media_type="application/x-ndjson")
 
 

@@ -199,6 +199,13 @@ def test_limits_and_keys_are_the_chat_apis(small_api: TestClient) -> None:
     assert too_long.status_code == 400 and "at most 2" in error_of(too_long)["message"]
 
 
+def test_empty_form_fields_mean_not_set(api: TestClient, fake_engine: FakeEngine) -> None:
+    form = {"task": "", "lang": "", "max_tokens": "", "target_lang": "", "fields": ""}
+    response = api.post("/ocr", data=form, files=[("file", ("a.png", PNG, "image/png"))])
+    assert response.status_code == 200, response.text
+    assert response.json()["task"] == "document"
+
+
 def test_deeply_nested_fields_are_a_400_not_a_crash(api: TestClient) -> None:
     response = api.post(
         "/ocr", params={"task": "fields", "fields": "[" * 3000}, content=PNG, headers={"Content-Type": "image/png"}
