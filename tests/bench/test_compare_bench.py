@@ -26,8 +26,12 @@ def test_quick_comparison_runs_every_system(tmp_path: Path) -> None:
         for cell in result["cells"]:
             assert cell["requests"] == max(8, 2 * cell["concurrency"]), (name, cell)
             assert cell["completion_tokens"] > 0 and cell["req_per_s"] > 0
-    # Greedy decoding of the same prompts (both add HunyuanOCR's empty system turn): the same answers.
-    answers = {name: [cell["answers_sha256"] for cell in systems[name]["cells"]] for name in ("gateway", "direct")}
+    # Greedy decoding of the same prompts and pixels (both add HunyuanOCR's empty system turn): the same answers.
+    # (Not for photos: the gateway decodes JPEGs in draft mode, so its pixels differ a little from a full decode.)
+    answers = {
+        name: [cell["answers_sha256"] for cell in systems[name]["cells"] if cell["kind"] == "screenshot"]
+        for name in ("gateway", "direct")
+    }
     assert answers["gateway"] == answers["direct"], answers
     assert all(systems[name]["follow_up"]["follow_up_cache_hit_rate"] > 0 for name in ("gateway", "vllm-server"))
     ratios = report["ratios"]
