@@ -51,6 +51,14 @@ def _field_list(value: Any) -> Any:
     return names
 
 
+# ``fields`` in a query string or a form (``/ocr``, ``/v1/tasks/fields``): the chat request's limits.
+QueryFieldNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]] | None,
+    Field(max_length=64),
+    BeforeValidator(_field_list),
+]
+
+
 def _stream_mode(value: Any) -> Any:
     text = str(value).strip().lower()
     if text in ("", "0", "false", "no", "off"):
@@ -65,11 +73,7 @@ class OcrOptions(wire.WireModel):
     prompt: str | None = Field(default=None, max_length=4000)  # your own words, as in a chat message
     lang: Literal["en", "zh"] | None = None
     target_lang: str | None = Field(default=None, max_length=20)
-    fields: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=200)]] | None,
-        Field(max_length=64),
-        BeforeValidator(_field_list),
-    ] = None
+    fields: QueryFieldNames = None
     max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     stream: Annotated[Literal["ndjson", "sse"] | None, BeforeValidator(_stream_mode)] = None
 

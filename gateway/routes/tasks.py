@@ -6,13 +6,14 @@ comes from the same catalog code the chat endpoint uses, so what is shown is wha
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.errors import InvalidRequest, from_validation_error
+from gateway.ocr import QueryFieldNames
 from gateway.tasks import TaskPlanner, explicit_task
 from prompts.catalog import LANGUAGES, UnknownTask
 
@@ -23,7 +24,7 @@ class TaskQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_lang: str | None = Field(default=None, max_length=20)
-    fields: Annotated[list[Annotated[str, Field(min_length=1, max_length=200)]], Field(max_length=64)] = []
+    fields: QueryFieldNames = None  # as /ocr takes them: repeated, comma-separated or a JSON array
     lang: Literal["en", "zh"] | None = None
 
 

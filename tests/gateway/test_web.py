@@ -67,6 +67,7 @@ def test_task_catalog_lists_the_prompt_set_tasks_and_languages(api: TestClient) 
     [
         ("translate", {"target_lang": "fr"}, {"target_lang": "fr"}),
         ("fields", {"fields": ["invoice number", "total"], "lang": "zh"}, {"fields": ["invoice number", "total"]}),
+        ("fields", {"fields": "invoice number, total"}, {"fields": ["invoice number", "total"]}),  # as /ocr reads it
         ("table", {"lang": "zh"}, {"lang": "zh"}),
     ],
 )
