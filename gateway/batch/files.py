@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import RowMapping, Select, delete, insert, select
+from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.blobs import BlobDir
+from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import files
-from gateway.batch.wire import FileList, FileListQuery, FileObject, is_id
+from gateway.batch.wire import FileList, FileListQuery, FileObject
 from gateway.errors import NotFound
 
 
@@ -60,7 +61,7 @@ class FileStore:
 
     async def get(self, owner: str, file_id: str, param: str = "id") -> FileObject:
         async with self._database.connect() as connection:
-            row = (await connection.execute(_owned(owner, file_id))).mappings().first() if is_id(file_id) else None
+            row = await owned_row(connection, files, owner, file_id)
         if row is None:
             raise NotFound(f"No such File object: {file_id}", param=param)
         return file_object(row)
@@ -69,19 +70,17 @@ class FileStore:
         statement = select(files).where(files.c.owner == owner)
         if query.purpose:
             statement = statement.where(files.c.purpose == query.purpose)
-        ascending = query.order == "asc"
         async with self._database.connect() as connection:
-            if query.after:
-                cursor = (
-                    (await connection.execute(_owned(owner, query.after))).mappings().first()
-                    if is_id(query.after)
-                    else None
-                )
-                if cursor is None:
-                    raise NotFound(f"No such File object: {query.after}", param="after")
-                statement = statement.where(files.c.seq > cursor["seq"] if ascending else files.c.seq < cursor["seq"])
-            statement = statement.order_by(files.c.seq if ascending else files.c.seq.desc()).limit(query.limit + 1)
-            rows = (await connection.execute(statement)).mappings().all()
+            rows = await owned_page(
+                connection,
+                statement,
+                files,
+                owner=owner,
+                after=query.after,
+                limit=query.limit,
+                ascending=query.order == "asc",
+                kind="File",
+            )
         data = [file_object(row) for row in rows[: query.limit]]
         return FileList(
             data=data,
@@ -97,7 +96,3 @@ class FileStore:
         if deleted.rowcount == 0:
             raise NotFound(f"No such File object: {file_id}", param="id")
         await asyncio.to_thread(self._blobs.remove, file_id)
-
-
-def _owned(owner: str, file_id: str) -> Select[tuple]:
-    return select(files).where(files.c.owner == owner, files.c.id == file_id)

@@ -11,10 +11,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, Update, func, insert, or_, select, update
+from sqlalchemy import RowMapping, Update, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.files import FileStore, new_file_id
+from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import batch_requests, batches
 from gateway.batch.wire import (
     Batch,
@@ -24,7 +25,6 @@ from gateway.batch.wire import (
     BatchList,
     BatchListQuery,
     RequestCounts,
-    is_id,
 )
 from gateway.errors import Conflict, InvalidRequest, NotFound
 
@@ -68,7 +68,7 @@ class BatchStore:
 
     async def get(self, owner: str, batch_id: str) -> Batch:
         async with self._database.connect() as connection:
-            row = (await connection.execute(_owned(owner, batch_id))).mappings().first() if is_id(batch_id) else None
+            row = await owned_row(connection, batches, owner, batch_id)
             if row is None:
                 raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
             return _batch(row, (await _counts(connection, [batch_id])).get(batch_id))
@@ -76,17 +76,16 @@ class BatchStore:
     async def page(self, owner: str, query: BatchListQuery) -> BatchList:
         statement = select(batches).where(batches.c.owner == owner)
         async with self._database.connect() as connection:
-            if query.after:
-                cursor = (
-                    (await connection.execute(_owned(owner, query.after))).mappings().first()
-                    if is_id(query.after)
-                    else None
-                )
-                if cursor is None:
-                    raise NotFound(f"No such Batch object: {query.after}", param="after")
-                statement = statement.where(batches.c.seq < cursor["seq"])
-            statement = statement.order_by(batches.c.seq.desc()).limit(query.limit + 1)
-            rows = (await connection.execute(statement)).mappings().all()
+            rows = await owned_page(
+                connection,
+                statement,
+                batches,
+                owner=owner,
+                after=query.after,
+                limit=query.limit,
+                ascending=False,
+                kind="Batch",
+            )
             counts = await _counts(connection, [row["id"] for row in rows])
         data = [_batch(row, counts.get(row["id"])) for row in rows[: query.limit]]
         return BatchList(
@@ -230,10 +229,6 @@ def _request(batch_id: str, line: int) -> Update:
 
 async def _set_status(connection: AsyncConnection, batch_id: str, status: str, **values: Any) -> None:
     await connection.execute(update(batches).where(batches.c.id == batch_id).values(status=status, **values))
-
-
-def _owned(owner: str, batch_id: str) -> Select[tuple]:
-    return select(batches).where(batches.c.owner == owner, batches.c.id == batch_id)
 
 
 async def _counts(connection: AsyncConnection, batch_ids: list[str]) -> dict[str, RequestCounts]:
