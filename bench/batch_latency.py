@@ -24,6 +24,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
+from bench.load import streamed_turn
 from tests.images import image_part, make_image
 from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
@@ -40,15 +41,7 @@ def _messages(seed: int) -> list[dict[str, Any]]:
 
 
 async def ttft(client: AsyncOpenAI, seed: int, max_tokens: int) -> float:
-    started = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model=MODEL, messages=_messages(seed), max_tokens=max_tokens, temperature=0, stream=True
-    )
-    first = None
-    async for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter()
-    return ((first or time.perf_counter()) - started) * 1e3
+    return (await streamed_turn(client, MODEL, _messages(seed), max_tokens)).ttft * 1e3
 
 
 async def interactive(client: AsyncOpenAI, requests: int, concurrency: int, max_tokens: int) -> list[float]:

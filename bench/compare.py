@@ -33,7 +33,7 @@ import httpx
 import psutil
 from openai import AsyncOpenAI
 
-from bench.load import Sample, run_plan
+from bench.load import Sample, run_plan, streamed_turn
 from bench.workload import MAX_TOKENS, ImageKind, Workload, messages
 from tests.servers import TINY_ENGINE_ARGS, free_port, start_gateway, stop_gateway
 from tests.tiny_checkpoint import build
@@ -125,29 +125,8 @@ class HTTPClient:
 
     async def ask(self, kind: ImageKind, index: int, answer: str | None = None) -> tuple[Sample, str]:
         url = await asyncio.to_thread(self._workload.data_url, kind, index)  # before the clock starts
-        started, first, text, usage = time.perf_counter(), None, [], None
-        stream = await self._client.chat.completions.create(
-            model=SERVED_NAME,
-            messages=messages(url, answer),  # type: ignore[arg-type]
-            max_tokens=MAX_TOKENS,
-            temperature=0,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        async for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                first = first or time.perf_counter()
-                text.append(chunk.choices[0].delta.content)
-            usage = chunk.usage or usage
-        ended = time.perf_counter()
-        assert usage is not None, "the server sent no usage"
-        details = usage.prompt_tokens_details
-        cached = (details.cached_tokens or 0) if details else 0
-        reply = "".join(text)
-        latency = ended - started
-        return Sample(
-            (first or ended) - started, latency, usage.completion_tokens, usage.prompt_tokens, cached, reply
-        ), reply
+        sample = await streamed_turn(self._client, SERVED_NAME, messages(url, answer), MAX_TOKENS)
+        return sample, sample.answer
 
     async def close(self) -> None:
         await self._client.close()

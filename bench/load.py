@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openai import AsyncOpenAI
+
 from bench.workload import KINDS, ImageKind
 
 
@@ -47,6 +49,31 @@ async def drive(send: Sender, requests: int, concurrency: int) -> tuple[list[Sam
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return [samples[index] for index in range(requests)], time.perf_counter() - started
+
+
+async def streamed_turn(client: AsyncOpenAI, model: str, messages: list[dict[str, Any]], max_tokens: int) -> Sample:
+    """One greedy chat turn, streamed through the official client and timed as a user feels it."""
+    started, first, text, usage = time.perf_counter(), None, [], None
+    stream = await client.chat.completions.create(
+        model=model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            first = first or time.perf_counter()
+            text.append(chunk.choices[0].delta.content)
+        usage = chunk.usage or usage
+    ended = time.perf_counter()
+    assert usage is not None, "the server sent no usage"
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details else 0
+    return Sample(
+        (first or ended) - started, ended - started, usage.completion_tokens, usage.prompt_tokens, cached, "".join(text)
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:

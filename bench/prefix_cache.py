@@ -26,6 +26,7 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
+from bench.load import streamed_turn
 from tests.images import image_part, make_image
 from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
@@ -47,26 +48,6 @@ def start_server(model: Path, caching: bool, log: Path) -> tuple[subprocess.Pope
     return process, f"{root_url}/v1"
 
 
-async def timed_turn(client: AsyncOpenAI, messages: list[dict[str, Any]]) -> tuple[float, str, int]:
-    """(time to first token, text, cached prompt tokens) of one streamed turn."""
-    started, first, text, cached = time.perf_counter(), None, [], 0
-    stream = await client.chat.completions.create(
-        model="bench",
-        messages=messages,
-        max_tokens=16,
-        temperature=0,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            first = first or time.perf_counter()
-            text.append(chunk.choices[0].delta.content)
-        if chunk.usage and chunk.usage.prompt_tokens_details:
-            cached = chunk.usage.prompt_tokens_details.cached_tokens or 0
-    return (first or time.perf_counter()) - started, "".join(text), cached
-
-
 def pages(seed: int) -> list[dict[str, Any]]:
     return [image_part(make_image(256, 256, seed=seed * 10 + page)) for page in range(PAGES_PER_REQUEST)]
 
@@ -77,7 +58,7 @@ async def single_shot(client: AsyncOpenAI, requests: int, concurrency: int) -> d
     async def one(seed: int) -> float:
         async with gate:
             content = [*pages(1000 + seed), {"type": "text", "text": "Extract all text in this image."}]
-            return (await timed_turn(client, [{"role": "user", "content": content}]))[0]
+            return (await streamed_turn(client, "bench", [{"role": "user", "content": content}], 16)).ttft
 
     started = time.perf_counter()
     ttfts = await asyncio.gather(*(one(seed) for seed in range(requests)))
@@ -95,9 +76,9 @@ async def conversations(client: AsyncOpenAI, count: int, concurrency: int) -> di
             for follow_up in [None, *follow_ups]:
                 if follow_up:
                     messages += [{"role": "user", "content": follow_up}]
-                ttft, text, cached = await timed_turn(client, messages)
-                turns.append((ttft, cached))
-                messages += [{"role": "assistant", "content": text}]
+                turn = await streamed_turn(client, "bench", messages, 16)
+                turns.append((turn.ttft, turn.cached_tokens))
+                messages += [{"role": "assistant", "content": turn.answer}]
             return turns
 
     started = time.perf_counter()
