@@ -6,7 +6,6 @@ event carrying the OpenAI error JSON, followed by ``[DONE]``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
@@ -15,7 +14,8 @@ from typing import Any
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
-from gateway.errors import GatewayError, RequestTimeout, ServerError
+from gateway.deadline import until_deadline
+from gateway.errors import GatewayError, ServerError
 from gateway.protocol import ChatCompletionChunk
 
 logger = logging.getLogger(__name__)
@@ -76,18 +76,9 @@ async def _events(
 
 async def _rest(rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float) -> AsyncIterator[ServerSentEvent]:
     try:
-        while True:
-            # The deadline covers waiting for the engine, never the time our own yield is suspended.
-            async with asyncio.timeout_at(deadline):
-                try:
-                    chunk = await anext(rest)
-                except StopAsyncIteration:
-                    return
+        async for chunk in until_deadline(rest, deadline):
             yield ServerSentEvent(data=chunk.model_dump_json())
-    except TimeoutError:
-        timeout = RequestTimeout("The request took longer than the server's request timeout.")
-        yield ServerSentEvent(data=timeout.body().model_dump_json())
-    except GatewayError as error:
+    except GatewayError as error:  # the request timeout too
         yield ServerSentEvent(data=error.body().model_dump_json())
     except Exception:
         logger.exception("stream failed after it started")

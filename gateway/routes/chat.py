@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -13,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.chat import ChatService
+from gateway.deadline import within_deadline
 from gateway.disconnect import ClientDisconnected, unless_disconnected
 from gateway.errors import (
     EngineUnavailable,
     InvalidRequest,
     PayloadTooLarge,
-    RequestTimeout,
     SlowRequestBody,
     from_validation_error,
 )
@@ -73,14 +72,6 @@ def _texts(chat_request: ChatCompletionRequest) -> list[str]:
         content = message.content if isinstance(message.content, list) else [message.content or ""]
         texts += [part if isinstance(part, str) else part.text for part in content if isinstance(part, str | TextPart)]
     return texts
-
-
-async def within_deadline(deadline: float, work: Awaitable[T]) -> T:
-    try:
-        async with asyncio.timeout_at(deadline):
-            return await work
-    except TimeoutError:
-        raise RequestTimeout("The request took longer than the server's request timeout.") from None
 
 
 async def read_json(request: Request) -> Any:

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Message, Receive
 
+from gateway.deadline import until_deadline, within_deadline
 from gateway.disconnect import ClientDisconnected, unless_disconnected
 from gateway.errors import EngineUnavailable, RequestTimeout, UnsupportedMediaType, from_validation_error
 from gateway.ocr import OcrOptions, OcrService, Upload
-from gateway.routes.chat import CLIENT_CLOSED_REQUEST, read_body, within_deadline
+from gateway.routes.chat import CLIENT_CLOSED_REQUEST, read_body
 from gateway.streaming import SEND_TIMEOUT
 
 # Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
@@ -137,14 +138,8 @@ async def _events(
     # Closing this generator (client gone, server stopping) closes `rest`, which cancels the pages' engine work.
     async with aclosing(rest):
         yield render(first)
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    event = await anext(rest)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                timeout = RequestTimeout("The request took longer than the server's request timeout.")
-                yield render({"type": "error", **timeout.body().model_dump()})
-                return
-            yield render(event)
+        try:
+            async for event in until_deadline(rest, deadline):
+                yield render(event)
+        except RequestTimeout as timeout:
+            yield render({"type": "error", **timeout.body().model_dump()})

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing
 
 import pytest
 from starlette.requests import Request
 from starlette.testclient import TestClient
 
+from adapters.engine import EngineOutput, EngineRequest
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.admission import AdmissionControl
 from gateway.app import build_app
 from gateway.config import Settings
 from gateway.errors import RateLimited
 from tests.fakes import FakeEngine
+from tests.images import encode, make_image
 
 HELLO = {"messages": [{"role": "user", "content": "hello"}]}
 
@@ -230,3 +233,42 @@ def test_a_body_that_never_finishes_arriving_gets_408(api: TestClient, monkeypat
     with pytest.raises(SlowRequestBody) as caught:
         asyncio.run(chat_route.read_json(request))
     assert caught.value.status_code == 408
+
+
+class StallingEngine(FakeEngine):
+    """Sends its first step, then stalls (a request that outlives the server's request timeout)."""
+
+    async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
+        async with aclosing(super().generate(request)) as outputs:
+            yield await anext(outputs)
+        await asyncio.sleep(60)
+        yield await anext(outputs)  # never reached
+
+
+@pytest.fixture
+def stalling(prompts: HunyuanPromptBuilder) -> Iterator[TestClient]:
+    app = build_app(Settings(request_timeout=0.5), StallingEngine(), prompts, on_engine_failure=lambda: None)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_a_request_past_the_request_timeout_is_a_504(stalling: TestClient) -> None:
+    response = stalling.post("/v1/chat/completions", json=HELLO)
+    assert response.status_code == 504
+    assert response.json()["error"]["type"] == "timeout"
+
+
+def test_a_stream_past_the_request_timeout_ends_with_a_timeout_event(stalling: TestClient) -> None:
+    with stalling.stream("POST", "/v1/chat/completions", json={**HELLO, "stream": True}) as response:
+        assert response.status_code == 200
+        data = [line.removeprefix("data: ") for line in response.iter_lines() if line.startswith("data: ")]
+    assert json.loads(data[0])["choices"][0]["delta"]["role"] == "assistant"
+    assert json.loads(data[-2])["error"]["type"] == "timeout" and data[-1] == "[DONE]"
+
+
+def test_an_ocr_stream_past_the_request_timeout_ends_with_a_timeout_event(stalling: TestClient) -> None:
+    png = encode(make_image(64, 48, seed=1))
+    response = stalling.post("/ocr?stream=ndjson", content=png, headers={"Content-Type": "image/png"})
+    events = [json.loads(line) for line in response.text.splitlines()]
+    assert events[0]["type"] == "start"
+    assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "timeout"
