@@ -238,28 +238,42 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10) -> bool:
 def test_closing_the_engines_stream_aborts_the_upstream_request(pool: Pool, prompts: HunyuanPromptBuilder) -> None:
     # Driven through the engine itself: the tiny model writes 7,500 tokens in about a second, faster than an HTTP
     # client's disconnect travels through the gateway's SSE layer, so only a close right after the first token
-    # tells an abort from a finished answer.
+    # tells an abort from a finished answer. On a busy machine vLLM's server can stream far behind its engine (its
+    # output loop does not yield while engine outputs queue up): a first token that comes late may come after the
+    # whole answer was written, so such a try proves nothing and is repeated.
     turns = [Turn("user", [make_image(160, 128, seed=40), "Extract all text in this image."])]
     prompt = prompts.build(turns)
     sampling = SamplingOptions(max_tokens=7500, temperature=0, stop_token_ids=prompts.stop_token_ids)
-    request = EngineRequest("chatcmpl-abort", prompt.text, prompt.images, sampling, turns=prompt.turns)
     settings = EngineSettings(upstreams=tuple(replica.base_url for replica in pool.replicas))
-    generated_before = total(pool, "vllm:generation_tokens_total")
 
-    async def first_words_then_close() -> None:
+    async def seconds_to_first_words_then_close(request: EngineRequest) -> float:
         engine = UpstreamEngine(settings, str(pool.gateway.checkpoint))
         await engine.start()
         try:
+            sent = time.monotonic()
             async with aclosing(engine.generate(request)) as outputs:
                 assert (await anext(outputs)).choices
+                return time.monotonic() - sent
         finally:
             await engine.shutdown()
 
-    asyncio.run(first_words_then_close())
-    assert wait_for(lambda: total(pool, "vllm:num_requests_running") == 0)
+    def ran_to_the_end() -> float:
+        return sum(finished(replica, "length") for replica in pool.replicas)
+
+    for attempt in range(5):
+        request = EngineRequest(f"chatcmpl-abort-{attempt}", prompt.text, prompt.images, sampling, turns=prompt.turns)
+        generated_before, ended_before = total(pool, "vllm:generation_tokens_total"), ran_to_the_end()
+        first_words = asyncio.run(seconds_to_first_words_then_close(request))
+        assert wait_for(lambda: total(pool, "vllm:num_requests_running") == 0)
+        if first_words < 0.3:  # well within the second the whole answer takes
+            break
+        print(f"\ntry {attempt}: the first words came after {first_words:.1f} s; trying again")
+    else:
+        pytest.skip("the replicas streamed too far behind their engines to tell an abort from a finished answer")
     generated = total(pool, "vllm:generation_tokens_total")
     time.sleep(1)
     assert total(pool, "vllm:generation_tokens_total") == generated  # nothing runs on
+    assert ran_to_the_end() == ended_before  # aborted: vLLM did not finish it by length
     assert generated - generated_before < 1000  # stopped right after the close, far from its 7,500 tokens
 
 
