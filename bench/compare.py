@@ -52,14 +52,17 @@ class Grid:
     warmup: int
     follow_ups: int
     photos: int  # distinct 12 MP photos the requests cycle through
+    rounds: int = 2  # requests per cell: this many times its concurrency …
+    least_requests: int = 8  # … and at least this many
 
     def requests(self, concurrency: int) -> int:
-        return max(8, 2 * concurrency)
+        return max(self.least_requests, self.rounds * concurrency)
 
 
+# The medium checkpoint's requests take seconds each: one round per cell keeps the default run under 15 minutes.
 GRIDS = {
     ("full", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8, 16, 64), (1, 8), 8, 6, 128),
-    ("full", "medium"): Grid(("screenshot", "photo-12mp"), (1, 16), (1, 8), 4, 4, 32),
+    ("full", "medium"): Grid(("screenshot", "photo-12mp"), (1, 16), (1, 8), 2, 3, 32, rounds=1, least_requests=4),
     ("quick", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8), (8,), 2, 2, 2),
 }
 

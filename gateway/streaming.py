@@ -11,8 +11,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.types import Receive, Scope, Send
+from sse_starlette.sse import SendTimeoutError
+from starlette.responses import StreamingResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway.deadline import until_deadline
 from gateway.errors import GatewayError, ServerError
@@ -57,9 +60,33 @@ class _ClosingEventSourceResponse(EventSourceResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            logger.info("closed a stream whose client stopped reading for %.0f s", self.send_timeout)
         finally:
             self._on_close()  # idempotent
             await self._rest.aclose()
+
+
+class NDJSONResponse(StreamingResponse):
+    """Newline-delimited JSON lines. As with the SSE streams, a client that stops reading for ``SEND_TIMEOUT``
+    loses its stream, and closing the lines' generator cancels the engine work behind them."""
+
+    media_type = "application/x-ndjson"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        timeout = SEND_TIMEOUT
+
+        async def send_or_give_up(message: Message) -> None:
+            with anyio.fail_after(timeout):
+                await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_or_give_up)
+        except TimeoutError:
+            logger.info("closed a stream whose client stopped reading for %.0f s", timeout)
+        finally:
+            if isinstance(self.body_iterator, AsyncGenerator):
+                await self.body_iterator.aclose()
 
 
 async def _events(

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import MultiDict, UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
 from gateway.deadline import until_deadline, within_deadline
@@ -25,7 +25,7 @@ from gateway.disconnect import ClientDisconnected, unless_disconnected
 from gateway.errors import EngineUnavailable, RequestTimeout, UnsupportedMediaType, from_validation_error
 from gateway.ocr import OcrOptions, OcrService, Upload
 from gateway.routes.chat import CLIENT_CLOSED_REQUEST, read_body
-from gateway.streaming import SEND_TIMEOUT
+from gateway.streaming import SEND_TIMEOUT, NDJSONResponse
 
 # Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
 UNDECLARED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
@@ -129,7 +129,7 @@ def _stream_response(
             send_timeout=SEND_TIMEOUT,
             shutdown_grace_period=shutdown_grace,
         )
-    return StreamingResponse(_events(first, rest, deadline, _ndjson_line), media_type="application/x-ndjson")
+    return NDJSONResponse(_events(first, rest, deadline, _ndjson_line))
 
 
 async def _events(
