@@ -6,7 +6,7 @@ EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: install system-deps serve test check bench tiny-checkpoint clean
+.PHONY: install system-deps serve test test-open-webui check bench tiny-checkpoint clean
 
 install: $(STAMP)
 
@@ -35,6 +35,22 @@ serve: install
 # pytest's exit 5 (nothing collected, e.g. a -k filter) is not a failure.
 test: install system-deps
 	$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
+
+# The real Open WebUI in Chromium against the gateway (tests/optional/test_open_webui_browser.py), not part of
+# `make test`. Open WebUI 0.12 (Python 3.11 or 3.12 only) gets a virtualenv of its own, outside the repo, as its pins
+# clash with ours: about 2 minutes and 7.5 GB (CUDA-built torch included) once.
+OPEN_WEBUI_VENV ?= $(HOME)/.cache/hunyuan-ocr-gateway/open-webui-venv
+OPEN_WEBUI_PYTHON ?= $(shell for python in python3.12 python3.11; do $$python -c '' 2>/dev/null && echo $$python && break; done)
+OPEN_WEBUI_STAMP := $(OPEN_WEBUI_VENV)/.installed-0.12
+
+$(OPEN_WEBUI_STAMP):
+	@test -n "$(OPEN_WEBUI_PYTHON)" || { echo "Open WebUI needs Python 3.11 or 3.12: set OPEN_WEBUI_PYTHON"; exit 1; }
+	test -x $(OPEN_WEBUI_VENV)/bin/python || $(OPEN_WEBUI_PYTHON) -m venv $(OPEN_WEBUI_VENV)
+	$(OPEN_WEBUI_VENV)/bin/python -m pip install "open-webui==0.12.*"
+	touch $@
+
+test-open-webui: install system-deps $(OPEN_WEBUI_STAMP)
+	OPEN_WEBUI_BIN=$(OPEN_WEBUI_VENV)/bin/open-webui $(VENV)/bin/python -m pytest tests/optional/test_open_webui_browser.py $(ARGS)
 
 check: install
 	$(VENV)/bin/ruff format --check gateway adapters prompts tests
