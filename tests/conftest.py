@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
@@ -32,6 +34,17 @@ class Gateway:
     checkpoint: Path
     log_path: Path
     pid: int
+
+    def unfinished_requests(self) -> int:
+        """Requests in the engine now (queued or running), as ``/health`` reports them."""
+        return int(httpx.get(f"{self.root_url}/health").json()["engine"]["unfinished_requests"])
+
+    def wait_for_engine_idle(self, timeout: float = 3) -> int:
+        """Waits up to ``timeout`` s for the engine to hold no request; returns how many it still holds."""
+        deadline = time.monotonic() + timeout
+        while (count := self.unfinished_requests()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return count
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import openai
@@ -219,17 +218,6 @@ def test_unknown_route_gets_openai_shaped_404(gateway: Gateway) -> None:
     assert response.json()["error"]["code"] == "not_found"
 
 
-def _unfinished_requests(gateway: Gateway) -> int:
-    return int(httpx.get(f"{gateway.root_url}/health").json()["engine"]["unfinished_requests"])
-
-
-def _wait_for_engine_idle(gateway: Gateway, timeout: float = 3) -> int:
-    deadline = time.monotonic() + timeout
-    while (count := _unfinished_requests(gateway)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return count
-
-
 def long_body(gateway: Gateway, stream: bool) -> dict:
     # Long enough to still be generating when the client leaves.
     return {
@@ -242,19 +230,19 @@ def long_body(gateway: Gateway, stream: bool) -> dict:
 
 
 def test_client_that_disconnects_mid_stream_leaves_no_request_in_the_engine(gateway: Gateway) -> None:
-    assert _wait_for_engine_idle(gateway) == 0
+    assert gateway.wait_for_engine_idle() == 0
     with httpx.stream("POST", f"{gateway.base_url}/chat/completions", json=long_body(gateway, True)) as response:
         lines = response.iter_lines()
         received = [next(lines) for _ in range(6)]
         assert any(line.startswith("data: ") for line in received)
-        assert _unfinished_requests(gateway) == 1  # it is running while we read
-    assert _wait_for_engine_idle(gateway) == 0
+        assert gateway.unfinished_requests() == 1  # it is running while we read
+    assert gateway.wait_for_engine_idle() == 0
 
 
 def test_client_that_disconnects_before_a_completion_leaves_no_request_in_the_engine(gateway: Gateway) -> None:
-    assert _wait_for_engine_idle(gateway) == 0
+    assert gateway.wait_for_engine_idle() == 0
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"{gateway.base_url}/chat/completions", json=long_body(gateway, False), timeout=httpx.Timeout(5, read=2)
         )
-    assert _wait_for_engine_idle(gateway) == 0
+    assert gateway.wait_for_engine_idle() == 0

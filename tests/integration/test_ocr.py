@@ -6,6 +6,7 @@ import io
 import json
 
 import httpx
+import pytest
 from openai import OpenAI
 from PIL import Image
 
@@ -88,3 +89,19 @@ def test_spotting_gives_boxes_and_fields_give_json(gateway: Gateway) -> None:
         assert set(fields["data"]) == {"number", "total"}
     else:
         assert fields["data"] is None  # cut off by max_tokens: not yet valid JSON
+
+
+def test_a_client_that_leaves_a_multi_page_ocr_leaves_no_page_in_the_engine(gateway: Gateway) -> None:
+    # Pages long enough to still be generating when the client leaves.
+    pdf = make_pdf([make_image(200, 260, seed=seed) for seed in (1010, 1011, 1012)])
+    url, headers = f"{gateway.root_url}/ocr?max_tokens=7500", {"Content-Type": "application/pdf"}
+    assert gateway.wait_for_engine_idle() == 0
+    with httpx.stream("POST", f"{url}&stream=ndjson", content=pdf, headers=headers, timeout=120) as response:
+        lines = response.iter_lines()
+        assert [json.loads(next(lines))["type"] for _ in range(2)] == ["start", "delta"]
+        assert gateway.unfinished_requests() >= 1  # pages are running while we read
+    assert gateway.wait_for_engine_idle() == 0
+
+    with pytest.raises(httpx.ReadTimeout):  # not streamed: the client gives up waiting
+        httpx.post(url, content=pdf, headers=headers, timeout=httpx.Timeout(5, read=2))
+    assert gateway.wait_for_engine_idle() == 0
