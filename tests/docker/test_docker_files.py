@@ -118,5 +118,8 @@ def test_open_webui_uses_the_gateway_as_its_openai_connection(compose: dict[str,
     assert webui["environment"]["OPENAI_API_BASE_URL"] == f"http://gateway:{port}/v1"
     assert webui["environment"]["OPENAI_API_KEY"] == gateway["environment"]["OCR_GATEWAY_API_KEYS"]
     assert webui["depends_on"]["gateway"]["condition"] == "service_healthy"
+    # Offline as tests/optional/test_open_webui_browser.py runs it: without OFFLINE_MODE it calls out at start-up.
+    offline = {"OFFLINE_MODE": "true", "HF_HUB_OFFLINE": "1", "ENABLE_OLLAMA_API": "false"}
+    assert {name: webui["environment"].get(name, "").lower() for name in offline} == offline
     named_volumes = {volume.split(":")[0] for service in services.values() for volume in service.get("volumes", [])}
     assert named_volumes <= set(compose["volumes"])
