@@ -77,12 +77,14 @@ class NDJSONResponse(StreamingResponse):
         timeout = SEND_TIMEOUT
 
         async def send_or_give_up(message: Message) -> None:
-            with anyio.fail_after(timeout):
+            with anyio.move_on_after(timeout) as waited:
                 await send(message)
+            if waited.cancelled_caught:
+                raise SendTimeoutError()
 
         try:
             await super().__call__(scope, receive, send_or_give_up)
-        except TimeoutError:
+        except SendTimeoutError:
             logger.info("closed a stream whose client stopped reading for %.0f s", timeout)
         finally:
             if isinstance(self.body_iterator, AsyncGenerator):
