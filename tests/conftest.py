@@ -1,12 +1,14 @@
-"""Session-wide fixtures: the tiny checkpoint and one real gateway (vLLM engine) on 127.0.0.1."""
+"""Session-wide fixtures: the tiny checkpoint, one real gateway (vLLM engine) on 127.0.0.1, and Chromium."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -14,6 +16,9 @@ import pytest
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from tests.servers import TINY_ENGINE_ARGS, GatewayDidNotStart, start_gateway, stop_gateway
 from tests.tiny_checkpoint import build
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +73,19 @@ def gateway(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         tiny_checkpoint, tmp_path_factory.mktemp("gateway"), *TINY_ENGINE_ARGS, "--kv-cache-gb", "1"
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright: the web page's tests and the Open WebUI test."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is not installed: run `make system-deps`.")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

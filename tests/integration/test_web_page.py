@@ -10,7 +10,6 @@ import asyncio
 import base64
 import json
 import random
-import shutil
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ import httpx
 import pytest
 from openai import OpenAI
 from PIL import Image
-from playwright.sync_api import Browser, Download, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Download, Page, expect
 
 from adapters.engine import EngineOutput, EngineRequest
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
@@ -41,19 +40,6 @@ FAKE_REPLY = (
     "# Totals\n\n| item | price |\n|---|---|\n| tea | <b>3</b> |\n\n"
     '<table><tr><th>a</th></tr><tr><td>x<img src="/nothing" onerror="window.hacked=1"></td></tr></table>'
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed: run `make system-deps`.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from openai import OpenAI
-from playwright.sync_api import Browser, FilePayload, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, Route, expect
 
 from tests.conftest import Gateway
 from tests.images import data_url, encode, make_image
@@ -119,19 +118,6 @@ def open_webui(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory) -> It
 def refused_by_browser() -> list[str]:
     """URLs the page asked for off 127.0.0.1 (refused)."""
     return []
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed: run `make system-deps`.")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
