@@ -24,19 +24,13 @@ from gateway.errors import ClientError, GatewayError, error_response, handle_gat
 from gateway.fetch import FetchPolicy, MediaFetcher
 from gateway.lifecycle import Lifecycle, stop_this_process
 from gateway.media import MediaLimits, MediaLoader
-from gateway.metrics import Metrics, metrics_endpoint
+from gateway.metrics import Metrics
 from gateway.middleware.auth import APIKeyMiddleware
 from gateway.middleware.request_log import RequestLogMiddleware
 from gateway.ocr import OcrService
-from gateway.openapi import openapi_endpoint
-from gateway.routes.batches import cancel_batch, create_batch, list_batches, retrieve_batch
-from gateway.routes.chat import create_chat_completion
-from gateway.routes.files import create_file, delete_file, file_content, list_files, retrieve_file
-from gateway.routes.health import health, ready
-from gateway.routes.models import list_models, retrieve_model
-from gateway.routes.ocr import ocr
-from gateway.routes.tasks import list_tasks, resolve_task
-from gateway.routes.web import WEB_DIR, web_page
+from gateway.openapi import openapi_document
+from gateway.routes import BATCH_ENDPOINTS, ENDPOINTS
+from gateway.routes.web import WEB_DIR
 from gateway.tasks import TaskPlanner
 from prompts.catalog import detect_prompt_set, load_prompt_set
 
@@ -54,8 +48,13 @@ def build_app(
 
     lifecycle = Lifecycle(engine, on_engine_failure)
     admission = AdmissionControl(settings.max_running_requests, settings.max_queued_requests)
-    metrics = Metrics(engine, admission)
     batch_api = settings.batch.data_dir is not None
+    endpoints = [*ENDPOINTS, *(BATCH_ENDPOINTS if batch_api else [])]
+    routes: list[Route | Mount] = [
+        *(Route(endpoint.path, endpoint.handler, methods=[endpoint.method]) for endpoint in endpoints),
+        Mount("/web", StaticFiles(directory=WEB_DIR), name="web"),
+    ]
+    metrics = Metrics(engine, admission, routes=frozenset(route.path for route in routes))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -72,21 +71,7 @@ def build_app(
             await engine.shutdown()
 
     app = Starlette(
-        routes=[
-            Route("/v1/chat/completions", create_chat_completion, methods=["POST"]),
-            Route("/ocr", ocr, methods=["POST"]),
-            Route("/v1/models", list_models, methods=["GET"]),
-            Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/health/ready", ready, methods=["GET"]),
-            Route("/metrics", metrics_endpoint, methods=["GET"]),
-            Route("/openapi.json", openapi_endpoint, methods=["GET"]),
-            Route("/v1/tasks", list_tasks, methods=["GET"]),
-            Route("/v1/tasks/{task}", resolve_task, methods=["GET"]),
-            *(BATCH_ROUTES if batch_api else []),
-            Route("/", web_page, methods=["GET"]),
-            Mount("/web", StaticFiles(directory=WEB_DIR), name="web"),
-        ],
+        routes=routes,
         middleware=[
             Middleware(RequestLogMiddleware, observers=(metrics.observe,)),
             *(
@@ -116,6 +101,7 @@ def build_app(
     app.state.lifecycle = lifecycle
     app.state.admission = admission
     app.state.metrics = metrics
+    app.state.openapi = openapi_document(endpoints)
     limits = MediaLimits(max_bytes=int(settings.media.max_image_mb * 2**20), max_pdf_pages=settings.media.max_pdf_pages)
     media = MediaLoader(prompts.image_budget(), limits, fetcher)
     version = detect_prompt_set(prompts.model_config) if settings.prompt_set == "auto" else settings.prompt_set
@@ -124,21 +110,8 @@ def build_app(
     # An engine serving its own model (rapidocr) names it, so clients are not told --model is serving.
     model_name = settings.served_model_name or engine.info.model_name or settings.model_name
     app.state.chat = ChatService(engine, prompts, media, tasks, model_name, settings.engine.max_images_per_prompt)
-    app.state.ocr = OcrService(app.state.chat, media, admission, settings.media.max_pdf_pages)
+    app.state.ocr = OcrService(app.state.chat, media, settings.media.max_pdf_pages)
     return app
-
-
-BATCH_ROUTES = [
-    Route("/v1/files", create_file, methods=["POST"]),
-    Route("/v1/files", list_files, methods=["GET"]),
-    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
-    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
-    Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
-    Route("/v1/batches", create_batch, methods=["POST"]),
-    Route("/v1/batches", list_batches, methods=["GET"]),
-    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
-    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
-]
 
 
 async def _start_batch_api(app: Starlette) -> BatchWorker:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,6 +38,8 @@ from prompts.spotting import parse_spotting
 from prompts.tables import html_tables_to_markdown
 
 SPOTTING_OUTPUTS = ("spotting", "spotting_json")
+Report = dict[str, Any] | None  # the request's log/metrics fields, filled in as the request runs
+ChunkFactory = Callable[..., wire.ChatCompletionChunk]
 
 
 @dataclass
@@ -113,25 +115,38 @@ class ChatService:
         """The task catalog in use (HunyuanOCR 1.0's or 1.5's)."""
         return self._tasks.prompt_set
 
-    async def complete(
-        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None, turns: list[Turn] | None = None
-    ) -> wire.ChatCompletion:
-        """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task.
+    async def complete(self, request: wire.ChatCompletionRequest, report: Report = None) -> wire.ChatCompletion:
+        """The whole answer; ``report`` (the request's log/metrics fields) receives token counts and the task."""
+        turns, media_seconds = await self._load(request)
+        return await self.complete_turns(request, turns, report, media_seconds)
 
-        ``turns`` stand in for the request's messages when their media is already loaded (``POST /ocr`` renders
-        a PDF once, then asks page by page)."""
-        run = await self._prepare(request, stream=False, turns=turns)
+    async def stream(
+        self, request: wire.ChatCompletionRequest, report: Report = None
+    ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
+        """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
+        turns, media_seconds = await self._load(request)
+        async with aclosing(self.stream_turns(request, turns, report, media_seconds)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    async def complete_turns(
+        self, options: wire.CompletionOptions, turns: list[Turn], report: Report = None, media_seconds: float = 0.0
+    ) -> wire.ChatCompletion:
+        """``complete`` for a conversation whose media is already loaded (``POST /ocr`` renders a PDF once,
+        then asks page by page)."""
+        run = self._prepare(options, turns, stream=False, media_seconds=media_seconds, report=report)
         await self._collect(run)
         truncated = False
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
-            state.text, truncated = [_converted(run, state, text)], truncated or cut
+            state.raw, truncated = text, truncated or cut
+            state.text = [_converted(run, text)]
         choices = [
             wire.Choice(
                 index=index,
                 message=wire.AssistantReply(content=state.joined()),
                 finish_reason=_finish_reason(state),
-                logprobs=_wire_logprobs(state.logprobs) if request.logprobs else None,
+                logprobs=_wire_logprobs(state.logprobs) if options.logprobs else None,
             )
             for index, state in sorted(run.states.items())
         ]
@@ -144,21 +159,26 @@ class ChatService:
             ocr=self._ocr_info(run, truncated or run.looped),
         )
 
-    async def stream(
-        self, request: wire.ChatCompletionRequest, report: dict[str, Any] | None = None, turns: list[Turn] | None = None
+    async def stream_turns(
+        self, options: wire.CompletionOptions, turns: list[Turn], report: Report = None, media_seconds: float = 0.0
     ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
-        """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
-        run = await self._prepare(request, stream=True, turns=turns)
+        """``stream`` for a conversation whose media is already loaded."""
+        run = self._prepare(options, turns, stream=True, media_seconds=media_seconds, report=report)
         try:
-            async for chunk in self._chunks(run, request):
+            async for chunk in self._chunks(run, options):
                 yield chunk
         finally:
             _report(run, report)
 
+    def task_for(self, options: wire.CompletionOptions, turns: list[Turn]) -> str | None:
+        """The task these turns would run (``None``: the user's words go to the model unchanged)."""
+        task = self._tasks.plan(options, turns).task
+        return task.task if task else None
+
     async def _chunks(
-        self, run: _Run, request: wire.ChatCompletionRequest
+        self, run: _Run, request: wire.CompletionOptions
     ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
-        chunk_id, created = run.engine_request.request_id, wire._now()
+        chunk_id, created = run.engine_request.request_id, wire.unix_time()
 
         def chunk(choices: list[wire.ChunkChoice], **extra: Any) -> wire.ChatCompletionChunk:
             return wire.ChatCompletionChunk(
@@ -167,7 +187,7 @@ class ChatService:
 
         if run.rewrites_answer:
             # The answer is rewritten once it is complete, so it is sent in one piece.
-            yield await self._converted_stream_chunk(run, request, chunk)
+            yield await self._converted_stream_chunk(run, chunk)
             if request.stream_options and request.stream_options.include_usage:
                 yield chunk([], usage=_usage(run))
             return
@@ -191,14 +211,14 @@ class ChatService:
         if request.stream_options and request.stream_options.include_usage:
             yield chunk([], usage=_usage(run))
 
-    async def _converted_stream_chunk(
-        self, run: _Run, request: wire.ChatCompletionRequest, chunk: Any
-    ) -> wire.ChatCompletionChunk:
+    async def _converted_stream_chunk(self, run: _Run, chunk: ChunkFactory) -> wire.ChatCompletionChunk:
         await self._collect(run)
+        for state in run.states.values():
+            state.raw = state.joined()
         choices = [
             wire.ChunkChoice(
                 index=index,
-                delta=wire.Delta(role="assistant", content=_converted(run, state, state.joined())),
+                delta=wire.Delta(role="assistant", content=_converted(run, state.joined())),
                 finish_reason=_finish_reason(state),
             )
             for index, state in sorted(run.states.items())
@@ -220,15 +240,29 @@ class ChatService:
                 if any(_looping(run.states[delta.index]) for delta in output.choices):
                     return  # closing the engine's generator aborts the request
 
-    async def _prepare(self, request: wire.ChatCompletionRequest, *, stream: bool, turns: list[Turn] | None) -> _Run:
-        if request.model is not None and request.model != self.model_name:
-            raise ModelNotFound(
-                f"The model {request.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
-            )
+    async def _load(self, request: wire.ChatCompletionRequest) -> tuple[list[Turn], float]:
+        """The request's turns with every image loaded, and the seconds that took."""
+        self._check_model(request)
         started = time.perf_counter()
-        if turns is None:
-            turns = await load_turns(request.messages, self._media, self._max_images)
-        media_seconds = time.perf_counter() - started
+        turns = await load_turns(request.messages, self._media, self._max_images)
+        return turns, time.perf_counter() - started
+
+    def _check_model(self, options: wire.CompletionOptions) -> None:
+        if options.model is not None and options.model != self.model_name:
+            raise ModelNotFound(
+                f"The model {options.model!r} does not exist; this server serves {self.model_name!r}.", param="model"
+            )
+
+    def _prepare(
+        self,
+        request: wire.CompletionOptions,
+        turns: list[Turn],
+        *,
+        stream: bool,
+        media_seconds: float,
+        report: Report,
+    ) -> _Run:
+        self._check_model(request)
         plan = self._tasks.plan(request, turns)
         prompt = self._prompts.build(plan.turns)
         sampling = _sampling(request, self._prompts.stop_token_ids, self._tasks.sampling_defaults())
@@ -252,6 +286,8 @@ class ChatService:
             task=plan.task.task if plan.task else None,
         )
         states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
+        if report is not None:  # known before the first chunk, so a stream's headers can name it
+            report.update(task=plan.task.task if plan.task else None, prompt_set=self._tasks.prompt_set.version)
         return _Run(
             engine_request, plan.task, prompt.images, states, media_seconds=media_seconds, boxes_as_json=boxes_as_json
         )
@@ -266,7 +302,7 @@ class ChatService:
         )
 
 
-def _report(run: _Run, report: dict[str, Any] | None) -> None:
+def _report(run: _Run, report: Report) -> None:
     if report is None:
         return
     report.update(
@@ -289,9 +325,8 @@ def _boxes(run: _Run, text: str) -> list[dict[str, Any]] | None:
     return [box.as_dict() for box in parse_spotting(text, width, height)]
 
 
-def _converted(run: _Run, state: _ChoiceState, text: str) -> str:
+def _converted(run: _Run, text: str) -> str:
     """The answer as the user asked for it: Markdown tables, or spotting boxes as JSON."""
-    state.raw = text
     if run.boxes_as_json:
         return json.dumps({"boxes": _boxes(run, text) or []}, ensure_ascii=False)
     if run.task is not None and run.task.convert_to == "markdown":
@@ -305,9 +340,7 @@ def _looping(state: _ChoiceState) -> bool:
     return state.looped
 
 
-def _sampling(
-    request: wire.ChatCompletionRequest, stop_token_ids: list[int], defaults: dict[str, Any]
-) -> SamplingOptions:
+def _sampling(request: wire.CompletionOptions, stop_token_ids: list[int], defaults: dict[str, Any]) -> SamplingOptions:
     json_schema: dict[str, Any] | None = None
     if request.response_format and request.response_format.type == "json_object":
         json_schema = {}

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.registry import Collector
-from starlette.requests import Request
-from starlette.responses import Response
 
 from adapters.engine import Engine
 from gateway.admission import AdmissionControl
 
-ROUTES = frozenset({"/v1/chat/completions", "/v1/models", "/health", "/health/ready", "/metrics", "/openapi.json"})
+OTHER = "other"  # the label of requests no route matched
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class Metrics:
-    """One registry per app (so tests can build several apps); names start with ``ocr_gateway_``."""
+    """One registry per app (so tests can build several apps); names start with ``ocr_gateway_``. Requests are
+    labelled by the route they matched (its path template, from the route table), else ``other``."""
 
-    def __init__(self, engine: Engine, admission: AdmissionControl) -> None:
+    def __init__(self, engine: Engine, admission: AdmissionControl, routes: frozenset[str]) -> None:
+        self._routes = routes
         self.registry = registry = CollectorRegistry()
         self.requests = Counter("ocr_gateway_requests", "HTTP requests", ["route", "status"], registry=registry)
         self.latency = Histogram(
@@ -56,7 +55,7 @@ class Metrics:
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account one finished request, from its log record."""
-        route = record["route"] if record["route"] in ROUTES else "other"
+        route = record["route"] if record["route"] in self._routes else OTHER
         self.requests.labels(route, str(record["status"])).inc()
         self.latency.labels(route).observe(record["latency_ms"] / 1000)
         if "ttft_ms" in record:
@@ -72,7 +71,3 @@ class Metrics:
 def _hit_rate(engine: Engine) -> float:
     stats = engine.stats()
     return stats.prefix_cache_hits / stats.prefix_cache_queries if stats.prefix_cache_queries else 0.0
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,4 +1,4 @@
-"""OpenAI wire models (Chat Completions, Models) — pydantic only, no engine imports.
+"""Wire models: OpenAI's (Chat Completions, Models, errors) and our `/ocr`'s — pydantic only, no engine imports.
 
 Limits live in the schema so a violation becomes a 400 naming its ``param``
 without any check in a handler. Fields we accept but ignore are tolerated, as
@@ -7,6 +7,7 @@ OpenAI's API tolerates unknown fields; they are debug-logged.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -118,11 +119,11 @@ def null_means(default: Any) -> BeforeValidator:
 INT64 = Field(ge=-(2**63), le=2**63 - 1)  # what the engine can carry
 
 
-class ChatCompletionRequest(WireModel):
-    """``POST /v1/chat/completions``. vLLM's ``top_k``/``repetition_penalty`` are accepted too."""
+class CompletionOptions(WireModel):
+    """What a completion is asked for besides its messages: sampling, stream shape and our OCR task fields.
+    ``POST /ocr`` asks with these for each page it has already loaded."""
 
     model: str | None = None
-    messages: Annotated[list[Message], Field(min_length=1)]
     stream: Annotated[bool, null_means(False)] = False
     stream_options: StreamOptions | None = None
     max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
@@ -147,7 +148,7 @@ class ChatCompletionRequest(WireModel):
     lang: Literal["en", "zh"] | None = None  # language of the official prompt (HunyuanOCR 1.0 has both)
 
     @model_validator(mode="after")
-    def _check_combinations(self) -> ChatCompletionRequest:
+    def _check_combinations(self) -> CompletionOptions:
         if self.stream_options is not None and not self.stream:
             raise ValueError("stream_options is only allowed when stream is true")
         if self.top_logprobs and not self.logprobs:
@@ -166,6 +167,12 @@ class ChatCompletionRequest(WireModel):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
 
+class ChatCompletionRequest(CompletionOptions):
+    """``POST /v1/chat/completions``. vLLM's ``top_k``/``repetition_penalty`` are accepted too."""
+
+    messages: Annotated[list[Message], Field(min_length=1)]
+
+
 # --- responses ---------------------------------------------------------------
 
 
@@ -173,7 +180,7 @@ def _completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 
 
-def _now() -> int:
+def unix_time() -> int:
     return int(time.time())
 
 
@@ -232,7 +239,7 @@ class Choice(ResponseModel):
 class ChatCompletion(ResponseModel):
     id: str = Field(default_factory=_completion_id)
     object: Literal["chat.completion"] = "chat.completion"
-    created: int = Field(default_factory=_now)
+    created: int = Field(default_factory=unix_time)
     model: str
     choices: list[Choice]
     usage: Usage
@@ -266,7 +273,7 @@ class ChatCompletionChunk(ResponseModel):
 class ModelCard(ResponseModel):
     id: str
     object: Literal["model"] = "model"
-    created: int = Field(default_factory=_now)
+    created: int = Field(default_factory=unix_time)
     owned_by: str = "hunyuan-ocr-gateway"
     root: str | None = None
     max_model_len: int | None = None
@@ -287,3 +294,123 @@ class ErrorBody(ResponseModel):
 
 class ErrorResponse(ResponseModel):
     error: ErrorBody
+
+
+# --- POST /ocr (our simple API) ------------------------------------------------
+
+
+def _field_list(value: Any) -> Any:
+    """``fields`` as repeated parameters, comma-separated, or a JSON array."""
+    if value is None or value == "":
+        return None
+    items = value if isinstance(value, list) else [value]
+    names: list[str] = []
+    for item in items:
+        if isinstance(item, str) and item.strip().startswith("["):
+            try:
+                names += [str(name) for name in json.loads(item)]
+                continue
+            except (ValueError, TypeError, RecursionError):
+                pass
+        names += [name.strip() for name in str(item).split(",") if name.strip()]
+    return names
+
+
+# ``fields`` in a query string or a form (``/ocr``, ``/v1/tasks/fields``): the chat request's limits.
+QueryFieldNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=200)]] | None,
+    Field(max_length=64),
+    BeforeValidator(_field_list),
+]
+
+
+def _stream_mode(value: Any) -> Any:
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return None
+    return "ndjson" if text in ("1", "true", "yes", "on") else text
+
+
+class OcrOptions(WireModel):
+    """Query or form fields of ``POST /ocr``; task names and their arguments as in the chat API's ``task``."""
+
+    task: str | None = Field(default=None, max_length=40)  # a catalog task, "auto" (default) or "none"
+    prompt: str | None = Field(default=None, max_length=4000)  # your own words, as in a chat message
+    lang: Literal["en", "zh"] | None = None
+    target_lang: str | None = Field(default=None, max_length=20)
+    fields: QueryFieldNames = None
+    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    stream: Annotated[Literal["ndjson", "sse"] | None, BeforeValidator(_stream_mode)] = None
+
+
+def query_values(items: list[tuple[str, str]]) -> dict[str, Any]:
+    """Query and form fields, later ones winning, as a dict for a wire model: ``fields`` may repeat, and an empty
+    field means "not set" (as HTML forms send it)."""
+    values: dict[str, Any] = {}
+    for key, value in items:
+        if key == "fields":
+            values.setdefault(key, []).append(value)
+        elif value != "":
+            values[key] = value
+        else:
+            values.pop(key, None)
+    return values
+
+
+class OcrTimings(ResponseModel):
+    media_ms: float  # decoding images and rendering PDF pages
+    total_ms: float
+    first_token_ms: float | None = None  # streaming only
+
+
+class OcrPage(ResponseModel):
+    index: int
+    file: str | None
+    page: int | None
+    task: str | None
+    text: str
+    finish_reason: FinishReason | None
+    usage: Usage
+    data: Any = None  # extraction tasks: the answer parsed as JSON (None when it is not valid JSON)
+    boxes: list[dict[str, Any]] | None = None  # spotting: boxes in this image's (or PDF page's) pixels
+
+
+class OcrResponse(ResponseModel):
+    """``POST /ocr``'s answer. ``pages`` lists each image / PDF page when there is more than one, or a PDF."""
+
+    text: str
+    task: str | None
+    model: str
+    prompt_set: str
+    finish_reason: FinishReason | None
+    pages: list[OcrPage] | None
+    usage: Usage
+    timings: OcrTimings
+    data: Any = None  # one page: its data; several: a list, one per page
+    boxes: list[dict[str, Any]] | None = None  # several pages: each box also names its "page" index
+
+
+# ``POST /ocr?stream=…``: the events of a stream, in order: start, deltas and pages as they come, done.
+
+
+class OcrStarted(ResponseModel):
+    type: Literal["start"] = "start"
+    model: str
+    pages: int
+
+
+class OcrDelta(ResponseModel):
+    type: Literal["delta"] = "delta"
+    index: int
+    text: str
+
+
+class OcrPageDone(OcrPage):
+    type: Literal["page"] = "page"
+
+
+class OcrDone(OcrResponse):
+    type: Literal["done"] = "done"
+
+
+OcrEvent = OcrStarted | OcrDelta | OcrPageDone | OcrDone

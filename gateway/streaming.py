@@ -1,55 +1,116 @@
-"""Chat chunks → Server-Sent Events, OpenAI style: one ``data:`` line per chunk, then ``[DONE]``.
+"""Streams of wire models → Server-Sent Events or newline-delimited JSON, for every API.
 
-Once a stream has started its status is sent, so a later error becomes a last
-event carrying the OpenAI error JSON, followed by ``[DONE]``.
+A stream starts with an item already received (so a request the engine rejects
+still gets an HTTP error), then follows with the rest until the request's
+deadline. Once it has started its status is sent, so a later error becomes a
+last event in the API's own error shape (and, for OpenAI's chat streams, the
+``[DONE]`` that always ends them). A client that stops reading for
+``SEND_TIMEOUT`` loses its stream; however a stream ends, its items' generator
+is closed (which aborts the engine work behind it) and ``on_close`` runs once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 import anyio
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.deadline import until_deadline
 from gateway.errors import GatewayError, ServerError
-from gateway.protocol import ChatCompletionChunk
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-DONE = ServerSentEvent(data="[DONE]")
-SEND_TIMEOUT = 30.0  # a client that stops reading for this long loses its stream (and its engine slot)
+SEND_TIMEOUT = 30.0  # a client that stops reading for this long loses its stream (and its engine slots)
+PING_SECONDS = 15  # SSE comments that keep proxies from closing a quiet stream
+
+Transport = Literal["sse", "ndjson"]
 
 
-def sse_response(
-    first: ChatCompletionChunk,
-    rest: AsyncGenerator[ChatCompletionChunk, None],
+@dataclass(frozen=True)
+class StreamFormat:
+    """How one API ends its streams: its last error event, and a closing sentinel if it has one."""
+
+    error_event: Callable[[GatewayError], str]
+    done: str | None = None
+
+
+# OpenAI's chat streams: the error JSON as it is, then "[DONE]".
+CHAT_STREAM = StreamFormat(error_event=lambda error: error.body().model_dump_json(), done="[DONE]")
+# /ocr's streams: {"type": "error", "error": {...}}, like their other events, and no sentinel.
+OCR_STREAM = StreamFormat(error_event=lambda error: json.dumps({"type": "error", **error.body().model_dump()}))
+
+
+def stream_response(
+    first: BaseModel,
+    rest: AsyncGenerator[BaseModel, None],
     *,
+    transport: Transport,
+    format: StreamFormat,
     deadline: float,
     on_close: Callable[[], None],
     shutdown_grace: float,
-) -> EventSourceResponse:
-    """An SSE response that starts with an already received chunk and follows with the rest until ``deadline``
-    (event-loop time); ``on_close`` runs when the stream ends, however it ends. On server shutdown the stream
-    gets ``shutdown_grace`` seconds to finish before it is cut."""
-    return _ClosingEventSourceResponse(
-        _events(first, rest, deadline),
-        on_close=on_close,
-        rest=rest,
-        ping=15,
-        shutdown_grace_period=shutdown_grace,
-        send_timeout=SEND_TIMEOUT,
-    )
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """``first`` and then ``rest`` until ``deadline`` (event-loop time) as SSE or NDJSON. On server shutdown an
+    SSE stream gets ``shutdown_grace`` seconds to finish before it is cut."""
+    if transport == "sse":
+        return _ClosingEventSourceResponse(
+            _encoded(first, rest, deadline, format, _sse_event),
+            on_close=on_close,
+            rest=rest,
+            headers=headers,
+            ping=PING_SECONDS,
+            shutdown_grace_period=shutdown_grace,
+            send_timeout=SEND_TIMEOUT,
+        )
+    lines = _encoded(first, rest, deadline, format, _ndjson_line)
+    return NDJSONResponse(lines, on_close=on_close, rest=rest, headers=headers)
+
+
+def _sse_event(data: str) -> ServerSentEvent:
+    return ServerSentEvent(data=data)
+
+
+def _ndjson_line(data: str) -> str:
+    return data + "\n"
+
+
+async def _encoded(
+    first: BaseModel,
+    rest: AsyncGenerator[BaseModel, None],
+    deadline: float,
+    format: StreamFormat,
+    frame: Callable[[str], T],
+) -> AsyncIterator[T]:
+    # Closing `rest` as soon as this generator is closed aborts the engine work promptly;
+    # the response's own `finally` releases the slots.
+    async with aclosing(rest):
+        yield frame(first.model_dump_json())
+        try:
+            async for item in until_deadline(rest, deadline):
+                yield frame(item.model_dump_json())
+        except GatewayError as error:  # the request timeout too
+            yield frame(format.error_event(error))
+        except Exception:
+            logger.exception("stream failed after it started")
+            yield frame(format.error_event(ServerError("The stream failed.")))
+    if format.done is not None:
+        yield frame(format.done)
 
 
 class _ClosingEventSourceResponse(EventSourceResponse):
-    """Runs ``on_close`` and closes the chunk stream even when the body never started (client gone early)."""
+    """Runs ``on_close`` and closes the item stream even when the body never started (client gone early)."""
 
     def __init__(
         self, content: Any, *, on_close: Callable[[], None], rest: AsyncGenerator[Any, None], **kwargs: Any
@@ -68,10 +129,20 @@ class _ClosingEventSourceResponse(EventSourceResponse):
 
 
 class NDJSONResponse(StreamingResponse):
-    """Newline-delimited JSON lines. As with the SSE streams, a client that stops reading for ``SEND_TIMEOUT``
-    loses its stream, and closing the lines' generator cancels the engine work behind them."""
+    """Newline-delimited JSON lines, with the SSE streams' send timeout and closing rules."""
 
     media_type = "application/x-ndjson"
+
+    def __init__(
+        self,
+        content: AsyncIterator[Any],
+        *,
+        on_close: Callable[[], None] = lambda: None,
+        rest: AsyncGenerator[Any, None] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, headers=headers)
+        self._on_close, self._rest = on_close, rest
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         timeout = SEND_TIMEOUT
@@ -87,28 +158,8 @@ class NDJSONResponse(StreamingResponse):
         except SendTimeoutError:
             logger.info("closed a stream whose client stopped reading for %.0f s", timeout)
         finally:
+            self._on_close()
             if isinstance(self.body_iterator, AsyncGenerator):
                 await self.body_iterator.aclose()
-
-
-async def _events(
-    first: ChatCompletionChunk, rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float
-) -> AsyncIterator[ServerSentEvent]:
-    # Closing `rest` as soon as this generator is closed aborts the engine request promptly;
-    # the response's own `finally` releases the slot.
-    async with aclosing(rest):
-        yield ServerSentEvent(data=first.model_dump_json())
-        async for event in _rest(rest, deadline):
-            yield event
-    yield DONE
-
-
-async def _rest(rest: AsyncGenerator[ChatCompletionChunk, None], deadline: float) -> AsyncIterator[ServerSentEvent]:
-    try:
-        async for chunk in until_deadline(rest, deadline):
-            yield ServerSentEvent(data=chunk.model_dump_json())
-    except GatewayError as error:  # the request timeout too
-        yield ServerSentEvent(data=error.body().model_dump_json())
-    except Exception:
-        logger.exception("stream failed after it started")
-        yield ServerSentEvent(data=ServerError("The stream failed.").body().model_dump_json())
+            if self._rest is not None:
+                await self._rest.aclose()

@@ -39,7 +39,7 @@ class TaskPlanner:
     def __init__(self, prompt_set: PromptSet) -> None:
         self.prompt_set = prompt_set
 
-    def plan(self, request: wire.ChatCompletionRequest, turns: list[Turn]) -> TaskPlan:
+    def plan(self, request: wire.CompletionOptions, turns: list[Turn]) -> TaskPlan:
         has_image = any(isinstance(part, Image.Image) for turn in turns for part in turn.parts)
         last_user = max((index for index, turn in enumerate(turns) if turn.role == "user"), default=None)
         if request.task == NONE or last_user is None or not has_image:
@@ -56,7 +56,7 @@ class TaskPlanner:
         rewritten = [*turns[:last_user], Turn("user", [*images, task.prompt]), *turns[last_user + 1 :]]
         return TaskPlan(rewritten, task)
 
-    def _wanted(self, request: wire.ChatCompletionRequest, words: str) -> TaskRequest | None:
+    def _wanted(self, request: wire.CompletionOptions, words: str) -> TaskRequest | None:
         if request.task not in (None, AUTO):
             return explicit_task(request.task, request.target_lang, request.fields, request.lang)
         if schema_fields := _schema_fields(request.response_format):

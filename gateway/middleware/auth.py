@@ -30,7 +30,7 @@ class APIKeyMiddleware:
         self._keys = [key.encode() for key in keys if key]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys or not _protected(scope["path"]) or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or not self._keys or not is_protected(scope["path"]) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
         key = self._authorized(dict(scope["headers"]).get(b"authorization", b""))
@@ -54,7 +54,7 @@ class APIKeyMiddleware:
         return token if any(matches) else None
 
 
-def _protected(path: str) -> bool:
+def is_protected(path: str) -> bool:
     return path.startswith(PROTECTED_PREFIXES) or path == "/v1"
 
 

@@ -1,7 +1,8 @@
 """Request ids and one structured (JSON) log line per request.
 
 ``X-Request-ID`` from the client is kept (or one is made) and returned on the
-response. Handlers can add fields (token counts, task) to ``scope["state"]["log"]``.
+response. The record names the request's ``path`` and the ``route`` (path template)
+that served it. Handlers can add fields (token counts, task) to ``scope["state"]["log"]``.
 Prompt text and images never reach this log: documents are private.
 """
 
@@ -52,7 +53,8 @@ class RequestLogMiddleware:
             record = {
                 "request_id": request_id,
                 "method": scope["method"],
-                "route": scope["path"],
+                "path": scope["path"],
+                "route": _route_template(scope),
                 "status": status,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 1),
                 **fields,
@@ -60,3 +62,10 @@ class RequestLogMiddleware:
             logger.info(json.dumps(record, ensure_ascii=False))
             for observe in self._observers:
                 observe(record)
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The path template of the route that served the request (``/v1/files/{file_id}``); None when none matched."""
+    route = scope.get("route")  # set by Starlette's router on the scope every middleware shares
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Any, TypeVar
+from typing import IO
 
-from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.types import Message, Receive
 
-from gateway.batch.wire import FileDeleted, FileListQuery
-from gateway.errors import InvalidRequest, PayloadTooLarge, from_validation_error
+from gateway import edge
+from gateway.batch.wire import FileDeleted, FileList, FileListQuery, FileObject
+from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.middleware.auth import key_owner
+from gateway.openapi import Endpoint, errors, operation, parameter, returns
 
 UPLOAD_PURPOSES = ("batch",)
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field, beyond the file itself
 CHUNK_BYTES = 2**20
-M = TypeVar("M", bound=BaseModel)
 
 
 async def create_file(request: Request) -> JSONResponse:
@@ -43,7 +43,7 @@ async def create_file(request: Request) -> JSONResponse:
 
 
 async def list_files(request: Request) -> JSONResponse:
-    query = parse_model(FileListQuery, dict(request.query_params))
+    query = edge.parse(FileListQuery, dict(request.query_params))
     return JSONResponse((await request.app.state.jobs.files.page(key_owner(request.scope), query)).model_dump())
 
 
@@ -88,11 +88,65 @@ def _chunks(source: IO[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
-def parse_model(model: type[M], data: Any) -> M:
-    """A JSON body or query parameters as ``model``; a 400 naming the ``param`` otherwise."""
-    if not isinstance(data, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise from_validation_error(error) from None
+FILE_ID = parameter("file_id", "path", {"type": "string"})
+UPLOAD = {
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {"file": {"type": "string", "format": "binary"}, "purpose": {"type": "string"}},
+}
+LIST_PARAMETERS = [
+    parameter("limit", "query", {"type": "integer"}),
+    parameter("after", "query", {"type": "string"}),
+    parameter("purpose", "query", {"type": "string"}),
+    parameter("order", "query", {"type": "string", "enum": ["asc", "desc"]}),
+]
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/files",
+        create_file,
+        operation(
+            "createFile",
+            {200: returns(FileObject, "The stored file"), **errors(400, 401, 413)},
+            requestBody={"required": True, "content": {"multipart/form-data": {"schema": UPLOAD}}},
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/files",
+        list_files,
+        operation(
+            "listFiles",
+            {200: returns(FileList, "The key's files"), **errors(400, 401, 404)},
+            parameters=LIST_PARAMETERS,
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/files/{file_id}",
+        retrieve_file,
+        operation("retrieveFile", {200: returns(FileObject, "The file"), **errors(401, 404)}, parameters=[FILE_ID]),
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/files/{file_id}",
+        delete_file,
+        operation("deleteFile", {200: returns(FileDeleted, "Deleted"), **errors(401, 404)}, parameters=[FILE_ID]),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/files/{file_id}/content",
+        file_content,
+        operation(
+            "downloadFile",
+            {
+                200: {
+                    "description": "The file's bytes",
+                    "content": {"application/octet-stream": {"schema": {"type": "string"}}},
+                },
+                **errors(401, 404),
+            },
+            parameters=[FILE_ID],
+        ),
+    ),
+]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.openapi import Endpoint, operation
+
 
 async def health(request: Request) -> JSONResponse:
     """503 while the model loads and after the engine died (the server then exits; see the README)."""
@@ -27,3 +29,19 @@ async def ready(request: Request) -> JSONResponse:
     if response.status_code == 200 and admission.waiting >= request.app.state.settings.max_queued_requests:
         return JSONResponse({"status": "busy"}, status_code=503, headers={"Retry-After": "1"})
     return response
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/health",
+        health,
+        operation("health", {200: "The engine serves", 503: "Loading, or the engine died"}),
+    ),
+    Endpoint(
+        "GET",
+        "/health/ready",
+        ready,
+        operation("ready", {200: "Ready for traffic", 503: "Not ready or queue full"}),
+    ),
+]

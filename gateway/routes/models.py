@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.errors import ModelNotFound
+from gateway.openapi import Endpoint, errors, operation, parameter, returns
 from gateway.protocol import ModelCard, ModelList
 
 
@@ -28,3 +29,23 @@ async def retrieve_model(request: Request) -> JSONResponse:
     if request.path_params["model"] != card.id:
         raise ModelNotFound(f"The model {request.path_params['model']!r} does not exist.", param="model")
     return JSONResponse(card.model_dump())
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/v1/models",
+        list_models,
+        operation("listModels", {200: returns(ModelList, "The served model"), **errors(401)}),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/models/{model:path}",
+        retrieve_model,
+        operation(
+            "retrieveModel",
+            {200: returns(ModelCard, "The model"), **errors(401, 404)},
+            parameters=[parameter("model", "path", {"type": "string"})],
+        ),
+    ),
+]

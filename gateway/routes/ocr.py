@@ -7,59 +7,55 @@ curl -N --data-binary @doc.pdf -H "Content-Type: application/pdf" "http://127.0.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
-from typing import Any, TypeVar
-
-from pydantic import ValidationError
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.datastructures import MultiDict, UploadFile
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive
 
-from gateway.deadline import until_deadline, within_deadline
-from gateway.disconnect import ClientDisconnected, unless_disconnected
-from gateway.errors import EngineUnavailable, RequestTimeout, UnsupportedMediaType, from_validation_error
-from gateway.ocr import OcrOptions, OcrService, Upload
-from gateway.routes.chat import CLIENT_CLOSED_REQUEST, read_body
-from gateway.streaming import SEND_TIMEOUT, NDJSONResponse
+from gateway import edge
+from gateway.deadline import within_deadline
+from gateway.errors import UnsupportedMediaType
+from gateway.ocr import OcrService, Upload
+from gateway.openapi import BINARY, Endpoint, errors, operation, parameter, query_fields
+from gateway.protocol import OcrOptions, OcrResponse, query_values
+from gateway.streaming import OCR_STREAM
 
 # Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
 UNDECLARED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
 MAX_FORM_FIELDS = 32
-T = TypeVar("T")
 
 
 async def ocr(request: Request) -> Response:
-    if request.app.state.lifecycle.state != "ready":
-        raise EngineUnavailable("The model is still loading; retry shortly.", headers={"Retry-After": "5"})
+    edge.require_ready(request)
     service: OcrService = request.app.state.ocr
+    deadline = edge.start_deadline(request)  # decoding the files counts too
     uploads, form_fields = await read_uploads(request, max_files=service.max_pages)
-    options = parse_options(MultiDict([*request.query_params.multi_items(), *form_fields]))
-    report: dict[str, Any] = request.scope.get("state", {}).get("log", {})
-    deadline = asyncio.get_running_loop().time() + request.app.state.settings.request_timeout
-    try:
-        if options.stream:
-            events = service.stream(uploads, options, report)
-            # Bad files are refused with an HTTP error: the stream starts once every file is decoded.
-            first = await unless_disconnected(request, within_deadline(deadline, anext(events)))
-            grace = request.app.state.settings.shutdown_timeout
-            return _stream_response(options.stream, first, events, deadline, grace)
-        response = await unless_disconnected(
-            request, within_deadline(deadline, service.recognize(uploads, options, report))
+    options = edge.parse(OcrOptions, query_values([*request.query_params.multi_items(), *form_fields]))
+    report = edge.log_fields(request)
+    document = await within_deadline(deadline, service.load(uploads))
+    # Every page takes an engine slot (or a place in the queue): all are admitted before any runs.
+    pages = len(document.pages)
+    if options.stream:
+        return await edge.stream(
+            request,
+            lambda ticket: service.stream(document, options, report, at_once=ticket.slots),
+            transport=options.stream,
+            format=OCR_STREAM,
+            slots=pages,
+            deadline=deadline,
         )
-    except ClientDisconnected:
-        return Response(status_code=CLIENT_CLOSED_REQUEST)
-    return JSONResponse(response.model_dump())
+    return await edge.answer(
+        request,
+        lambda ticket: service.recognize(document, options, report, at_once=ticket.slots),
+        slots=pages,
+        deadline=deadline,
+    )
 
 
 async def read_uploads(request: Request, *, max_files: int) -> tuple[list[Upload], list[tuple[str, str]]]:
     """The uploaded files and the form's other fields; the body is bounded by ``--max-body-mb`` as in chat."""
     mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await read_body(request)
+    body = await edge.read_body(request)
     if mime == "multipart/form-data":
         form = await Request(request.scope, _replay(body)).form(max_files=max_files, max_fields=MAX_FORM_FIELDS)
         try:
@@ -75,20 +71,6 @@ async def read_uploads(request: Request, *, max_files: int) -> tuple[list[Upload
         f"Unsupported Content-Type {mime}: send the image or PDF itself (image/*, application/pdf) "
         "or multipart/form-data files."
     )
-
-
-def parse_options(values: MultiDict) -> OcrOptions:
-    """Query and form fields (the form's win); ``fields`` may repeat."""
-    options: dict[str, Any] = {}
-    for key in values:
-        if key == "fields":
-            options[key] = values.getlist(key)
-        elif (value := values.getlist(key)[-1]) != "":  # an empty field means "not set", as HTML forms send it
-            options[key] = value
-    try:
-        return OcrOptions.model_validate(options)
-    except ValidationError as error:
-        raise from_validation_error(error) from None
 
 
 def _declared(mime: str | None) -> str:
@@ -110,36 +92,34 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _ndjson_line(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False) + "\n"
+def _operation() -> dict[str, object]:
+    options = query_fields(OcrOptions)
+    form = {"type": "object", "properties": {"file": {"type": "array", "items": BINARY}, **options}}
+    return operation(
+        "ocr",
+        {
+            200: {
+                "description": "The text (JSON), or progress events (NDJSON / SSE) when stream is set",
+                "content": {
+                    "application/json": {"schema": OcrResponse},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                },
+            },
+            **errors(400, 401, 413, 415, 429, 500, 503, 504),
+        },
+        description="Images or PDFs in, text out. Each image and PDF page is one chat request with the task given.",
+        parameters=[parameter(name, "query", schema) for name, schema in options.items()],
+        requestBody={
+            "required": True,
+            "content": {
+                "image/png": {"schema": BINARY},
+                "image/jpeg": {"schema": BINARY},
+                "application/pdf": {"schema": BINARY},
+                "multipart/form-data": {"schema": form},
+            },
+        },
+    )
 
 
-def _sse_event(event: dict[str, Any]) -> ServerSentEvent:
-    return ServerSentEvent(data=json.dumps(event, ensure_ascii=False))
-
-
-def _stream_response(
-    mode: str, first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], deadline: float, shutdown_grace: float
-) -> Response:
-    if mode == "sse":
-        # As chat's streams: a client that stops reading loses its stream; on shutdown it gets time to finish.
-        return EventSourceResponse(
-            _events(first, rest, deadline, _sse_event),
-            ping=15,
-            send_timeout=SEND_TIMEOUT,
-            shutdown_grace_period=shutdown_grace,
-        )
-    return NDJSONResponse(_events(first, rest, deadline, _ndjson_line))
-
-
-async def _events(
-    first: dict[str, Any], rest: AsyncGenerator[dict[str, Any], None], deadline: float, render: Callable[[Any], T]
-) -> AsyncIterator[T]:
-    # Closing this generator (client gone, server stopping) closes `rest`, which cancels the pages' engine work.
-    async with aclosing(rest):
-        yield render(first)
-        try:
-            async for event in until_deadline(rest, deadline):
-                yield render(event)
-        except RequestTimeout as timeout:
-            yield render({"type": "error", **timeout.body().model_dump()})
+ENDPOINTS = [Endpoint("POST", "/ocr", ocr, _operation())]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.errors import InvalidRequest, from_validation_error
-from gateway.ocr import QueryFieldNames
+from gateway import edge
+from gateway.errors import InvalidRequest
+from gateway.openapi import Endpoint, errors, operation, parameter
+from gateway.protocol import QueryFieldNames
 from gateway.tasks import TaskPlanner, explicit_task
 from prompts.catalog import LANGUAGES, UnknownTask
 
@@ -47,12 +49,10 @@ async def list_tasks(request: Request) -> JSONResponse:
 
 async def resolve_task(request: Request) -> JSONResponse:
     params = request.query_params
-    try:
-        query = TaskQuery.model_validate(
-            {"target_lang": params.get("target_lang"), "fields": params.getlist("fields"), "lang": params.get("lang")}
-        )
-    except ValidationError as error:
-        raise from_validation_error(error) from None
+    query = edge.parse(
+        TaskQuery,
+        {"target_lang": params.get("target_lang"), "fields": params.getlist("fields"), "lang": params.get("lang")},
+    )
     prompt_set = _planner(request).prompt_set
     try:
         task = prompt_set.resolve(
@@ -68,3 +68,28 @@ async def resolve_task(request: Request) -> JSONResponse:
 def _planner(request: Request) -> TaskPlanner:
     planner: TaskPlanner = request.app.state.tasks
     return planner
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/v1/tasks",
+        list_tasks,
+        operation("listTasks", {200: "The task catalog: official prompts per task", **errors(401)}),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/tasks/{task}",
+        resolve_task,
+        operation(
+            "resolveTask",
+            {200: "The prompt the model gets for this task", **errors(400, 401)},
+            parameters=[
+                parameter("task", "path", {"type": "string"}),
+                parameter("target_lang", "query", {"type": "string", "maxLength": 20}),
+                parameter("fields", "query", {"type": "array", "items": {"type": "string"}}),
+                parameter("lang", "query", {"enum": ["en", "zh"]}),
+            ],
+        ),
+    ),
+]

@@ -1,6 +1,6 @@
-"""A client that stops reading a stream loses it after ``SEND_TIMEOUT``, and the engine work behind it stops —
-for chat's SSE streams and ``/ocr``'s NDJSON ones. Driven at the ASGI level: a socket that stops draining is
-a ``send`` that never returns."""
+"""A client that stops reading a stream loses it after ``SEND_TIMEOUT``, the engine work behind it stops and its
+slots are released — for both transports (SSE, NDJSON) and both APIs' stream formats. Driven at the ASGI level: a
+socket that stops draining is a ``send`` that never returns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.types import Message
 
 from gateway import streaming
 from gateway.protocol import ChatCompletionChunk
-from gateway.streaming import NDJSONResponse, sse_response
+from gateway.streaming import CHAT_STREAM, OCR_STREAM, StreamFormat, Transport, stream_response
 
 SCOPE = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "method": "POST", "path": "/"}
 
@@ -60,29 +60,53 @@ def short_send_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(streaming, "SEND_TIMEOUT", 0.3)
 
 
-def test_an_ndjson_stream_whose_client_stops_reading_is_closed_and_its_work_stopped() -> None:
-    async def scenario() -> tuple[StallingClient, EndlessWork]:
-        client, work = StallingClient(reads=4), EndlessWork()
-        response = NDJSONResponse(work.items('{"type": "page"}\n'))
-        await asyncio.wait_for(response(SCOPE, client.receive, client.send), timeout=10)
-        return client, work
-
-    client, work = asyncio.run(scenario())
-    assert work.closed.is_set()
-    assert client.received[0]["type"] == "http.response.start"
-    assert [message["body"] for message in client.received[1:]] == [b'{"type": "page"}\n'] * 3
-
-
-def test_an_sse_stream_whose_client_stops_reading_is_closed_and_its_work_stopped() -> None:
+@pytest.mark.parametrize(("transport", "format"), [("ndjson", OCR_STREAM), ("sse", OCR_STREAM), ("sse", CHAT_STREAM)])
+def test_a_stream_whose_client_stops_reading_is_closed_its_work_stopped_and_its_slots_released(
+    transport: Transport, format: StreamFormat
+) -> None:
     async def scenario() -> tuple[StallingClient, EndlessWork, list[str]]:
         client, work, closes = StallingClient(reads=4), EndlessWork(), []
         deadline = asyncio.get_running_loop().time() + 60
-        response = sse_response(
-            chunk(), work.items(chunk), deadline=deadline, on_close=lambda: closes.append("slot"), shutdown_grace=1
+        response = stream_response(
+            chunk(),
+            work.items(chunk),
+            transport=transport,
+            format=format,
+            deadline=deadline,
+            on_close=lambda: closes.append("slot"),
+            shutdown_grace=1,
         )
         await asyncio.wait_for(response(SCOPE, client.receive, client.send), timeout=10)
         return client, work, closes
 
     client, work, closes = asyncio.run(scenario())
-    assert work.closed.is_set() and closes == ["slot"]  # engine work stopped, admission slot released
+    assert work.closed.is_set() and closes == ["slot"]  # engine work stopped, admission slots released
     assert client.received[0]["type"] == "http.response.start" and len(client.received) == 4
+    if transport == "ndjson":
+        lines = [message["body"] for message in client.received[1:]]
+        assert lines == [chunk().model_dump_json().encode() + b"\n"] * 3
+
+
+@pytest.mark.parametrize("transport", ["ndjson", "sse"])
+def test_a_failure_after_the_stream_started_becomes_a_last_error_event(transport: Transport) -> None:
+    async def failing() -> AsyncGenerator[ChatCompletionChunk, None]:
+        yield chunk()
+        raise RuntimeError("boom")
+
+    async def scenario() -> list[bytes]:
+        sent: list[Message] = []
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        deadline = asyncio.get_running_loop().time() + 60
+        rest = failing()
+        response = stream_response(
+            chunk(), rest, transport=transport, format=OCR_STREAM, deadline=deadline, on_close=lambda: None,
+            shutdown_grace=1,
+        )  # fmt: skip
+        await asyncio.wait_for(response(SCOPE, StallingClient(0).receive, send), timeout=10)
+        return [message.get("body", b"") for message in sent[1:]]
+
+    body = b"".join(asyncio.run(scenario())).decode()
+    assert body.count('"type": "error"') == 1 and "The stream failed." in body and "boom" not in body
