@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,8 +50,8 @@ class Metrics:
         ]
         for name, description, read in live:
             Gauge(name, description, registry=registry).set_function(read)
-        if callable(getattr(engine, "collect", None)):
-            registry.register(cast(Collector, engine))  # an engine with parts of its own (replicas) reports them
+        for collector in engine.metric_collectors():
+            registry.register(collector)  # an engine with parts of its own (replicas) reports them
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account one finished request, from its log record."""
