@@ -2,8 +2,10 @@
 
 The gateway builds an :class:`EngineRequest` (prompt text in the model's own
 chat template, decoded images, sampling options) and reads
-:class:`EngineOutput` steps back. Nothing here imports an engine library, so
-the gateway and its unit tests never depend on vLLM or torch.
+:class:`EngineOutput` steps back; failures are the errors of
+``adapters/errors.py``. Nothing here imports an engine library, so the
+gateway and its unit tests never depend on vLLM or torch, and nothing under
+``adapters/`` imports the gateway.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from PIL import Image
 
+from adapters.images import ImageBudget
+
 if TYPE_CHECKING:
-    from gateway.media import ImageBudget
+    from prometheus_client.registry import Collector
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,21 @@ class PromptBuilder(Protocol):
 class Engine(Protocol):
     """An inference backend. ``generate`` must abort the request when the iteration is cancelled.
 
-    Optional members, read with ``getattr``: ``self_healing = True`` says the engine's outages end by themselves
-    (a pool of remote replicas), so the server stays up and reports 503 instead of exiting; a ``collect()``
-    method (a prometheus_client collector) adds the engine's own metrics to ``/metrics``.
+    ``generate`` raises only :mod:`adapters.errors` (a prompt builder's ``build`` too).
     """
 
     @property
     def info(self) -> EngineInfo: ...
+
+    @property
+    def self_healing(self) -> bool:
+        """Whether the engine's outages end by themselves (a pool of remote replicas that restart): the server
+        then stays up and reports 503 meanwhile, instead of exiting for its supervisor to restart it."""
+        ...
+
+    def metric_collectors(self) -> list[Collector]:
+        """The engine's own metrics for ``/metrics`` (per replica, say); most engines have none."""
+        ...
 
     async def start(self) -> None: ...
 

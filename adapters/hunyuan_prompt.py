@@ -17,9 +17,9 @@ from typing import Any
 from PIL import Image
 
 from adapters.engine import EnginePrompt, Turn
+from adapters.errors import RequestRejected
 from adapters.hunyuan_compat import install_pil_image_processor
-from gateway.errors import InvalidRequest
-from gateway.media import ImageBudget
+from adapters.images import ImageBudget
 
 # HunyuanOCR stops on both of these (its files disagree on which one ends a turn).
 TURN_END_TOKENS = ("<｜hy_Assistant｜>", "<｜hy_place▁holder▁no▁2｜>")
@@ -79,7 +79,7 @@ class HunyuanPromptBuilder:
     def _reject_control_tokens(self, text: str, message_index: int) -> None:
         # Text is tokenized with special tokens enabled; a user's "<｜hy_User｜>" would end the turn.
         if found := self._control_tokens.search(text):
-            raise InvalidRequest(
+            raise RequestRejected(
                 f"Message text contains the model's control token {found.group()!r}, which is not allowed.",
                 param=f"messages[{message_index}].content",
             )

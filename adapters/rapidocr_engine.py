@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -34,9 +34,12 @@ from adapters.engine import (
     SamplingOptions,
     Turn,
 )
-from gateway.errors import EngineError, EngineUnavailable, InvalidRequest
-from gateway.media import ImageBudget
+from adapters.errors import EngineDown, EngineFailed, RequestRejected
+from adapters.images import ImageBudget
 from prompts.catalog import PromptSet
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 MODEL_NAME = "rapidocr-ppocrv6-small"
@@ -108,6 +111,9 @@ class RapidOCRPromptBuilder:
 class RapidOCREngine:
     """PP-OCR detection, orientation and recognition in one worker thread, off the event loop."""
 
+    # A dead engine stays dead: the server exits and its supervisor starts a fresh one.
+    self_healing = False
+
     def __init__(self, prompt_set: PromptSet) -> None:
         self._prompt_set = prompt_set
         self._ocr: Any = None
@@ -142,18 +148,21 @@ class RapidOCREngine:
     def stats(self) -> EngineStats:
         return EngineStats(running=min(self._in_flight, 1), waiting=max(self._in_flight - 1, 0))
 
+    def metric_collectors(self) -> list[Collector]:
+        return []
+
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """The text or the boxes of every image, one line per step; other tasks are a 400."""
         spotting_format = self._answer_format(request)
         if self._ocr is None:
-            raise EngineUnavailable("The engine is not running.")
+            raise EngineDown("The engine is not running.")
         self._in_flight += 1
         try:
             # A client that leaves cancels this wait: images still queued are dropped, one being read finishes.
             pages = await asyncio.get_running_loop().run_in_executor(self._pool, self._read, request.images)
         except Exception as error:  # RapidOCR's and onnxruntime's own errors, translated here only
             logger.exception("rapidocr failed on request %s", request.request_id)
-            raise EngineError("The OCR engine failed on this request.") from error
+            raise EngineFailed("The OCR engine failed on this request.") from error
         finally:
             self._in_flight -= 1
         answer = _spotting_answer(pages, spotting_format) if spotting_format else "\n\n".join(p.text for p in pages)
@@ -172,9 +181,9 @@ class RapidOCREngine:
     def _answer_format(self, request: EngineRequest) -> str | None:
         """``None`` for text, else the spotting format; raises the 400 for what PP-OCR cannot do."""
         if not request.images:
-            raise InvalidRequest("The rapidocr engine reads text in images, and this request has no image.")
+            raise RequestRejected("The rapidocr engine reads text in images, and this request has no image.")
         if request.sampling.logprobs is not None:
-            raise InvalidRequest("The rapidocr engine has no token log probabilities.", param="logprobs")
+            raise RequestRejected("The rapidocr engine has no token log probabilities.", param="logprobs")
         spotting = self._prompt_set.tasks.get(request.task or "", {}).get("output")
         if request.task not in READ_TASKS and spotting not in SPOTTING_FORMATS:
             raise _unsupported(CAPABILITIES.get(request.task, f"the {request.task!r} task"))
@@ -186,8 +195,8 @@ class RapidOCREngine:
         return [_page(self._ocr(image), image.size) for image in images]
 
 
-def _unsupported(capability: str, param: str | None = None) -> InvalidRequest:
-    return InvalidRequest(
+def _unsupported(capability: str, param: str | None = None) -> RequestRejected:
+    return RequestRejected(
         f"This gateway serves rapidocr (PP-OCR text detection and recognition), which does text extraction and "
         f"text spotting only; {capability} needs the HunyuanOCR model. {HOW_TO_GET_HUNYUANOCR}",
         param=param,

@@ -21,9 +21,10 @@ import time
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats, SamplingOptions
+from adapters.errors import EngineDown, EngineFailed, EngineFault, PromptTooLong, RequestRejected
 from adapters.hunyuan_compat import install_pil_image_processor, number_images_per_prompt
 from adapters.transformers_decoding import (
     BatchStepper,
@@ -36,7 +37,9 @@ from adapters.transformers_decoding import (
     left_pad,
 )
 from gateway.config import EngineSettings
-from gateway.errors import ContextLengthExceeded, EngineError, EngineUnavailable, GatewayError, InvalidRequest
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +62,10 @@ class _Job:
     rules: RowRules
     batch_key: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
-    outputs: asyncio.Queue[EngineOutput | GatewayError | None]
+    outputs: asyncio.Queue[EngineOutput | EngineFault | None]
     cancelled: bool = False
 
-    def emit(self, item: EngineOutput | GatewayError | None) -> None:
+    def emit(self, item: EngineOutput | EngineFault | None) -> None:
         self.loop.call_soon_threadsafe(self.outputs.put_nowait, item)
 
 
@@ -75,6 +78,9 @@ class TransformersEngine:
         await engine.start()
         async for output in engine.generate(EngineRequest(...)): ...
     """
+
+    # A dead engine stays dead: the server exits and its supervisor starts a fresh one.
+    self_healing = False
 
     def __init__(self, settings: EngineSettings, model_path: str) -> None:
         self._settings = settings
@@ -157,7 +163,7 @@ class TransformersEngine:
             self._batcher = None
         for job in [*self._waiting, *self._running]:
             job.cancelled = True  # a running batch stops at its next step
-            job.emit(EngineUnavailable("The engine is shutting down."))
+            job.emit(EngineDown("The engine is shutting down."))
         self._waiting.clear()
         self._worker.shutdown(wait=False, cancel_futures=True)
         self._model = None
@@ -171,16 +177,19 @@ class TransformersEngine:
     def stats(self) -> EngineStats:
         return EngineStats(running=len(self._running), waiting=len(self._waiting))
 
+    def metric_collectors(self) -> list[Collector]:
+        return []
+
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """Stream the request's outputs; closing the iteration drops it from its batch at the next step."""
         if not self.is_healthy():
-            raise EngineUnavailable("The engine is not running.")
+            raise EngineDown("The engine is not running.")
         job = await self._admit(request)
         self._waiting.append(job)
         self._arrived.set()
         try:
             while (item := await job.outputs.get()) is not None:
-                if isinstance(item, GatewayError):
+                if isinstance(item, EngineFault):
                     raise item
                 yield item
         finally:
@@ -192,14 +201,14 @@ class TransformersEngine:
         """Validate and encode a request (off the event loop); 4xx errors are raised here, before any output."""
         sampling = request.sampling
         if sampling.json_schema is not None:
-            raise InvalidRequest(
+            raise RequestRejected(
                 "The transformers engine does not support constrained decoding (response_format json_object / "
                 "json_schema); serve with --engine vllm for JSON output.",
                 param="response_format",
             )
         batch_key = self._batch_key(request)
         if batch_key == GREEDY and sampling.n > 1:
-            raise InvalidRequest("n must be 1 when using greedy sampling.", param="n")  # as vLLM answers
+            raise RequestRejected("n must be 1 when using greedy sampling.", param="n")  # as vLLM answers
         inputs = await asyncio.to_thread(self._encode, request)
         prompt_tokens = int(inputs["input_ids"].shape[1])
         rules = self._rules(sampling, prompt_tokens)
@@ -217,7 +226,7 @@ class TransformersEngine:
         try:
             return dict(self._processor(text=[request.prompt], images=request.images or None, return_tensors="pt"))
         except ValueError as error:  # the processor's verdict on an image or a prompt
-            raise InvalidRequest(str(error) or "The processor rejected this input.", param="messages") from error
+            raise RequestRejected(str(error) or "The processor rejected this input.", param="messages") from error
 
     def _sampling_value(self, options: SamplingOptions, name: str, fallback: Any) -> Any:
         value = getattr(options, name)
@@ -228,7 +237,7 @@ class TransformersEngine:
         # The checkpoint's default length is capped by the room left, as vLLM does; a length asked for is not.
         max_tokens = options.max_tokens or min(self._model_defaults.get("max_new_tokens") or room, room)
         if room <= 0 or max_tokens > room:
-            raise ContextLengthExceeded(
+            raise PromptTooLong(
                 f"This model's maximum context length is {self._info.max_model_len} tokens; the prompt has "
                 f"{prompt_tokens} and {max_tokens} more were requested.",
                 param="messages",
@@ -289,7 +298,7 @@ class TransformersEngine:
         except Exception:
             logger.exception("generate failed for a batch of %d requests", len(jobs))
             for job in jobs:
-                job.emit(EngineError("The engine failed while generating this response."))
+                job.emit(EngineFailed("The engine failed while generating this response."))
 
     def _generate(self, jobs: list[_Job]) -> None:
         import torch

@@ -25,8 +25,10 @@ import httpx
 from httpx_sse import aconnect_sse
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats
+from adapters.errors import EngineDown
 from adapters.upstream_pool import Replica, ReplicaPool
 from adapters.upstream_wire import (
     RETRYABLE_STATUSES,
@@ -38,7 +40,6 @@ from adapters.upstream_wire import (
     parse_error_body,
 )
 from gateway.config import EngineSettings
-from gateway.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,9 @@ class UpstreamEngine:
     def num_unfinished_requests(self) -> int:
         return sum(replica.outstanding for replica in self.replicas)
 
+    def metric_collectors(self) -> list[Collector]:
+        return [self]  # per-replica metrics, from ``collect``
+
     def stats(self) -> EngineStats:
         """The healthy replicas' schedulers, summed (as of their last health check)."""
         total = EngineStats()
@@ -118,7 +122,7 @@ class UpstreamEngine:
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """Stream from one replica; before the first token, a failed replica hands the request to another."""
         if not self.is_healthy():
-            raise EngineUnavailable("No upstream replica is healthy; retry later.", headers={"Retry-After": "5"})
+            raise EngineDown("No upstream replica is healthy; retry later.", retry_after=5)
         images = await asyncio.to_thread(encode_images, request.turns)
         tried: list[Replica] = []
         # Every replica once; a lone replica twice (vLLM asks for a retry when its image cache lost an image).
@@ -169,8 +173,8 @@ class UpstreamEngine:
         except httpx.TransportError as error:
             replica.healthy = False  # until its next good health check
             if started:
-                raise EngineUnavailable("The upstream replica went away mid-answer; retry.") from error
-            failure = EngineUnavailable("The upstream replicas could not be reached; retry later.")
+                raise EngineDown("The upstream replica went away mid-answer; retry.") from error
+            failure = EngineDown("The upstream replicas could not be reached; retry later.")
             raise UpstreamFailure(failure) from error
         except UpstreamFailure as failure:
             if started:

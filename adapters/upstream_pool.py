@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 from adapters.engine import EngineStats
-from gateway.errors import EngineUnavailable
+from adapters.errors import EngineDown
 
 # A replica keeps its images while it holds at most this times the average load (Mirrokni et al.'s c).
 LOAD_FACTOR = 1.25
@@ -59,7 +59,7 @@ class ReplicaPool:
         """The replica for a request; ones already ``tried`` only when no other healthy one is left."""
         healthy = self.healthy()
         if not healthy:
-            raise EngineUnavailable("No upstream replica is healthy; retry later.", headers={"Retry-After": "5"})
+            raise EngineDown("No upstream replica is healthy; retry later.", retry_after=5)
         candidates = [replica for replica in healthy if replica not in tried] or healthy
         if affinity_key is None:
             return min(candidates, key=lambda replica: (replica.outstanding, replica.routed))

@@ -5,7 +5,7 @@ OpenAI messages with every image as a lossless PNG data URL (the gateway
 already decoded and sized it, so the upstream never fetches anything and its
 processor sees exactly the pixels the in-process engine would), and the
 sampling options as vLLM's request fields. Stream chunks come back as
-:class:`EngineOutput` steps; upstream errors become gateway errors here, and
+:class:`EngineOutput` steps; upstream errors become engine errors here, and
 only here.
 """
 
@@ -21,15 +21,15 @@ from typing import Any
 from PIL import Image
 
 from adapters.engine import ChoiceDelta, EngineOutput, EngineRequest, SamplingOptions, TokenLogprob, Turn
-from adapters.vllm_engine import is_context_overflow
-from gateway.errors import (
-    ClientError,
-    ContextLengthExceeded,
-    EngineError,
-    EngineUnavailable,
-    GatewayError,
-    InvalidRequest,
-    RateLimited,
+from adapters.errors import (
+    EngineBusy,
+    EngineDown,
+    EngineFailed,
+    EngineFault,
+    PromptTooLong,
+    RequestRejected,
+    UpstreamRejected,
+    is_context_overflow,
 )
 
 # Statuses after which another replica may well succeed: it is busy, restarting or behind a failing proxy.
@@ -125,7 +125,7 @@ class UpstreamFailure(Exception):
     """A replica failed before answering; another replica may succeed. ``error`` is what the client gets if
     none does."""
 
-    def __init__(self, error: GatewayError) -> None:
+    def __init__(self, error: EngineFault) -> None:
         super().__init__(error.message)
         self.error = error
 
@@ -162,7 +162,7 @@ class StreamReader:
         text = (choice.get("delta") or {}).get("content") or ""
         reason = choice.get("finish_reason")
         if reason == "abort":
-            raise EngineUnavailable("The upstream replica stopped this request (it is shutting down or paused).")
+            raise EngineDown("The upstream replica stopped this request (it is shutting down or paused).")
         if not text and reason is None and self.tokens[index] == seen:
             return None
         return ChoiceDelta(
@@ -196,8 +196,8 @@ def stream_error(error: dict[str, Any]) -> UpstreamFailure:
     return UpstreamFailure(http_error(status, {"error": error}))
 
 
-def http_error(status: int, body: Any) -> GatewayError:
-    """An upstream's error response → the gateway error the client gets: a 4xx keeps its status."""
+def http_error(status: int, body: Any) -> EngineFault:
+    """An upstream's error response → the engine error the client gets: a 4xx keeps its status."""
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         error = body if isinstance(body, dict) else {}  # vLLM before 0.10 sent the fields at the top level
@@ -205,17 +205,15 @@ def http_error(status: int, body: Any) -> GatewayError:
     param = error.get("param") if isinstance(error.get("param"), str) else None
     if status == 400:
         if is_context_overflow(message):
-            return ContextLengthExceeded(message, param="messages")
-        return InvalidRequest(message, param=param)
+            return PromptTooLong(message, param="messages")
+        return RequestRejected(message, param=param)
     if status == 429:
-        return RateLimited(message, headers={"Retry-After": "1"})
+        return EngineBusy(message, retry_after=1)
     if 400 <= status < 500:
-        client_error = ClientError(message, param=param)
-        client_error.status_code = status
-        return client_error
+        return UpstreamRejected(message, status=status, param=param)
     if status in RETRYABLE_STATUSES:
-        return EngineUnavailable("The upstream replicas are unavailable; retry later.")
-    return EngineError("The upstream replica failed while processing this request.")
+        return EngineDown("The upstream replicas are unavailable; retry later.")
+    return EngineFailed("The upstream replica failed while processing this request.")
 
 
 def parse_error_body(content: bytes) -> Any:

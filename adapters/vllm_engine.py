@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from adapters.engine import (
     ChoiceDelta,
@@ -21,15 +21,19 @@ from adapters.engine import (
     SamplingOptions,
     TokenLogprob,
 )
-from gateway.config import EngineSettings
-from gateway.errors import (
-    ContextLengthExceeded,
-    EngineError,
-    EngineUnavailable,
-    GatewayError,
-    InvalidRequest,
-    ModelNotFound,
+from adapters.errors import (
+    EngineDown,
+    EngineFailed,
+    EngineFault,
+    PromptTooLong,
+    RequestRejected,
+    UnknownModel,
+    is_context_overflow,
 )
+from gateway.config import EngineSettings
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,9 @@ DEFAULT_CPU_KV_CACHE_GB = 4
 
 class VLLMEngine:
     """Runs HunyuanOCR (or any checkpoint vLLM supports) in this process through ``AsyncLLM``."""
+
+    # A dead engine stays dead: the server exits and its supervisor starts a fresh one.
+    self_healing = False
 
     def __init__(self, settings: EngineSettings, model_path: str) -> None:
         self._settings = settings
@@ -86,10 +93,13 @@ class VLLMEngine:
     def stats(self) -> EngineStats:
         return self._stats
 
+    def metric_collectors(self) -> list[Collector]:
+        return []
+
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         """Stream the request's outputs; cancelling the iteration aborts it in vLLM."""
         if not self.is_healthy():
-            raise EngineUnavailable("The engine is not running.")
+            raise EngineDown("The engine is not running.")
         prompt: dict[str, Any] = {"prompt": request.prompt}
         if request.images:
             prompt["multi_modal_data"] = {"image": request.images}
@@ -206,9 +216,9 @@ def _to_engine_output(output: Any, top_logprobs: int) -> EngineOutput:
     choices = []
     for completion in output.outputs:
         if completion.finish_reason == "error":
-            raise EngineError("The engine failed while processing this request.")
+            raise EngineFailed("The engine failed while processing this request.")
         if completion.finish_reason == "abort":
-            raise EngineUnavailable("The engine stopped this request (it is shutting down or paused).")
+            raise EngineDown("The engine stopped this request (it is shutting down or paused).")
         choices.append(
             ChoiceDelta(
                 index=completion.index,
@@ -248,31 +258,28 @@ def _logprobs(completion: Any, top: int) -> list[TokenLogprob] | None:
     return tokens
 
 
-def translate_vllm_error(error: Exception) -> GatewayError:
-    """vLLM exceptions → gateway errors, most specific first (a test checks every vLLM class is covered)."""
+def translate_vllm_error(error: Exception) -> EngineFault:
+    """vLLM exceptions → engine errors, most specific first (a test checks every vLLM class is covered)."""
     from vllm.exceptions import GracefulHTTPError, VLLMClientError, VLLMNotFoundError
     from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
+    if isinstance(error, EngineFault):
+        return error  # ours already, raised inside generate (an aborted request is a 503, not a 500)
     if isinstance(error, EngineGenerateError) and isinstance(error.__cause__, Exception):
         # generate() wraps input-processing failures; judge by what actually went wrong.
         error = error.__cause__
     message = str(error) or type(error).__name__
     if isinstance(error, EngineDeadError):
-        return EngineUnavailable("The engine has stopped; the server needs a restart.")
+        return EngineDown("The engine has stopped; the server needs a restart.")
     if isinstance(error, GracefulHTTPError):
-        return EngineUnavailable(message)  # admission control: busy, retry later
+        return EngineDown(message)  # admission control: busy, retry later
     if isinstance(error, VLLMNotFoundError):
-        return ModelNotFound(message, param="model")
+        return UnknownModel(message, param="model")
     if isinstance(error, VLLMClientError | ValueError):
         # Also what vLLM's input processing raises (prompt too long, processor rejects an image).
         if is_context_overflow(message):
-            return ContextLengthExceeded(message, param="messages")
-        return InvalidRequest(message, param=getattr(error, "parameter", None))
+            return PromptTooLong(message, param="messages")
+        return RequestRejected(message, param=getattr(error, "parameter", None))
     if isinstance(error, EngineGenerateError):
-        return EngineError("The engine failed while generating this response.")
-    return EngineError("The engine failed while processing this request.")
-
-
-def is_context_overflow(message: str) -> bool:
-    lowered = message.lower()
-    return "context length" in lowered or "maximum model length" in lowered or "maximum context length" in lowered
+        return EngineFailed("The engine failed while generating this response.")
+    return EngineFailed("The engine failed while processing this request.")

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
-from gateway.media import ImageBudget, MediaLimits, decode_image, parse_data_url
+from adapters.images import ImageBudget
+from gateway.media import MediaLimits, decode_image, parse_data_url
 
 HUNYUANOCR_BUDGET = ImageBudget(min_pixels=512 * 512, max_pixels=2048 * 2048, factor=32)
 

@@ -15,12 +15,20 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from adapters.engine import Engine, PromptBuilder
+from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl
 from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
-from gateway.errors import ClientError, GatewayError, error_response, handle_gateway_error, handle_unexpected_error
+from gateway.errors import (
+    ClientError,
+    GatewayError,
+    error_response,
+    handle_engine_fault,
+    handle_gateway_error,
+    handle_unexpected_error,
+)
 from gateway.fetch import FetchPolicy, MediaFetcher
 from gateway.lifecycle import Lifecycle, stop_this_process
 from gateway.media import MediaLimits, MediaLoader
@@ -91,6 +99,7 @@ def build_app(
         ],
         exception_handlers={
             GatewayError: handle_gateway_error,
+            EngineFault: handle_engine_fault,  # a safety net: the services translate them already
             HTTPException: _handle_http_exception,
             Exception: handle_unexpected_error,
         },

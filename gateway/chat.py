@@ -29,7 +29,7 @@ from adapters.engine import (
 )
 from gateway import protocol as wire
 from gateway.conversation import load_turns
-from gateway.errors import ModelNotFound
+from gateway.errors import ModelNotFound, engine_errors
 from gateway.media import SOURCE_SIZE, MediaLoader
 from gateway.tasks import TaskPlanner
 from prompts.catalog import PromptSet, ResolvedTask
@@ -233,12 +233,13 @@ class ChatService:
 
     async def _run(self, run: _Run) -> AsyncGenerator[EngineOutput, None]:
         """The engine's outputs, recorded into ``run``; stops the engine once an answer loops."""
-        async with aclosing(self._engine.generate(run.engine_request)) as outputs:
-            async for output in outputs:
-                run.prompt_tokens, run.cached_tokens = output.prompt_tokens, output.cached_tokens
-                yield output
-                if any(_looping(run.states[delta.index]) for delta in output.choices):
-                    return  # closing the engine's generator aborts the request
+        with engine_errors():
+            async with aclosing(self._engine.generate(run.engine_request)) as outputs:
+                async for output in outputs:
+                    run.prompt_tokens, run.cached_tokens = output.prompt_tokens, output.cached_tokens
+                    yield output
+                    if any(_looping(run.states[delta.index]) for delta in output.choices):
+                        return  # closing the engine's generator aborts the request
 
     async def _load(self, request: wire.ChatCompletionRequest) -> tuple[list[Turn], float]:
         """The request's turns with every image loaded, and the seconds that took."""
@@ -264,7 +265,8 @@ class ChatService:
     ) -> _Run:
         self._check_model(request)
         plan = self._tasks.plan(request, turns)
-        prompt = self._prompts.build(plan.turns)
+        with engine_errors():
+            prompt = self._prompts.build(plan.turns)
         sampling = _sampling(request, self._prompts.stop_token_ids, self._tasks.sampling_defaults())
         # Spotting wanted as JSON: let the model write boxes its own way, then parse them (a grammar would
         # force it out of the format it was trained on).

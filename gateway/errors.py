@@ -16,18 +16,32 @@
         ├── EngineUnavailable       503 the engine is loading or dead
         └── RequestTimeout          504 the request ran past --request-timeout
 
-Foreign exceptions (pydantic, vLLM, Pillow) are translated where they are
-raised, each in one place; anything else becomes a 500 without internals.
+Foreign exceptions (pydantic, Pillow) are translated where they are raised,
+each in one place; engines report theirs (vLLM's too) as ``adapters.errors``,
+which ``from_engine_error`` translates; anything else becomes a 500 without
+internals.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from adapters.errors import (
+    EngineBusy,
+    EngineDown,
+    EngineFailed,
+    EngineFault,
+    PromptTooLong,
+    RequestRejected,
+    UnknownModel,
+    UpstreamRejected,
+)
 from gateway.protocol import ErrorBody, ErrorResponse
 
 logger = logging.getLogger(__name__)
@@ -162,6 +176,39 @@ def _param_path(location: tuple[int | str, ...]) -> str:
     return path
 
 
+# Engine errors → what the client gets, most specific first; a test checks that every engine error has its line.
+ENGINE_ERRORS: tuple[tuple[type[EngineFault], type[GatewayError]], ...] = (
+    (PromptTooLong, ContextLengthExceeded),
+    (UnknownModel, ModelNotFound),
+    (UpstreamRejected, ClientError),
+    (RequestRejected, InvalidRequest),
+    (EngineBusy, RateLimited),
+    (EngineDown, EngineUnavailable),
+    (EngineFailed, EngineError),
+    (EngineFault, EngineError),
+)
+
+
+def from_engine_error(error: EngineFault) -> GatewayError:
+    """An engine's (or prompt builder's) error as the gateway error the client gets."""
+    gateway_class = next(cls for engine_class, cls in ENGINE_ERRORS if isinstance(error, engine_class))
+    param, code = (error.param, error.code) if isinstance(error, RequestRejected) else (None, None)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    translated = gateway_class(error.message, param=param, code=code, headers=headers)
+    if isinstance(error, UpstreamRejected):
+        translated.status_code = error.status  # the upstream server's own 4xx, passed on
+    return translated
+
+
+@contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turns the engine's errors raised inside the block into gateway errors."""
+    try:
+        yield
+    except EngineFault as error:
+        raise from_engine_error(error) from error
+
+
 def error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse(error.body().model_dump(), status_code=error.status_code, headers=error.headers)
 
@@ -171,6 +218,12 @@ async def handle_gateway_error(request: Request, exc: Exception) -> JSONResponse
     if isinstance(exc, ServerError):
         logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     return error_response(exc)
+
+
+async def handle_engine_fault(request: Request, exc: Exception) -> JSONResponse:
+    """A safety net: an engine error that reached the app untranslated is answered as ``from_engine_error`` says."""
+    assert isinstance(exc, EngineFault)
+    return await handle_gateway_error(request, from_engine_error(exc))
 
 
 async def handle_unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -52,7 +52,7 @@ class Lifecycle:
             self._fail()
             return
         self.state = "ready"
-        if getattr(self._engine, "self_healing", False):
+        if self._engine.self_healing:
             return  # its outages end by themselves (remote replicas restart); /health reports them meanwhile
         while self._engine.is_healthy():
             await asyncio.sleep(WATCH_INTERVAL)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.registry import Collector
 
 from adapters.engine import Engine
 from gateway.admission import AdmissionControl
@@ -50,8 +49,8 @@ class Metrics:
         ]
         for name, description, read in live:
             Gauge(name, description, registry=registry).set_function(read)
-        if callable(getattr(engine, "collect", None)):
-            registry.register(cast(Collector, engine))  # an engine with parts of its own (replicas) reports them
+        for collector in engine.metric_collectors():
+            registry.register(collector)  # an engine with parts of its own (replicas) reports them
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account one finished request, from its log record."""

@@ -6,8 +6,10 @@ import hashlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
+from prometheus_client.registry import Collector
+
 from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest, EngineStats
-from gateway.errors import GatewayError
+from adapters.errors import EngineFault
 
 
 @dataclass
@@ -15,11 +17,13 @@ class FakeEngine:
     """Answers with words derived from the prompt; can be told to fail before or during a stream."""
 
     words_per_choice: int = 4
-    fail_before_output: GatewayError | None = None
+    fail_before_output: EngineFault | None = None
     fail_after_words: tuple[int, Exception] | None = None
     requests: list[EngineRequest] = field(default_factory=list)
     reply: str | None = None  # answer with this text (in pieces of 5 characters) instead of hashes
     started: bool = False
+    self_healing: bool = False
+    collectors: list[Collector] = field(default_factory=list)  # what metric_collectors() gives /metrics
 
     @property
     def info(self) -> EngineInfo:
@@ -39,6 +43,9 @@ class FakeEngine:
 
     def stats(self) -> EngineStats:
         return EngineStats()
+
+    def metric_collectors(self) -> list[Collector]:
+        return self.collectors
 
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         self.requests.append(request)

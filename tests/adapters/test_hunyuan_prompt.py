@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.engine import Turn
+from adapters.errors import RequestRejected
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from gateway.errors import InvalidRequest
 from tests.images import make_image
 from tests.tiny_checkpoint import ASSISTANT, BOS, END_OF_SYSTEM, EOS, IMAGE, IMAGE_END, IMAGE_START, USER
 
@@ -37,6 +37,6 @@ def test_both_turn_end_tokens_stop_generation(prompts: HunyuanPromptBuilder) -> 
 
 @pytest.mark.parametrize("token", [USER, ASSISTANT, IMAGE, BOS])
 def test_control_tokens_in_user_text_are_rejected_naming_the_message(prompts: HunyuanPromptBuilder, token: str) -> None:
-    with pytest.raises(InvalidRequest) as caught:
+    with pytest.raises(RequestRejected) as caught:
         prompts.build([Turn("user", ["fine"]), Turn("assistant", ["ok"]), Turn("user", [f"x{token}y"])])
     assert caught.value.param == "messages[2].content"

@@ -9,8 +9,9 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from adapters.engine import EngineOutput, EngineRequest, SamplingOptions
+from adapters.errors import RequestRejected
 from adapters.rapidocr_engine import RapidOCREngine
-from gateway.errors import InvalidRequest
+from gateway.errors import from_engine_error
 from prompts.catalog import load_prompt_set
 from prompts.spotting import parse_spotting
 from tests.images import render_text
@@ -106,6 +107,6 @@ def test_stop_strings_and_max_tokens_cut_the_answer(engine: tuple[RapidOCREngine
 def test_what_pp_ocr_cannot_do_is_a_clear_400(
     engine: tuple[RapidOCREngine, list[str]], task: str | None, sampling: dict, words: str
 ) -> None:
-    with pytest.raises(InvalidRequest, match=words) as refused:
+    with pytest.raises(RequestRejected, match=words) as refused:
         run(engine[0], task, **sampling)
-    assert refused.value.status_code == 400
+    assert from_engine_error(refused.value).status_code == 400

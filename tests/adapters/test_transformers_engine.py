@@ -17,10 +17,11 @@ import pytest
 from PIL import Image
 
 from adapters.engine import EngineRequest, SamplingOptions, Turn
+from adapters.errors import PromptTooLong, RequestRejected
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from adapters.transformers_engine import TransformersEngine
 from gateway.config import EngineSettings
-from gateway.errors import ContextLengthExceeded, InvalidRequest
+from gateway.errors import from_engine_error
 from tests.images import make_image
 
 
@@ -171,18 +172,18 @@ def test_a_seed_makes_sampled_choices_reproducible(running: Running) -> None:
 
 def test_json_output_is_refused_with_a_clear_400(running: Running) -> None:
     request = running.request("Give JSON.", json_schema={"type": "object"})
-    with pytest.raises(InvalidRequest, match="does not support constrained decoding") as raised:
+    with pytest.raises(RequestRejected, match="does not support constrained decoding") as raised:
         running.run(collect(running.engine, request))
-    assert raised.value.status_code == 400 and raised.value.param == "response_format"
+    assert from_engine_error(raised.value).status_code == 400 and raised.value.param == "response_format"
 
 
 def test_greedy_request_for_several_choices_is_refused_like_vllm(running: Running) -> None:
-    with pytest.raises(InvalidRequest, match="n must be 1"):
+    with pytest.raises(RequestRejected, match="n must be 1"):
         running.run(collect(running.engine, running.request("Twice.", n=2)))
 
 
 def test_more_tokens_than_the_context_holds_is_a_context_length_error(running: Running) -> None:
-    with pytest.raises(ContextLengthExceeded):
+    with pytest.raises(PromptTooLong):
         running.run(collect(running.engine, running.request("Long.", max_tokens=8192)))
 
 
@@ -190,7 +191,7 @@ def test_image_the_processor_rejects_is_a_400(running: Running) -> None:
     prompt = running.prompts.build([Turn("user", [make_image(32, 32, seed=1), "Read."])])
     sliver = Image.new("RGB", (32 * 250, 32))  # past the processor's aspect-ratio limit
     request = EngineRequest("sliver", prompt.text, [sliver], SamplingOptions(max_tokens=4, temperature=0.0))
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(RequestRejected):
         running.run(collect(running.engine, request))
 
 

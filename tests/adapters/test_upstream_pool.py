@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
+from adapters.errors import EngineDown
 from adapters.upstream_pool import ReplicaPool, base_url
-from gateway.errors import EngineUnavailable
+from gateway.errors import from_engine_error
 
 
 def healthy_pool(count: int) -> ReplicaPool:
@@ -78,10 +79,11 @@ def test_a_retry_goes_to_a_replica_not_yet_tried_while_one_is_left() -> None:
     assert pool.choose(key("page"), [first, second]) in (first, second)
 
 
-def test_no_healthy_replica_is_a_503() -> None:
+def test_no_healthy_replica_is_a_503_to_retry_in_five_seconds() -> None:
     pool = healthy_pool(2)
     for replica in pool.replicas:
         replica.healthy = False
-    with pytest.raises(EngineUnavailable) as raised:
+    with pytest.raises(EngineDown) as raised:
         pool.choose(None, [])
-    assert raised.value.status_code == 503
+    client_error = from_engine_error(raised.value)
+    assert (client_error.status_code, client_error.headers) == (503, {"Retry-After": "5"})

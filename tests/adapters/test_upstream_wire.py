@@ -9,16 +9,17 @@ import pytest
 from PIL import Image
 
 from adapters.engine import EngineRequest, SamplingOptions, Turn
-from adapters.upstream_wire import StreamReader, UpstreamFailure, chat_body, encode_images, http_error, sampling_fields
-from gateway.errors import (
-    ClientError,
-    ContextLengthExceeded,
-    EngineError,
-    EngineUnavailable,
-    GatewayError,
-    InvalidRequest,
-    RateLimited,
+from adapters.errors import (
+    EngineBusy,
+    EngineDown,
+    EngineFailed,
+    EngineFault,
+    PromptTooLong,
+    RequestRejected,
+    UpstreamRejected,
 )
+from adapters.upstream_wire import StreamReader, UpstreamFailure, chat_body, encode_images, http_error, sampling_fields
+from gateway.errors import from_engine_error
 from tests.images import make_image
 
 
@@ -150,33 +151,35 @@ def test_stream_logprobs_become_token_logprobs() -> None:
 def test_error_event_in_a_stream_is_a_failure_another_replica_may_retry() -> None:
     with pytest.raises(UpstreamFailure) as raised:
         StreamReader().read({"error": {"message": "Internal server error", "type": "InternalServerError", "code": 500}})
-    assert isinstance(raised.value.error, EngineError)
+    assert isinstance(raised.value.error, EngineFailed)
 
 
 def test_an_aborted_upstream_request_is_unavailability() -> None:
-    with pytest.raises(EngineUnavailable):
+    with pytest.raises(EngineDown):
         StreamReader().read(chunk(0, "", 1, "abort"))
 
 
 @pytest.mark.parametrize(
-    ("status", "message", "expected"),
+    ("status", "message", "expected", "client_status"),
     [
-        (400, "n must be 1 when using greedy sampling", InvalidRequest),
-        (400, "This model's maximum context length is 8192 tokens", ContextLengthExceeded),
-        (404, "The model `x` does not exist.", ClientError),
-        (413, "too large", ClientError),
-        (429, "busy", RateLimited),
-        (500, "Internal server error", EngineError),
-        (502, "bad gateway", EngineUnavailable),
-        (503, "sleeping", EngineUnavailable),
+        (400, "n must be 1 when using greedy sampling", RequestRejected, 400),
+        (400, "This model's maximum context length is 8192 tokens", PromptTooLong, 400),
+        (404, "The model `x` does not exist.", UpstreamRejected, 404),
+        (413, "too large", UpstreamRejected, 413),
+        (429, "busy", EngineBusy, 429),
+        (500, "Internal server error", EngineFailed, 500),
+        (502, "bad gateway", EngineDown, 503),
+        (503, "sleeping", EngineDown, 503),
     ],
 )
-def test_upstream_http_errors_keep_their_4xx_status(status: int, message: str, expected: type[GatewayError]) -> None:
+def test_upstream_http_errors_keep_their_4xx_status(
+    status: int, message: str, expected: type[EngineFault], client_status: int
+) -> None:
     error = http_error(
         status, {"error": {"message": message, "type": "BadRequestError", "param": None, "code": status}}
     )
     assert type(error) is expected
-    assert error.status_code == (status if status < 500 else expected.status_code)
+    assert from_engine_error(error).status_code == client_status
     if status < 500:
         assert error.message == message  # the client learns what was wrong with its request
 

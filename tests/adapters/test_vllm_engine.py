@@ -1,4 +1,4 @@
-"""vLLM mapping: OpenAI sampling → SamplingParams, vLLM exceptions → gateway errors (complete)."""
+"""vLLM mapping: OpenAI sampling → SamplingParams, vLLM exceptions → engine errors (complete)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ from vllm.sampling_params import RequestOutputKind
 from vllm.v1.engine.exceptions import EngineDeadError, EngineGenerateError
 
 from adapters.engine import SamplingOptions
+from adapters.errors import EngineDown, EngineFailed, EngineFault, PromptTooLong, RequestRejected
 from adapters.vllm_engine import to_sampling_params, translate_vllm_error
-from gateway.errors import (
-    ClientError,
-    ContextLengthExceeded,
-    EngineError,
-    EngineUnavailable,
-    GatewayError,
-    InvalidRequest,
-    ServerError,
-)
+from gateway.errors import ClientError, EngineUnavailable, ServerError, from_engine_error
 
 
 def test_sampling_options_map_onto_sampling_params() -> None:
@@ -68,26 +61,26 @@ def _wrapped(cause: Exception) -> EngineGenerateError:
 
 
 VLLM_ERRORS = [
-    (EngineDeadError(), EngineUnavailable),
-    (VLLMValidationError("prompt exceeds the model's context length", parameter="messages"), ContextLengthExceeded),
-    (VLLMValidationError("bad value", parameter="top_k"), InvalidRequest),
-    (VLLMClientError("bad"), InvalidRequest),
+    (EngineDeadError(), EngineDown),
+    (VLLMValidationError("prompt exceeds the model's context length", parameter="messages"), PromptTooLong),
+    (VLLMValidationError("bad value", parameter="top_k"), RequestRejected),
+    (VLLMClientError("bad"), RequestRejected),
     (
         ValueError("The decoder prompt (length 9000) is longer than the maximum model length of 8192."),
-        ContextLengthExceeded,
+        PromptTooLong,
     ),
-    (ValueError("absolute aspect ratio must be smaller than 200"), InvalidRequest),
-    (_wrapped(ValueError("processor rejected the image")), InvalidRequest),
-    (EngineGenerateError(), EngineError),
-    (RuntimeError("kernel failure"), EngineError),
+    (ValueError("absolute aspect ratio must be smaller than 200"), RequestRejected),
+    (_wrapped(ValueError("processor rejected the image")), RequestRejected),
+    (EngineGenerateError(), EngineFailed),
+    (RuntimeError("kernel failure"), EngineFailed),
 ]
 
 
 @pytest.mark.parametrize("error,expected", VLLM_ERRORS, ids=[type(e).__name__ for e, _ in VLLM_ERRORS])
-def test_vllm_errors_translate_to_gateway_errors(error: Exception, expected: type[GatewayError]) -> None:
+def test_vllm_errors_translate_to_engine_errors(error: Exception, expected: type[EngineFault]) -> None:
     translated = translate_vllm_error(error)
     assert type(translated) is expected
-    if isinstance(translated, EngineError):
+    if isinstance(translated, EngineFailed):
         assert "kernel" not in translated.message  # internals stay in the log
 
 
@@ -108,7 +101,7 @@ def test_every_vllm_exception_class_translates_to_its_side_of_the_split() -> Non
         error = cls.__new__(cls)
         Exception.__init__(error, "something failed")
         vars(error).update(parameter=None, value=None, message="something failed", http_status=503)
-        translated = translate_vllm_error(error)
+        translated = from_engine_error(translate_vllm_error(error))
         if issubclass(cls, VLLMClientError):
             assert isinstance(translated, ClientError), cls
         elif issubclass(cls, GracefulHTTPError):
@@ -122,4 +115,9 @@ def test_greedy_sampling_with_several_choices_is_a_client_error() -> None:
 
     with pytest.raises(VLLMValidationError) as caught:
         to_sampling_params(SamplingOptions(temperature=0.0, n=2), stream=False)
-    assert isinstance(translate_vllm_error(caught.value), InvalidRequest)
+    assert isinstance(translate_vllm_error(caught.value), RequestRejected)
+
+
+def test_an_engine_error_raised_inside_generate_keeps_its_meaning() -> None:
+    aborted = EngineDown("The engine stopped this request (it is shutting down or paused).")
+    assert translate_vllm_error(aborted) is aborted  # a 503 to retry, not "the engine failed"

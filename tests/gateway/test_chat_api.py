@@ -6,7 +6,7 @@ import json
 
 from starlette.testclient import TestClient
 
-from gateway.errors import ContextLengthExceeded, EngineUnavailable
+from adapters.errors import EngineDown, PromptTooLong
 from tests.fakes import FakeEngine
 
 HELLO = {"model": "fake-ocr", "messages": [{"role": "user", "content": "hello"}]}
@@ -52,7 +52,7 @@ def test_stream_options_without_stream_is_rejected(api: TestClient) -> None:
 def test_engine_rejection_before_first_token_is_an_http_error_even_when_streaming(
     api: TestClient, fake_engine: FakeEngine
 ) -> None:
-    fake_engine.fail_before_output = ContextLengthExceeded("too long", param="messages")
+    fake_engine.fail_before_output = PromptTooLong("too long", param="messages")
     response = api.post("/v1/chat/completions", json={**HELLO, "stream": True})
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "context_length_exceeded"
@@ -61,7 +61,7 @@ def test_engine_rejection_before_first_token_is_an_http_error_even_when_streamin
 def test_error_after_the_stream_started_is_a_final_error_event_then_done(
     api: TestClient, fake_engine: FakeEngine
 ) -> None:
-    fake_engine.fail_after_words = (2, EngineUnavailable("engine died"))
+    fake_engine.fail_after_words = (2, EngineDown("engine died"))
     events = sse_events(api.post("/v1/chat/completions", json={**HELLO, "stream": True}).text)
     assert events[-1] == "[DONE]"
     assert json.loads(events[-2])["error"]["type"] == "service_unavailable"

@@ -11,18 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from adapters.images import ImageBudget
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.fetch import FetchPolicy, MediaFetcher
-from gateway.media import (
-    SOURCE_SIZE,
-    ImageBudget,
-    MediaLimits,
-    MediaLoader,
-    RecentImages,
-    decode_image,
-    parse_data_url,
-    smart_resize,
-)
+from gateway.media import SOURCE_SIZE, MediaLimits, MediaLoader, RecentImages, decode_image, parse_data_url
 from tests.images import data_url, encode, make_image
 
 PARAM = "messages[0].content[0].image_url.url"
@@ -61,14 +53,6 @@ FORMATS = [
 def test_supported_formats_decode_to_rgb_at_the_model_size(image_format: str, mime: str) -> None:
     image = load_one(data_url(encode(make_image(64, 96, seed=1), image_format), mime))
     assert image.mode == "RGB" and image.size == (64, 96)
-
-
-def test_images_are_resized_exactly_as_the_model_processor_would() -> None:
-    from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import smart_resize as reference
-
-    for width, height in [(1, 1), (7, 300), (640, 480), (4000, 3000), (33, 1000), (2048, 31), (255, 257)]:
-        expected_height, expected_width = reference(height, width, factor=32, min_pixels=1024, max_pixels=65536)
-        assert smart_resize(width, height, 32, 1024, 65536) == (expected_width, expected_height)
 
 
 def test_large_photo_is_brought_within_the_budget() -> None:

@@ -10,10 +10,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.engine import EngineInfo
+from adapters.errors import EngineFailed
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import MediaSettings, Settings
-from gateway.errors import EngineError
 from prompts.catalog import TaskRequest, load_prompt_set
 from tests.fakes import FakeEngine
 from tests.images import encode, make_image, make_pdf
@@ -142,7 +142,7 @@ def test_stream_true_means_ndjson(api: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "failure,message",
-    [(EngineError("engine broke"), "engine broke"), (RuntimeError("internals"), "The stream failed.")],
+    [(EngineFailed("engine broke"), "engine broke"), (RuntimeError("internals"), "The stream failed.")],
 )
 def test_a_failure_mid_stream_ends_it_with_an_error_event(
     api: TestClient, fake_engine: FakeEngine, failure: Exception, message: str

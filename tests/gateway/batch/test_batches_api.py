@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.engine import EngineOutput, EngineRequest
+from adapters.errors import PromptTooLong
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 
@@ -59,6 +60,19 @@ def test_bad_lines_go_to_the_error_file_and_the_rest_is_served(jobs: TestClient)
     assert errors["wrong-url"]["error"]["code"] == "invalid_request"
     rejected = errors["bad-body"]["response"]
     assert rejected["status_code"] == 400 and rejected["body"]["error"]["param"] == "temperature"
+
+
+def test_a_request_the_engine_rejects_gets_the_chat_apis_error_in_the_error_file(make_client: MakeClient) -> None:
+    client = make_client(FakeEngine(fail_before_output=PromptTooLong("too long", param="messages")))
+    batch = wait_for(client, create_batch(client, upload(client, request_line("long"))["id"])["id"], DONE)
+    [line] = jsonl(client, batch["error_file_id"])
+    assert line["response"]["status_code"] == 400
+    assert line["response"]["body"]["error"] == {
+        "message": "too long",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
 
 
 def test_duplicate_custom_ids_fail_the_batch_at_validation(jobs: TestClient) -> None:
