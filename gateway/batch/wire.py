@@ -9,7 +9,6 @@ from pydantic import Field
 
 from gateway.protocol import ResponseModel, WireModel
 
-CHAT_ENDPOINT = "/v1/chat/completions"
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
