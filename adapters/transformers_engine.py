@@ -25,6 +25,7 @@ from typing import Any
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats, SamplingOptions
 from adapters.hunyuan_compat import install_pil_image_processor, number_images_per_prompt
+from adapters.settings import EngineSettings
 from adapters.transformers_decoding import (
     BatchStepper,
     IncrementalText,
@@ -35,7 +36,6 @@ from adapters.transformers_decoding import (
     RowRules,
     left_pad,
 )
-from gateway.config import EngineSettings
 from gateway.errors import ContextLengthExceeded, EngineError, EngineUnavailable, GatewayError, InvalidRequest
 
 logger = logging.getLogger(__name__)

@@ -27,6 +27,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats
+from adapters.settings import EngineSettings
 from adapters.upstream_pool import Replica, ReplicaPool
 from adapters.upstream_wire import (
     RETRYABLE_STATUSES,
@@ -37,7 +38,6 @@ from adapters.upstream_wire import (
     http_error,
     parse_error_body,
 )
-from gateway.config import EngineSettings
 from gateway.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)

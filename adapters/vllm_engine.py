@@ -21,7 +21,7 @@ from adapters.engine import (
     SamplingOptions,
     TokenLogprob,
 )
-from gateway.config import EngineSettings
+from adapters.settings import EngineSettings
 from gateway.errors import (
     ContextLengthExceeded,
     EngineError,
