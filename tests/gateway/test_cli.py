@@ -16,6 +16,7 @@ import pytest
 from gateway import cli
 from gateway.cli import build_parser, settings_flags, settings_from_args
 from gateway.config import Settings, default_data_dir
+from tests.tiny_checkpoint import with_shipped_code
 
 # Every flag of `serve --help` by argument group, as the command has always offered them.
 GROUP_FLAGS = {
@@ -217,6 +218,30 @@ def test_unloadable_model_exits_2_with_a_paragraph_not_a_traceback(model: str, t
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "--model" in result.stderr and model in result.stderr
+
+
+def test_checkpoint_shipping_code_without_trust_remote_code_names_our_flag(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """It used to start the engine, which failed with transformers' advice to pass ``trust_remote_code=True`` and
+    an hf.co link to the local folder, and exit 3."""
+    checkpoint = with_shipped_code(tiny_checkpoint, tmp_path / "shipped")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--engine", "vllm", "--model", str(checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(tmp_path), "PYTHONPATH": str(Path.cwd())},
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == (
+        f"ocr-gateway: {checkpoint} ships its own code (configuration_hunyuan_shipped.py); serve it with "
+        "--trust-remote-code if you trust it."
+    )
+    assert "trust_remote_code=True" not in result.stderr and "hf.co" not in result.stderr
+    assert "Traceback" not in result.stderr and "Started server process" not in result.stderr
 
 
 def test_transformers_engine_flags_fill_the_engine_settings() -> None:
