@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats, SamplingOptions
 from adapters.errors import EngineDown, EngineFailed, EngineFault, PromptTooLong, RequestRejected
 from adapters.hunyuan_compat import install_pil_image_processor, number_images_per_prompt
+from adapters.settings import EngineSettings
 from adapters.transformers_decoding import (
     BatchStepper,
     IncrementalText,
@@ -36,7 +37,6 @@ from adapters.transformers_decoding import (
     RowRules,
     left_pad,
 )
-from gateway.config import EngineSettings
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats
 from adapters.errors import EngineDown
+from adapters.settings import EngineSettings
 from adapters.upstream_pool import Replica, ReplicaPool
 from adapters.upstream_wire import (
     RETRYABLE_STATUSES,
@@ -39,7 +40,6 @@ from adapters.upstream_wire import (
     http_error,
     parse_error_body,
 )
-from gateway.config import EngineSettings
 
 logger = logging.getLogger(__name__)
 

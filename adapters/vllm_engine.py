@@ -30,7 +30,7 @@ from adapters.errors import (
     UnknownModel,
     is_context_overflow,
 )
-from gateway.config import EngineSettings
+from adapters.settings import EngineSettings
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector

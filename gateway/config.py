@@ -1,57 +1,59 @@
-"""One typed settings object for the whole server, filled by the CLI (flags or ``OCR_GATEWAY_*``)."""
+"""One typed settings object for the whole server, filled by the CLI (flags or ``OCR_GATEWAY_*``).
+
+Each default and each flag's help text is stated once, here and in ``adapters/settings.py``, with
+``setting(default, help, …)``; ``gateway/cli.py`` builds ``ocr-gateway serve`` from these fields.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
-DEFAULT_MODEL = "tencent/HunyuanOCR"
+from adapters.settings import DEFAULT_MODEL, EngineSettings, setting
+
+__all__ = ["DEFAULT_MODEL", "BatchSettings", "EngineSettings", "MediaSettings", "Settings", "default_data_dir"]
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    """What the engine needs to load and run the model."""
-
-    model: str = DEFAULT_MODEL
-    revision: str | None = None
-    dtype: str = "auto"
-    max_model_len: int | None = None
-    enforce_eager: bool = False
-    enable_prefix_caching: bool = True
-    kv_cache_gb: float | None = None  # CPU: VLLM_CPU_KVCACHE_SPACE; GPU: KV-cache bytes budget
-    gpu_memory_utilization: float = 0.9
-    tensor_parallel_size: int = 1
-    max_images_per_prompt: int = 8
-    trust_remote_code: bool = False
-    seed: int = 0
-    device: str = "auto"  # transformers engine: torch device (auto: cuda when available, else cpu)
-    max_batch_size: int = 8  # transformers engine: most sequences in one generate call
-    torch_threads: int | None = None  # transformers engine: CPU threads per op (None: torch's default)
-    # --engine upstream: the OpenAI base URLs of the vLLM servers, their API key, and the model id they serve
-    upstreams: tuple[str, ...] = ()
-    upstream_api_key: str | None = None
-    upstream_model: str | None = None  # None: what each server's /v1/models lists
+def default_data_dir() -> str:
+    """``$XDG_DATA_HOME/ocr-gateway`` (``~/.local/share/ocr-gateway``): the same place whatever the cwd."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "ocr-gateway")
 
 
 @dataclass(frozen=True)
 class MediaSettings:
     """Limits and policy for images and PDFs in requests."""
 
-    remote_media: bool = True  # fetch http(s) image URLs at all
-    allowed_media_domains: tuple[str, ...] = ()  # empty: any public host
-    allow_private_media: bool = False  # on-prem: also fetch from private/loopback addresses
-    max_image_mb: float = 20.0
-    max_pdf_pages: int = 16
-    max_body_mb: float = 100.0
+    remote_media: bool = setting(True, "fetch http(s) image URLs (off: data: URLs only)", group="media")
+    allowed_media_domains: tuple[str, ...] = setting(
+        (), "comma-separated hosts image URLs may come from (default: any public)", group="media", lowercase=True
+    )
+    allow_private_media: bool = setting(False, "also fetch image URLs on private/loopback networks", group="media")
+    max_image_mb: float = setting(20.0, "largest image or PDF accepted", group="media")
+    max_pdf_pages: int = setting(16, "most PDF pages rendered per request", group="media")
+    max_body_mb: float = setting(100.0, "largest request body accepted", group="media")
 
 
 @dataclass(frozen=True)
 class BatchSettings:
-    """The Files and Batch APIs and their job store; no ``data_dir`` means the APIs are off."""
+    """The Files and Batch APIs and their job store; no ``data_dir`` means the APIs are off.
 
-    data_dir: str | None = None  # uploads, results and (without database_url) the SQLite database
-    database_url: str | None = None  # postgresql://… for a store shared by several gateways
-    max_batch_file_mb: float = 200.0
-    batch_concurrency: int = 8  # batch requests in the engine at once, beside interactive ones
+    ``Settings()`` leaves them off; the command line serves them by default, under ``default_data_dir()``.
+    """
+
+    data_dir: str | None = setting(
+        None,
+        "uploads, batch results and the SQLite job database",
+        group="batch",
+        cli_default=default_data_dir,
+        switch=("--batch-api", "serve OpenAI's Files and Batch APIs (/v1/files, /v1/batches)"),
+    )
+    database_url: str | None = setting(
+        None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)", group="batch"
+    )
+    max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
+    batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
 
     @property
     def max_file_bytes(self) -> int:
@@ -60,24 +62,52 @@ class BatchSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Server settings. ``served_model_name`` is what clients pass as ``model``."""
+    """Server settings. ``served_model_name`` is what clients pass as ``model``.
 
+    Within each group of ``ocr-gateway serve --help``, the flags come in the order of these fields.
+    """
+
+    # One of gateway/engines.py's ENGINES (the CLI offers exactly those).
+    engine_kind: str = setting(
+        "auto",
+        "inference engine. vllm: HunyuanOCR on vLLM (GPU, or CPU with the vllm-cpu build); rapidocr: PP-OCR text "
+        "extraction and spotting on any CPU, offline, no weights needed (other tasks answer 400); auto: vllm when "
+        "vLLM is installed and --model's weights are found (local folder or hub), else rapidocr with a warning",
+        flag="--engine",
+    )
     engine: EngineSettings = field(default_factory=EngineSettings)
+    served_model_name: str | None = setting(None, "model name clients use (default: --model)")
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8000, "port to listen on")
+    prompt_set: str = setting(
+        "auto",
+        "HunyuanOCR task prompts to use; auto reads the model version from its config",
+        choices=("auto", "1.0", "1.5"),
+    )
+    log_level: str = setting("info", "log level", choices=("debug", "info", "warning", "error"))
+    api_keys: tuple[str, ...] = setting(  # empty: no authentication
+        (),
+        "a key clients must send as 'Authorization: Bearer KEY'",
+        group="operation",
+        flag="--api-key",
+        env="API_KEYS",
+        repeat=True,
+        lines_file=("--api-keys-file", "file with one API key per line (# comments allowed)"),
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (), "comma-separated origins allowed to call the API from a browser ('*': any)", group="operation"
+    )
+    log_requests: bool = setting(
+        False, "also log the text of requests (never images); off keeps documents private", group="operation"
+    )
+    request_timeout: float = setting(600.0, "seconds a request may take before it is ended with 504", group="operation")
+    max_running_requests: int = setting(64, "requests in the engine at once", group="operation")
+    max_queued_requests: int = setting(
+        256, "requests waiting for the engine; beyond that clients get 429", group="operation"
+    )
+    shutdown_timeout: float = setting(30.0, "on SIGTERM, seconds in-flight requests get to finish", group="operation")
     media: MediaSettings = field(default_factory=MediaSettings)
     batch: BatchSettings = field(default_factory=BatchSettings)
-    engine_kind: str = "auto"
-    prompt_set: str = "auto"  # HunyuanOCR prompt set: auto (from the model's config), 1.0 or 1.5
-    served_model_name: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 8000
-    log_level: str = "info"
-    api_keys: tuple[str, ...] = ()  # empty: no authentication
-    cors_origins: tuple[str, ...] = ()
-    log_requests: bool = False  # log prompt text (never images); off: documents are private
-    request_timeout: float = 600.0
-    max_running_requests: int = 64  # in the engine at once
-    max_queued_requests: int = 256  # waiting for a slot; beyond that → 429
-    shutdown_timeout: float = 30.0  # SIGTERM: how long in-flight requests may finish
 
     @property
     def model_name(self) -> str:

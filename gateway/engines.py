@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from adapters.engine import Engine, PromptBuilder
 from gateway.config import Settings
-from gateway.model_source import ModelUnavailable, resolve_model
+from gateway.model_source import ModelUnavailable, resolve_model, shipped_code
 from prompts.catalog import load_prompt_set
 
 logger = logging.getLogger(__name__)
@@ -64,11 +64,34 @@ def _vllm(settings: Settings) -> tuple[Engine, PromptBuilder]:
 
 
 def _vllm_on(settings: Settings, model_path: str) -> tuple[Engine, PromptBuilder]:
-    from adapters.hunyuan_prompt import HunyuanPromptBuilder
     from adapters.vllm_engine import VLLMEngine
 
-    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    prompts = _hunyuan_prompts(settings, model_path)
     return VLLMEngine(settings.engine, model_path), prompts
+
+
+def _hunyuan_prompts(settings: Settings, model_path: str) -> PromptBuilder:
+    """The checkpoint's prompt builder, once transformers has read its config as the engine will.
+
+    A checkpoint that ships its own code is refused here, before an engine starts, in our flag's words:
+    transformers' own message tells people to pass ``trust_remote_code=True`` and links a local folder on hf.co.
+    """
+    from transformers import AutoConfig
+
+    from adapters.hunyuan_prompt import HunyuanPromptBuilder
+
+    trust = settings.engine.trust_remote_code
+    try:
+        AutoConfig.from_pretrained(model_path, trust_remote_code=trust)
+        return HunyuanPromptBuilder(model_path, trust_remote_code=trust)
+    except ValueError as error:
+        code = [] if trust or "trust_remote_code" not in str(error) else shipped_code(model_path)
+        if not code:
+            raise
+        raise ModelUnavailable(
+            f"{settings.engine.model} ships its own code ({', '.join(code)}); serve it with --trust-remote-code if "
+            "you trust it."
+        ) from None
 
 
 def _rapidocr(settings: Settings) -> tuple[Engine, PromptBuilder]:
@@ -79,21 +102,19 @@ def _rapidocr(settings: Settings) -> tuple[Engine, PromptBuilder]:
 
 
 def _transformers(settings: Settings) -> tuple[Engine, PromptBuilder]:
-    from adapters.hunyuan_prompt import HunyuanPromptBuilder
     from adapters.transformers_engine import TransformersEngine
 
     model_path = resolve_model(settings.engine.model, settings.engine.revision)
-    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    prompts = _hunyuan_prompts(settings, model_path)
     return TransformersEngine(settings.engine, model_path), prompts
 
 
 def _upstream(settings: Settings) -> tuple[Engine, PromptBuilder]:
-    from adapters.hunyuan_prompt import HunyuanPromptBuilder
     from adapters.upstream_engine import UpstreamEngine
 
     # The vLLM servers hold the weights; the gateway reads only the processor and tokenizer files.
     model_path = resolve_model(settings.engine.model, settings.engine.revision, weights=False)
-    prompts = HunyuanPromptBuilder(model_path, trust_remote_code=settings.engine.trust_remote_code)
+    prompts = _hunyuan_prompts(settings, model_path)
     return UpstreamEngine(settings.engine, model_path), prompts
 
 

@@ -196,7 +196,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def run_batch_command(args: argparse.Namespace, settings: Settings) -> int:
     """``ocr-gateway batch``: against ``--url``, or an engine of our own (the serve flags choose it)."""
-    api_key = args.api_key[0] if args.api_key else None
+    api_key = settings.api_keys[0] if settings.api_keys else None
     if args.url:
         # Either form works: http://host:8000 or the openai client's http://host:8000/v1.
         return asyncio.run(run_folder(args, args.url.rstrip("/").removesuffix("/v1"), api_key))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class ModelUnavailable(Exception):
     """The model cannot be loaded; the message tells the user what to do."""
 
 
+# The files whose ``auto_map`` names code the checkpoint ships for transformers to import.
+CODE_MAP_FILES = ("config.json", "processor_config.json", "preprocessor_config.json", "tokenizer_config.json")
 # Weight files, which a gateway whose engine runs elsewhere does not need.
 WEIGHT_PATTERNS = ["*.safetensors", "*.bin", "*.pt", "*.pth", "*.gguf"]
 
@@ -42,3 +46,22 @@ def _how_to(model: str, reason: str) -> str:
         "Any local folder with a HunYuanVL checkpoint works, including the tiny test checkpoint written by "
         "`python tests/tiny_checkpoint.py OUT_DIR`."
     )
+
+
+def shipped_code(model_path: str) -> list[str]:
+    """The Python files a local checkpoint ships for transformers to run (its ``auto_map`` entries), sorted."""
+    modules = set()
+    for name in CODE_MAP_FILES:
+        for references in _read_json(Path(model_path) / name).get("auto_map", {}).values():
+            for reference in references if isinstance(references, list) else [references]:
+                if isinstance(reference, str):  # "module.Class", or "other/repo--module.Class"
+                    modules.add(reference.split("--")[-1].rsplit(".", 1)[0] + ".py")
+    return sorted(modules)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import string
 from pathlib import Path
 
@@ -189,6 +190,24 @@ def _rename_image_processor(out_dir: Path) -> None:
     data = json.loads(path.read_text())
     data.get("image_processor", data)["image_processor_type"] = "HunYuanVLImageProcessor"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def with_shipped_code(checkpoint: Path, out_dir: Path, *, native: bool = False) -> Path:
+    """A copy of ``checkpoint`` that ships its own configuration code, named in its config's ``auto_map`` as hub
+    checkpoints do. ``native``: transformers knows the model type anyway and need not run the code; otherwise
+    the type is one only the shipped code defines."""
+    shutil.copytree(checkpoint, out_dir)
+    module = "configuration_hunyuan_shipped"
+    model_type = "hunyuan_vl" if native else "hunyuan_vl_shipped"
+    (out_dir / f"{module}.py").write_text(
+        "from transformers import HunYuanVLConfig\n\n\n"
+        f"class ShippedConfig(HunYuanVLConfig):\n    model_type = {model_type!r}\n"
+    )
+    config_path = out_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(model_type=model_type, auto_map={"AutoConfig": f"{module}.ShippedConfig"})
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+    return out_dir
 
 
 if __name__ == "__main__":

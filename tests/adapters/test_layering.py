@@ -26,15 +26,9 @@ def is_gateway(module: str) -> bool:
     return module == "gateway" or module.startswith("gateway.")
 
 
-# The one import left while EngineSettings moves to adapters/settings.py in a parallel change; once that file
-# exists this allowance is void (and should be deleted).
-MOVING = "gateway.config"
-
-
 @pytest.mark.parametrize("path", MODULES, ids=[path.name for path in MODULES])
 def test_no_adapter_module_imports_the_gateway(path: Path) -> None:
-    allowed = set() if (ADAPTERS / "settings.py").exists() else {MOVING}
-    found = [module for module in imported_modules(path.read_text()) if is_gateway(module) and module not in allowed]
+    found = [module for module in imported_modules(path.read_text()) if is_gateway(module)]
     assert found == [], f"{path.name} imports {found}"
 
 

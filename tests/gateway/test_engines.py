@@ -14,8 +14,10 @@ from gateway import engines
 from gateway.cli import build_parser
 from gateway.config import EngineSettings, Settings
 from gateway.engines import choose_auto, create_engine
+from gateway.model_source import ModelUnavailable
 from prompts.catalog import detect_prompt_set
 from tests.offline import no_network
+from tests.tiny_checkpoint import with_shipped_code
 
 
 def settings(model: str, **options: object) -> Settings:
@@ -86,3 +88,20 @@ def test_serve_help_documents_every_engine() -> None:
     assert {"auto", "vllm", "rapidocr"} <= set(engines.ENGINES)
     for name in ("auto", "vllm", "rapidocr"):
         assert f"{name}:" in text
+
+
+def test_code_a_checkpoint_ships_is_refused_in_our_flags_words_before_an_engine_exists(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    checkpoint = with_shipped_code(tiny_checkpoint, tmp_path / "shipped")
+    with pytest.raises(ModelUnavailable) as refused:
+        create_engine(settings(str(checkpoint), engine_kind="transformers"))
+    assert "ships its own code (configuration_hunyuan_shipped.py)" in str(refused.value)
+    assert "--trust-remote-code" in str(refused.value) and "trust_remote_code=True" not in str(refused.value)
+
+
+def test_shipped_code_that_transformers_need_not_run_needs_no_flag(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    checkpoint = with_shipped_code(tiny_checkpoint, tmp_path / "shipped", native=True)
+    engine, prompts = create_engine(settings(str(checkpoint), engine_kind="transformers"))
+    asyncio.run(engine.shutdown())
+    assert prompts.stop_token_ids
