@@ -6,7 +6,7 @@ EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: install system-deps serve test test-open-webui check bench tiny-checkpoint clean
+.PHONY: install system-deps serve test test-unit test-open-webui check bench tiny-checkpoint clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ serve: install
 # pytest's exit 5 (nothing collected, e.g. a -k filter) is not a failure.
 test: install system-deps
 	$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
+
+# The fast loop: every test but those that start real servers or engines (the `integration` marker).
+test-unit: install system-deps
+	$(VENV)/bin/python -m pytest -m "not integration" $(ARGS) || [ $$? -eq 5 ]
 
 # The real Open WebUI in Chromium against the gateway (tests/optional/test_open_webui_browser.py), not part of
 # `make test`. Open WebUI 0.12 (Python 3.11 or 3.12 only) gets a virtualenv of its own, outside the repo, as its pins

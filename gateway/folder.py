@@ -14,8 +14,6 @@ import base64
 import io
 import json
 import mimetypes
-import os
-import secrets
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -26,11 +24,12 @@ import httpx
 from PIL import Image
 from tqdm import tqdm
 
+from gateway.batch.blobs import write_atomically
 from gateway.config import Settings
+from gateway.pdf_worker import page_images
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 MARKDOWN_TASKS = frozenset({"document", "layout_parse", "chart", "table", "formula"})
-PAGE_DPI = 200
 RETRIES = 5  # for 429/503 (busy or still loading) and dropped connections
 TIMEOUT = 600.0
 
@@ -104,7 +103,7 @@ class FolderRun:
                 "pages": [_page_record(number, answer) for number, answer in enumerate(answers, start=1)],
             }
             text = json.dumps(record, ensure_ascii=False, indent=2)
-        await asyncio.to_thread(write_atomically, job.output, text.encode())
+        await asyncio.to_thread(write_atomically, job.output, [text.encode()])
 
     async def _pages(self, source: Path) -> list[str]:
         """The input as image data URLs: the file itself, or one PNG per PDF page."""
@@ -148,19 +147,20 @@ class _Failed(Exception):
 
 
 def _render_pdf(data: bytes) -> list[bytes]:
+    """Every page as a PNG, at the resolution the gateway's PDF worker renders at (no page limit here)."""
     import pypdfium2
 
     document = pypdfium2.PdfDocument(data)
     try:
-        pngs = []
-        for page in document:
-            image: Image.Image = page.render(scale=PAGE_DPI / 72, fill_color=(255, 255, 255, 255)).to_pil()
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, "PNG")
-            pngs.append(buffer.getvalue())
-        return pngs
+        return [_png(image) for image in page_images(document)]
     finally:
         document.close()
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _page_record(number: int, answer: dict[str, Any]) -> dict[str, Any]:
@@ -177,21 +177,6 @@ def _error_message(response: httpx.Response) -> str:
         return f"{response.status_code}: {response.json()['error']['message']}"
     except (ValueError, KeyError, TypeError):
         return f"{response.status_code}: {response.text[:200]}"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """A temporary file beside ``path``, fsynced, then renamed: ``path`` is either absent or complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")  # open() keeps the user's umask
-    try:
-        with partial.open("xb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
 
 
 def run_batch_command(args: argparse.Namespace, settings: Settings) -> int:

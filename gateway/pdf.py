@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import struct
 import sys
 
 from PIL import Image
 
 from gateway.errors import InvalidRequest
-
-HEADER = struct.Struct(">II")
-TOO_MANY_PAGES = 3
+from gateway.pdf_worker import PAGE_HEADER, TOO_MANY_PAGES
 
 
 async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: float, param: str) -> list[Image.Image]:
@@ -47,8 +44,8 @@ async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: f
 def _pages(output: bytes, param: str) -> list[Image.Image]:
     pages, offset = [], 0
     while offset < len(output):
-        width, height = HEADER.unpack_from(output, offset)
-        offset += HEADER.size
+        width, height = PAGE_HEADER.unpack_from(output, offset)
+        offset += PAGE_HEADER.size
         pages.append(Image.frombytes("RGB", (width, height), output[offset : offset + width * height * 3]))
         offset += width * height * 3
     if not pages:

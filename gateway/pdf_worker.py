@@ -1,10 +1,13 @@
 """Renders a PDF's pages in a separate, resource-limited process: ``python -m gateway.pdf_worker MAX_PAGES MAX_PIXELS``.
 
 The PDF arrives on stdin. On success the pages go to stdout, each as a header
-``width height`` (two big-endian uint32) followed by raw RGB bytes, and the exit
-code is 0. Exit code 3 means too many pages (the count is printed); anything
-else means the PDF could not be rendered. A hostile PDF can at worst crash or
-exhaust this process, never the server.
+``width height`` (``PAGE_HEADER``: two big-endian uint32) followed by raw RGB bytes,
+and the exit code is 0. Exit code 3 (``TOO_MANY_PAGES``) means too many pages (the
+count is printed); anything else means the PDF could not be rendered. A hostile PDF
+can at worst crash or exhaust this process, never the server.
+
+The child starts by importing this module, so it imports only the standard library; pypdfium2 comes once the
+limits are set.
 """
 
 from __future__ import annotations
@@ -13,16 +16,31 @@ import math
 import resource
 import struct
 import sys
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MEMORY_LIMIT = 2 * 2**30
 CPU_SECONDS = 60
 MAX_RENDER_DPI = 200
 TOO_MANY_PAGES = 3
+PAGE_HEADER = struct.Struct(">II")
 
 
 def _limit_resources() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
+
+
+def page_images(pages: Iterable[Any], max_pixels: float = math.inf) -> Iterator[Image.Image]:
+    """Each of a pypdfium2 document's ``pages`` as an RGB image at 200 DPI, or fewer pixels if ``max_pixels`` asks."""
+    for page in pages:
+        width_pt, height_pt = page.get_size()
+        # Sharp enough for OCR, but never more pixels than the model takes.
+        scale = min(MAX_RENDER_DPI / 72, math.sqrt(max_pixels / max(width_pt * height_pt, 1.0)))
+        yield page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil().convert("RGB")
 
 
 def main() -> int:
@@ -35,12 +53,8 @@ def main() -> int:
         print(len(document))
         return TOO_MANY_PAGES
     out = sys.stdout.buffer
-    for page in document:
-        width_pt, height_pt = page.get_size()
-        # Sharp enough for OCR, but never more pixels than the model takes.
-        scale = min(MAX_RENDER_DPI / 72, math.sqrt(max_pixels / max(width_pt * height_pt, 1.0)))
-        image = page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil().convert("RGB")
-        out.write(struct.pack(">II", image.width, image.height))
+    for image in page_images(document, max_pixels):
+        out.write(PAGE_HEADER.pack(image.width, image.height))
         out.write(image.tobytes())
     return 0
 

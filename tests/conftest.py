@@ -1,4 +1,5 @@
-"""Session-wide fixtures: the tiny checkpoint, one real gateway (vLLM engine) on 127.0.0.1, and Chromium."""
+"""Session-wide fixtures: the tiny checkpoint, one real gateway (vLLM engine) on 127.0.0.1, and Chromium; and the
+``integration`` marker on every test that starts real servers or engines."""
 
 from __future__ import annotations
 
@@ -19,6 +20,18 @@ from tests.tiny_checkpoint import build
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+
+# Their tests start real servers or engines (vLLM, Open WebUI, the benchmarks' systems, fuzzing over sockets).
+INTEGRATION_FOLDERS = ("integration", "bench", "fuzz", "optional")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the tests in ``INTEGRATION_FOLDERS`` ``integration``: ``-m "not integration"`` is the unit loop."""
+    here = Path(__file__).parent
+    for item in items:
+        if any(item.path.is_relative_to(here / folder) for folder in INTEGRATION_FOLDERS):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

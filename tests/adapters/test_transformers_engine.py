@@ -23,6 +23,7 @@ from adapters.transformers_engine import TransformersEngine
 from gateway.config import EngineSettings
 from gateway.errors import from_engine_error
 from tests.images import make_image
+from tests.waiting import wait_until_async
 
 
 @dataclass
@@ -98,11 +99,11 @@ def in_one_batch(running: Running, read: Any, requests: list[EngineRequest]) -> 
         async with aclosing(engine.generate(long)) as outputs:
             await anext(outputs)
             results = asyncio.gather(*(read(engine, request) for request in requests))
-            while engine.stats().waiting < len(requests):
-                await asyncio.sleep(0.001)
-        while engine.stats().running != len(requests):
-            assert not results.done()
-            await asyncio.sleep(0.001)
+            await wait_until_async(lambda: engine.stats().waiting >= len(requests), 60, "the requests to queue")
+        await wait_until_async(
+            lambda: results.done() or engine.stats().running == len(requests), 60, "the queued requests to run"
+        )
+        assert not results.done()  # they all ran at once, not one after another
         return list(await results)
 
     return list(running.run(together()))
@@ -143,22 +144,25 @@ def test_cancelled_request_stops_generating_and_its_batch_mate_finishes(running:
     short = running.request(make_image(80, 120, seed=8), "Short.")
     expected = running.run(collect(engine, short))
 
-    async def cancel_after_two_outputs() -> tuple[Any, float]:
+    async def cancel_after_two_outputs() -> Any:
         async def read_two() -> None:
             async with aclosing(engine.generate(long)) as outputs:
                 for _ in range(2):
                     await anext(outputs)
 
         results = await asyncio.gather(read_two(), collect(engine, short))
-        closed = time.monotonic()
-        while engine.num_unfinished_requests():
-            await asyncio.sleep(0.01)
-        return results[1], time.monotonic() - closed
+        await wait_until_async(lambda: not engine.num_unfinished_requests(), 60, "the engine to finish its batch")
+        return results[1]
 
-    answer, seconds_to_idle = running.run(cancel_after_two_outputs())
+    # Decoding steps, not seconds, tell a row that stopped from one that ran on: one forward pass per step.
+    steps: list[None] = []
+    hook = engine._model.register_forward_hook(lambda *_: steps.append(None))
+    try:
+        answer = running.run(cancel_after_two_outputs())
+    finally:
+        hook.remove()
     assert answer == expected
-    # 8,000 tokens take far longer; the cancelled row stops at the next step.
-    assert seconds_to_idle < 1.5
+    assert len(steps) < 100  # the short answer's 16 tokens and a few more, where the cancelled row ran on for 8,000
     assert running.run(collect(engine, short)) == expected  # and the engine keeps serving
 
 

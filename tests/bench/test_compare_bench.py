@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SYSTEMS = ("gateway", "vllm-server", "direct", "transformers")
 
 
+@pytest.mark.timeout(1200)  # the run itself may take 900 s (below), and then says why it failed
 def test_quick_comparison_runs_every_system(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "bench.compare", "--quick", "--out", str(tmp_path)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)

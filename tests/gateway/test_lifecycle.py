@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import pytest
-
-from gateway import lifecycle
 from gateway.lifecycle import Lifecycle
 from tests.fakes import FakeEngine
+from tests.waiting import wait_until_async
 
 
 @dataclass
@@ -24,21 +22,18 @@ class SelfHealingEngine(DyingEngine):
 
 
 def watch(engine: FakeEngine) -> tuple[str, list[str]]:
+    """The watchdog's state once its task has ended (it stopped the server, or has nothing to watch), and the stops
+    it asked for."""
     failures: list[str] = []
 
     async def run() -> str:
         watchdog = Lifecycle(engine, on_failure=lambda: failures.append("stopped"))
         watchdog.start()
-        await asyncio.sleep(lifecycle.WATCH_INTERVAL * 2)
+        await wait_until_async(lambda: asyncio.all_tasks() == {asyncio.current_task()}, 10, "the watchdog to end")
         await watchdog.stop()
         return watchdog.state
 
     return asyncio.run(run()), failures
-
-
-@pytest.fixture(autouse=True)
-def quick_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lifecycle, "WATCH_INTERVAL", 0.05)
 
 
 def test_a_dead_engine_stops_the_server() -> None:

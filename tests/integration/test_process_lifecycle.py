@@ -33,14 +33,18 @@ def test_sigterm_lets_an_in_flight_stream_finish_then_exits_0(tiny_checkpoint: P
             "messages": [{"role": "user", "content": [image_part(make_image(64, 64, seed=1))]}],
         }
         events: list[str] = []
+        under_way = threading.Event()
 
         def read_stream() -> None:
             with httpx.stream("POST", f"{root}/v1/chat/completions", json=body, timeout=120) as response:
-                events.extend(line for line in response.iter_lines() if line.startswith("data: "))
+                for line in response.iter_lines():
+                    if line.startswith("data: "):
+                        events.append(line)
+                        under_way.set()
 
         reader = threading.Thread(target=read_stream)
         reader.start()
-        time.sleep(1.0)  # the stream is under way
+        assert under_way.wait(timeout=120), "the stream sent no event"
         process.send_signal(signal.SIGTERM)
         reader.join(timeout=120)
         assert process.wait(timeout=90) == 0
