@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 import pytest
 from starlette.testclient import TestClient
@@ -14,15 +15,13 @@ from gateway.app import build_app
 from gateway.config import Settings
 from gateway.errors import InvalidRequest, RateLimited
 from tests.fakes import FakeEngine
+from tests.waiting import wait_until_async
 
 HELLO = {"messages": [{"role": "user", "content": "hello"}]}
 
 
-async def until(condition: object, timeout: float = 5) -> None:
-    """Yields to the loop until ``condition()`` holds; fails after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
+async def until(condition: Callable[[], bool]) -> None:
+    await wait_until_async(condition, 5, "the admission queue to reach the expected state")
 
 
 def test_admission_queues_up_to_its_limit_then_refuses_with_retry_after() -> None:
