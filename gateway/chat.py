@@ -277,7 +277,7 @@ class ChatService:
             sampling = replace(sampling, json_schema=None)
         loop_check = self._tasks.prompt_set.stream_loop_check or {}
         # Non-streaming requests that can grow long still come in deltas, so a loop is stopped early.
-        may_loop = sampling.max_tokens is None or sampling.max_tokens > loop_check.get("start", 4000) // 4
+        may_loop = sampling.max_tokens is None or sampling.max_tokens > LoopGuard(**loop_check).start // 4
         engine_request = EngineRequest(
             request_id=f"chatcmpl-{uuid.uuid4().hex}",
             prompt=prompt.text,

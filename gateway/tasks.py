@@ -51,7 +51,7 @@ class TaskPlanner:
         try:
             task = self.prompt_set.resolve(wanted)
         except UnknownTask as error:
-            raise InvalidRequest(str(error), param="task") from None
+            raise InvalidRequest(str(error), param=error.param) from None
         images = [part for part in turns[last_user].parts if isinstance(part, Image.Image)]
         rewritten = [*turns[:last_user], Turn("user", [*images, task.prompt]), *turns[last_user + 1 :]]
         return TaskPlan(rewritten, task)

@@ -8,32 +8,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from prompts.languages import UnknownLanguage, resolve_language
+
 CATALOG_PATH = Path(__file__).with_name("tasks.json")
 PROMPT_SETS = ("1.0", "1.5")
 
-# Target languages: (English name, Chinese name) as the prompts spell them.
-LANGUAGES: dict[str, tuple[str, str]] = {
-    "en": ("English", "英文"),
-    "zh": ("Chinese", "中文"),
-    "fr": ("French", "法文"),
-    "de": ("German", "德文"),
-    "es": ("Spanish", "西班牙文"),
-    "it": ("Italian", "意大利文"),
-    "pt": ("Portuguese", "葡萄牙文"),
-    "ru": ("Russian", "俄文"),
-    "ja": ("Japanese", "日文"),
-    "ko": ("Korean", "韩文"),
-    "ar": ("Arabic", "阿拉伯文"),
-    "th": ("Thai", "泰文"),
-    "vi": ("Vietnamese", "越南文"),
-    "id": ("Indonesian", "印尼文"),
-    "ms": ("Malay", "马来文"),
-    "tr": ("Turkish", "土耳其文"),
-}
-
 
 class UnknownTask(ValueError):
-    """A task name, language or argument the catalog cannot serve."""
+    """A task name, language or argument the catalog cannot serve; ``param`` names the request field at fault."""
+
+    def __init__(self, message: str, param: str = "task") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -86,12 +72,11 @@ class PromptSet:
         template = spec[lang]
         values: dict[str, str] = {}
         if "{language}" in template:
-            target = (request.target_lang or "en").lower()
-            if target not in LANGUAGES:
-                raise UnknownTask(
-                    f"Unknown target language {request.target_lang!r}; use one of {', '.join(LANGUAGES)}."
-                )
-            values["language"] = LANGUAGES[target][0 if lang == "en" else 1]
+            try:
+                target = resolve_language(request.target_lang or "en")
+            except UnknownLanguage as error:
+                raise UnknownTask(str(error), param="target_lang") from None
+            values["language"] = target.english if lang == "en" else target.chinese
         if "{fields}" in template:
             if not request.fields:
                 raise UnknownTask("The fields task needs a list of field names.")

@@ -38,6 +38,11 @@ class LoopGuard:
         self._start, self._every, self._min_repeats, self._min_span = start, every, min_repeats, min_span
         self._next_check = start
 
+    @property
+    def start(self) -> int:
+        """Answer length (characters) of the first check: an answer that cannot grow this long is never checked."""
+        return self._start
+
     def due(self, length: int) -> bool:
         """Whether an answer of ``length`` characters should be checked now (cheap; no text needed)."""
         return length >= self._next_check

@@ -17,7 +17,8 @@ from gateway.errors import InvalidRequest
 from gateway.openapi import Endpoint, errors, operation, parameter
 from gateway.protocol import QueryFieldNames
 from gateway.tasks import TaskPlanner, explicit_task
-from prompts.catalog import LANGUAGES, UnknownTask
+from prompts.catalog import UnknownTask
+from prompts.languages import LANGUAGES
 
 
 class TaskQuery(BaseModel):
@@ -59,7 +60,7 @@ async def resolve_task(request: Request) -> JSONResponse:
             explicit_task(request.path_params["task"], query.target_lang, query.fields, query.lang)
         )
     except UnknownTask as error:
-        raise InvalidRequest(str(error), param="task") from None
+        raise InvalidRequest(str(error), param=error.param) from None
     return JSONResponse(
         {"task": task.task, "prompt": task.prompt, "output": task.output, "prompt_set": prompt_set.version}
     )

@@ -85,11 +85,26 @@ def test_task_none_sends_the_words_as_they_are(api: TestClient, fake_engine: Fak
     assert "Extract all text in this image." + USER in sent_prompt(fake_engine)
 
 
-def test_unknown_task_or_language_is_400_naming_task(api: TestClient) -> None:
+@pytest.mark.parametrize(
+    "extra,param",
+    [
+        ({"task": "poetry"}, "task"),
+        ({"task": "fields"}, "task"),
+        ({"task": "translate", "target_lang": "xx"}, "target_lang"),
+        ({"task": "translate", "target_lang": "Elvish"}, "target_lang"),
+    ],
+)
+def test_unknown_task_or_language_is_400_naming_the_param(api: TestClient, extra: dict, param: str) -> None:
     content = [image_part(make_image(32, 32, seed=2))]
-    for extra in ({"task": "poetry"}, {"task": "translate", "target_lang": "xx"}, {"task": "fields"}):
-        response = api.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": content}], **extra})
-        assert response.status_code == 400 and response.json()["error"]["param"] == "task"
+    response = api.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": content}], **extra})
+    assert response.status_code == 400 and response.json()["error"]["param"] == param
+
+
+@pytest.mark.parametrize("target_lang", ["English", "en-US", "english", "英文", "Englisch"])
+def test_target_lang_may_be_a_language_name_or_tag(api: TestClient, fake_engine: FakeEngine, target_lang: str) -> None:
+    # Regression: "English" was a 400 asking for one of en, zh, …
+    ask(api, None, task="translate", target_lang=target_lang)
+    assert official("translate", target_lang="en", lang="en") in sent_prompt(fake_engine)
 
 
 def test_official_decoding_settings_fill_unset_fields(api: TestClient, fake_engine: FakeEngine) -> None:

@@ -66,6 +66,7 @@ def test_task_catalog_lists_the_prompt_set_tasks_and_languages(api: TestClient) 
     "task,query,body",
     [
         ("translate", {"target_lang": "fr"}, {"target_lang": "fr"}),
+        ("translate", {"target_lang": "français", "lang": "zh"}, {"target_lang": "French"}),
         ("fields", {"fields": ["invoice number", "total"], "lang": "zh"}, {"fields": ["invoice number", "total"]}),
         ("fields", {"fields": "invoice number, total"}, {"fields": ["invoice number", "total"]}),  # as /ocr reads it
         ("table", {"lang": "zh"}, {"lang": "zh"}),
@@ -84,12 +85,18 @@ def test_resolved_prompt_is_the_one_the_chat_endpoint_sends(
     assert shown["task"] == task and shown["prompt"] in fake_engine.requests[-1].prompt
 
 
+def test_a_task_prompt_names_the_target_language_however_it_was_written(api: TestClient) -> None:
+    for target_lang in ("fr", "français", "French", "fr-CA"):
+        shown = api.get("/v1/tasks/translate", params={"target_lang": target_lang, "lang": "zh"}).json()
+        assert "再将文字内容翻译为法文。" in shown["prompt"]
+
+
 @pytest.mark.parametrize(
     "path,param",
     [
         ("/v1/tasks/poetry", "task"),
         ("/v1/tasks/fields", "task"),  # no field names
-        ("/v1/tasks/translate?target_lang=xx", "task"),
+        ("/v1/tasks/translate?target_lang=xx", "target_lang"),
         ("/v1/tasks/text?lang=de", "lang"),
     ],
 )
