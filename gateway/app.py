@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -41,6 +42,7 @@ from gateway.routes import BATCH_ENDPOINTS, ENDPOINTS
 from gateway.routes.web import WEB_DIR
 from gateway.tasks import TaskPlanner
 from prompts.catalog import detect_prompt_set, load_prompt_set
+from prompts.languages import load_names
 
 
 def build_app(
@@ -67,6 +69,7 @@ def build_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lifecycle.start()  # the model loads while the server already answers /health
+        await asyncio.to_thread(load_names)  # language names for target_lang, off the event loop
         batch_worker = await _start_batch_api(app) if batch_api else None
         try:
             yield

@@ -10,11 +10,12 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from adapters.engine import Turn
+from adapters.images import ImageBudget
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import InvalidRequest
 from gateway.fetch import FetchPolicy, MediaFetcher
-from gateway.media import ImageBudget, MediaLimits, MediaLoader
+from gateway.media import MediaLimits, MediaLoader
 from tests.fakes import FakeEngine
 from tests.images import data_url, image_part, make_image, make_pdf
 
