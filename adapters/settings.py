@@ -1,7 +1,7 @@
 """What an engine needs to load and run the model, each setting stated once with the words people see.
 
 Every field is declared with ``setting(default, help, …)``: the default lives here and nowhere else, and the
-field's ``Option`` tells a command line how to offer it (``gateway/cli.py`` builds ``ocr-gateway serve`` from
+field's ``Option`` tells a command line how to offer it (``gateway/cli/__init__.py`` builds ``ocr-gateway serve`` from
 these). This module imports nothing from ``gateway/``: the engine boundary depends on nothing above it.
 """
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from adapters.engine import Engine, EngineRequest, SamplingOptions, Turn
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from gateway.cli.engines import create_engine
 from gateway.config import EngineSettings, Settings
-from gateway.engines import create_engine
 from tests.images import make_image
 
 

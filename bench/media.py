@@ -2,7 +2,7 @@
 
     python -m bench.media [--repeat 5] [--json out.json]
 
-1. ours       — gateway.media: base64 → JPEG draft-mode decode near the target → EXIF → resize
+1. ours       — gateway.media.loader: base64 → JPEG draft-mode decode near the target → EXIF → resize
 2. naive      — base64 → full decode → RGB → resize to the same target
 3. vllm       — vLLM's MediaConnector.fetch_image (its data-URL path) → the HunYuanVL processor's resize
 All produce the size HunyuanOCR 1.0's processor would use (max 2048×2048 area). Prints seconds per image
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from adapters.images import ImageBudget
-from gateway.media import MediaLimits, decode_image, parse_data_url
+from gateway.media.loader import MediaLimits, decode_image, parse_data_url
 
 HUNYUANOCR_BUDGET = ImageBudget(min_pixels=512 * 512, max_pixels=2048 * 2048, factor=32)
 

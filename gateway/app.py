@@ -30,9 +30,9 @@ from gateway.errors import (
     handle_gateway_error,
     handle_unexpected_error,
 )
-from gateway.fetch import FetchPolicy, MediaFetcher
 from gateway.lifecycle import Lifecycle, stop_this_process
-from gateway.media import MediaLimits, MediaLoader
+from gateway.media.fetch import FetchPolicy, MediaFetcher
+from gateway.media.loader import MediaLimits, MediaLoader
 from gateway.metrics import Metrics
 from gateway.middleware.auth import APIKeyMiddleware
 from gateway.middleware.request_log import RequestLogMiddleware

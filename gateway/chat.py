@@ -30,7 +30,7 @@ from adapters.engine import (
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import ModelNotFound, engine_errors
-from gateway.media import SOURCE_SIZE, MediaLoader
+from gateway.media.loader import SOURCE_SIZE, MediaLoader
 from gateway.tasks import TaskPlanner
 from prompts.catalog import PromptSet, ResolvedTask
 from prompts.postprocess import LoopGuard, cut_repeated_tail

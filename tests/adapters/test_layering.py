@@ -38,8 +38,8 @@ def test_no_adapter_module_imports_the_gateway(path: Path) -> None:
         "import gateway",
         "import gateway.errors as errors",
         "from gateway import errors",
-        "from gateway.media import ImageBudget",
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gateway.media import ImageBudget",
+        "from gateway.media.loader import ImageBudget",
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from gateway.media.loader import ImageBudget",
         "def f():\n    from gateway.errors import InvalidRequest",
     ],
 )

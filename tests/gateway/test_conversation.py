@@ -14,8 +14,8 @@ from adapters.images import ImageBudget
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import InvalidRequest
-from gateway.fetch import FetchPolicy, MediaFetcher
-from gateway.media import MediaLimits, MediaLoader
+from gateway.media.fetch import FetchPolicy, MediaFetcher
+from gateway.media.loader import MediaLimits, MediaLoader
 from tests.fakes import FakeEngine
 from tests.images import data_url, image_part, make_image, make_pdf
 

@@ -24,8 +24,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from adapters.images import MAX_ASPECT_RATIO, Detail, ImageBudget
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gateway.fetch import MediaFetcher
-from gateway.pdf import render_pdf
+from gateway.media.fetch import MediaFetcher
+from gateway.media.pdf import render_pdf
 
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"})
 DRAFT_SHORTFALL = 0.1  # JPEG draft decoding may land this far under the target size

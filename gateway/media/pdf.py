@@ -1,4 +1,4 @@
-"""PDF pages as images, rendered by ``gateway.pdf_worker`` in a child process with a deadline."""
+"""PDF pages as images, rendered by ``gateway.media.pdf_worker`` in a child process with a deadline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from PIL import Image
 
 from gateway.errors import InvalidRequest
-from gateway.pdf_worker import PAGE_HEADER, TOO_MANY_PAGES
+from gateway.media.pdf_worker import PAGE_HEADER, TOO_MANY_PAGES
 
 
 async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: float, param: str) -> list[Image.Image]:
@@ -16,7 +16,7 @@ async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: f
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "gateway.pdf_worker",
+        "gateway.media.pdf_worker",
         str(max_pages),
         str(max_pixels),
         stdin=asyncio.subprocess.PIPE,

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from gateway.batch.blobs import write_atomically
 from gateway.config import Settings
-from gateway.pdf_worker import page_images
+from gateway.media.pdf_worker import page_images
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif"})
 MARKDOWN_TASKS = frozenset({"document", "layout_parse", "chart", "table", "formula"})
@@ -193,8 +193,8 @@ async def _in_process(args: argparse.Namespace, settings: Settings, api_key: str
     import uvicorn
 
     from gateway.app import build_app
+    from gateway.cli.engines import create_engine
     from gateway.config import BatchSettings
-    from gateway.engines import create_engine
 
     settings = replace(settings, host="127.0.0.1", port=0, batch=BatchSettings())
     engine, prompts = create_engine(settings)

@@ -1,4 +1,5 @@
-"""Renders a PDF's pages in a separate, resource-limited process: ``python -m gateway.pdf_worker MAX_PAGES MAX_PIXELS``.
+"""Renders a PDF's pages in a separate, resource-limited process:
+``python -m gateway.media.pdf_worker MAX_PAGES MAX_PIXELS``.
 
 The PDF arrives on stdin. On success the pages go to stdout, each as a header
 ``width height`` (``PAGE_HEADER``: two big-endian uint32) followed by raw RGB bytes,

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from adapters.settings import Option
-from gateway import folder as folder_command
+from gateway.cli import folder as folder_command
+from gateway.cli.engines import ENGINES
+from gateway.cli.model_source import ModelUnavailable
 from gateway.config import Settings
-from gateway.engines import ENGINES
-from gateway.model_source import ModelUnavailable
 
 ENV_PREFIX = "OCR_GATEWAY_"
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -213,8 +213,8 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import build_app
-    from gateway.engines import create_engine
-    from gateway.server import GracefulServer
+    from gateway.cli.engines import create_engine
+    from gateway.cli.server import GracefulServer
 
     try:
         engine, prompts = create_engine(settings)

@@ -192,7 +192,7 @@ def test_batch_api_off_leaves_no_data_dir(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_engine_choices_are_the_engines_the_gateway_has() -> None:
-    from gateway.engines import ENGINES
+    from gateway.cli.engines import ENGINES
 
     assert f"--engine {{{','.join(sorted(ENGINES))}}}" in serve_help()
     with pytest.raises(SystemExit):

@@ -10,11 +10,10 @@ import huggingface_hub.constants
 import pytest
 
 from adapters.rapidocr_engine import MODEL_NAME, RapidOCREngine, RapidOCRPromptBuilder
-from gateway import engines
-from gateway.cli import build_parser
+from gateway.cli import build_parser, engines
+from gateway.cli.engines import choose_auto, create_engine
+from gateway.cli.model_source import ModelUnavailable
 from gateway.config import EngineSettings, Settings
-from gateway.engines import choose_auto, create_engine
-from gateway.model_source import ModelUnavailable
 from prompts.catalog import detect_prompt_set
 from tests.offline import no_network
 from tests.tiny_checkpoint import with_shipped_code
@@ -65,7 +64,7 @@ def test_auto_falls_back_to_rapidocr_when_vllm_is_not_installed(
 
 @pytest.mark.usefixtures("vllm_installed")
 def test_auto_fallback_serves_rapidocr_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="gateway.engines"):
+    with caplog.at_level(logging.WARNING, logger="gateway.cli.engines"):
         engine, prompts = create_engine(settings(str(tmp_path / "missing"), engine_kind="auto"))
     try:
         assert isinstance(engine, RapidOCREngine) and isinstance(prompts, RapidOCRPromptBuilder)

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from adapters.engine import Engine, PromptBuilder
+from gateway.cli.model_source import ModelUnavailable, resolve_model, shipped_code
 from gateway.config import Settings
-from gateway.model_source import ModelUnavailable, resolve_model, shipped_code
 from prompts.catalog import load_prompt_set
 
 logger = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ from PIL import Image
 
 from adapters.images import ImageBudget
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from gateway.fetch import FetchPolicy, MediaFetcher
-from gateway.media import SOURCE_SIZE, MediaLimits, MediaLoader, RecentImages, decode_image, parse_data_url
+from gateway.media.fetch import FetchPolicy, MediaFetcher
+from gateway.media.loader import SOURCE_SIZE, MediaLimits, MediaLoader, RecentImages, decode_image, parse_data_url
 from tests.images import data_url, encode, make_image
 
 PARAM = "messages[0].content[0].image_url.url"

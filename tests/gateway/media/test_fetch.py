@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.fetch import FetchPolicy, MediaFetcher, MediaURLNotAllowed, is_public_address
+from gateway.media.fetch import FetchPolicy, MediaFetcher, MediaURLNotAllowed, is_public_address
 from tests.images import encode, make_image
 from tests.servers import MediaServer, media_server
 
@@ -86,7 +86,7 @@ def test_urls_with_internal_address_literals_are_refused_without_detail(address:
 
 
 def _real_resolver() -> object:
-    from gateway.fetch import resolve_host
+    from gateway.media.fetch import resolve_host
 
     return resolve_host
 
