@@ -61,7 +61,8 @@ class VLLMEngine:
     async def start(self) -> None:
         started = time.monotonic()
         logger.info("loading %s into vLLM (this takes a minute on CPU)", self._model_path)
-        # Engine construction blocks on worker start-up; keep the event loop free.
+        # Engine construction blocks on worker start-up; keep the event loop free. The engine processes die
+        # when this thread ends (adapters/parent_death.py): the default executor keeps it until the loop closes.
         self._llm = await asyncio.to_thread(self._create)
         max_model_len = self._llm.model_config.max_model_len
         # Like vLLM's own server: the checkpoint's generation_config fills fields a request leaves out.

@@ -23,6 +23,10 @@ that it applies and is a no-op otherwise.
    as vLLM already does for tool messages, so the server's prompt equals the
    template's (and the gateway's ``upstream`` engine gets the same answers as
    its in-process one).
+4. Engine processes outliving a SIGKILLed gateway: vLLM's EngineCore does not
+   watch its parent, so it and its Workers lived on under init, holding the
+   model's memory. Each process vLLM starts asks the kernel to kill it when its
+   parent dies (``adapters/parent_death.py``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from adapters import parent_death
 from adapters.hunyuan_compat import install_pil_image_processor
 
 logger = logging.getLogger(__name__)
@@ -38,6 +43,7 @@ logger = logging.getLogger(__name__)
 def register() -> None:
     """Entry point vLLM calls in each of its processes; a fix that cannot apply is skipped, never fatal."""
     for fix in (
+        parent_death.install,
         install_pil_image_processor,
         _make_cpu_gemm_accept_strided_inputs,
         _split_hunyuan_images_by_tokens,

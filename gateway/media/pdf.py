@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from PIL import Image
@@ -19,6 +20,7 @@ async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: f
         "gateway.media.pdf_worker",
         str(max_pages),
         str(max_pixels),
+        str(os.getpid()),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,

@@ -1,5 +1,5 @@
 """Renders a PDF's pages in a separate, resource-limited process:
-``python -m gateway.media.pdf_worker MAX_PAGES MAX_PIXELS``.
+``python -m gateway.media.pdf_worker MAX_PAGES MAX_PIXELS GATEWAY_PID``.
 
 The PDF arrives on stdin. On success the pages go to stdout, each as a header
 ``width height`` (``PAGE_HEADER``: two big-endian uint32) followed by raw RGB bytes,
@@ -19,6 +19,8 @@ import struct
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
+
+from adapters.parent_death import die_with
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -45,7 +47,8 @@ def page_images(pages: Iterable[Any], max_pixels: float = math.inf) -> Iterator[
 
 
 def main() -> int:
-    max_pages, max_pixels = int(sys.argv[1]), int(sys.argv[2])
+    max_pages, max_pixels, gateway_pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    die_with(gateway_pid)  # a render must not outlive a SIGKILLed gateway
     _limit_resources()
     import pypdfium2
 

@@ -12,11 +12,10 @@ import sqlite3
 import time
 from pathlib import Path
 
-import psutil
 from openai import OpenAI
 
 from tests.images import image_part, make_image
-from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
+from tests.servers import TINY_ENGINE_ARGS, sigkill_and_watch_tree, start_gateway, stop_gateway
 
 REQUESTS = 240
 KILL_AFTER = 60  # completed requests before the kill
@@ -54,15 +53,6 @@ def _rows(database: Path, batch_id: str) -> dict[str, tuple[str, int, str | None
     }
 
 
-def _kill_tree(pid: int) -> None:
-    """SIGKILL the gateway first, then its engine processes (as a container's OOM kill would)."""
-    children = psutil.Process(pid).children(recursive=True)
-    psutil.Process(pid).kill()
-    for child in children:
-        child.kill()
-    psutil.wait_procs(children, timeout=30)
-
-
 def _client(root: str) -> OpenAI:
     return OpenAI(base_url=f"{root}/v1", api_key="unused", max_retries=0, timeout=60)
 
@@ -82,9 +72,11 @@ def test_sigkill_mid_batch_then_restart_answers_every_request_exactly_once(
         while (counts := client.batches.retrieve(batch.id).request_counts) is None or counts.completed < KILL_AFTER:
             assert time.monotonic() < deadline, "the batch did not get going"
             time.sleep(0.05)
-        _kill_tree(first.pid)
+        killed = sigkill_and_watch_tree(first)
     finally:
         stop_gateway(first)
+    # Its engine processes die with it, or they would hold the memory the restarted gateway needs.
+    assert killed.survivors == [], f"outlived the gateway by {killed.seconds:.0f} s: {killed.survivors}"
 
     before = _rows(data_dir / "gateway.db", batch.id)
     done_before = {cid: row for cid, row in before.items() if row[0] == "completed"}
@@ -115,7 +107,8 @@ def test_sigkill_mid_batch_then_restart_answers_every_request_exactly_once(
     print(
         f"\ncrash-resume: {REQUESTS} requests, {len(done_before)} done before SIGKILL, {len(in_flight)} in flight, "
         f"duplicates {duplicates}, lost {lost}, completed-then-redone {len(redone)}, "
-        f"engine runs {sum(attempts for _, attempts, _ in after.values())}"
+        f"engine runs {sum(attempts for _, attempts, _ in after.values())}, "
+        f"the killed gateway's last process gone after {killed.seconds:.1f} s"
     )
     assert (duplicates, lost, redone) == (0, 0, [])
     assert len(output) == REQUESTS and finished.error_file_id is None
