@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 _COORDINATES = re.compile(r"\((-?\d{1,6}),\s*(-?\d{1,6})\),\s*\((-?\d{1,6}),\s*(-?\d{1,6})\)")
@@ -57,13 +58,16 @@ def _parse_json(output: str, width: int, height: int) -> list[Box] | None:
 
 
 def _box(text: str, normalised: list[int] | list[float], width: int, height: int) -> Box:
+    return Box(text=text, box=to_pixels(normalised, width, height))
+
+
+def to_pixels(normalised: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    """``[x1, y1, x2, y2]`` in the model's 0–1000 coordinates → ``(x_min, y_min, x_max, y_max)`` in pixels of a
+    ``width`` × ``height`` image (clamped into it, corners in either order)."""
     x1, y1, x2, y2 = (min(max(float(value), 0.0), 1000.0) for value in normalised)
-    return Box(
-        text=text,
-        box=(
-            round(min(x1, x2) * width / 1000),
-            round(min(y1, y2) * height / 1000),
-            round(max(x1, x2) * width / 1000),
-            round(max(y1, y2) * height / 1000),
-        ),
+    return (
+        round(min(x1, x2) * width / 1000),
+        round(min(y1, y2) * height / 1000),
+        round(max(x1, x2) * width / 1000),
+        round(max(y1, y2) * height / 1000),
     )

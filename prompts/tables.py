@@ -1,12 +1,36 @@
-"""HTML tables (what HunyuanOCR writes) → Markdown tables, for users who asked for Markdown."""
+"""HTML tables (what HunyuanOCR writes) → Markdown tables, for users who asked for Markdown, and → a grid of cells
+with their spans (``read_table``), for documents."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 _TABLE = re.compile(r"<table\b.*?</table>", re.IGNORECASE | re.DOTALL)
 MAX_COLSPAN = 50  # beyond this a colspan is a model slip, not a table that wide
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell where the HTML wrote it: its first row and column (0-based) and how many it spans."""
+
+    text: str
+    row: int
+    col: int
+    row_span: int = 1
+    col_span: int = 1
+    header: bool = False  # a ``<th>``
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's cells once each, on a grid of ``num_rows`` × ``num_cols``; ``caption`` from ``<caption>``."""
+
+    cells: tuple[Cell, ...]
+    num_rows: int
+    num_cols: int
+    caption: str = ""
 
 
 class _TableReader(HTMLParser):
@@ -16,7 +40,10 @@ class _TableReader(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.rows: list[list[str]] = []
+        self.cells: list[Cell] = []
+        self.caption: list[str] = []
         self._cell: list[str] | None = None
+        self._in_caption = self._header = False
         self._colspan = self._rowspan = 1
         self._row_open = False
         self._from_above: dict[int, tuple[str, int]] = {}  # column → (text, rows still to fill) of rowspans
@@ -33,13 +60,18 @@ class _TableReader(HTMLParser):
                 self.rows.append([])
                 self._row_open = True
             self._cell = []
+            self._header = tag == "th"
             attributes = dict(attrs)
             self._colspan = _span(attributes.get("colspan"), MAX_COLSPAN)
             self._rowspan = _span(attributes.get("rowspan"), 10**9)  # no cap: it repeats only into rows that exist
         elif tag == "br" and self._cell is not None:
             self._cell.append(" ")
+        elif tag == "caption":
+            self._in_caption = True
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "caption":
+            self._in_caption = False
         if tag in ("td", "th", "tr", "table"):
             self._end_cell()
         if tag in ("tr", "table"):
@@ -48,6 +80,8 @@ class _TableReader(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell.append(data)
+        elif self._in_caption:
+            self.caption.append(data)
 
     def close(self) -> None:
         super().close()
@@ -56,12 +90,13 @@ class _TableReader(HTMLParser):
 
     def _end_cell(self) -> None:
         if self._cell is not None:
-            self._place(" ".join("".join(self._cell).split()).replace("|", "\\|"))
+            self._place(" ".join("".join(self._cell).split()))
             self._cell = None
 
     def _place(self, text: str) -> None:
         row = self.rows[-1]
         self._fill_from_above(row)
+        self.cells.append(Cell(text, len(self.rows) - 1, len(row), self._rowspan, self._colspan, self._header))
         for _ in range(self._colspan):
             if self._rowspan > 1:
                 self._from_above[len(row)] = (text, self._rowspan - 1)
@@ -95,12 +130,28 @@ def _span(value: str | None, limit: int) -> int:
     return max(1, min(int(digits) if len(digits) < 10 else limit, limit))
 
 
-def table_to_markdown(html: str) -> str:
-    """One HTML table as a Markdown table (the first row is the header); ``html`` itself if it has no cells."""
+def _read(html: str) -> _TableReader:
     reader = _TableReader()
     reader.feed(html)
     reader.close()
-    rows = [row for row in reader.rows if row]
+    return reader
+
+
+def read_table(html: str) -> Table:
+    """One HTML table's cells with their spans; a rowspan past the last row is cut there."""
+    reader = _read(html)
+    num_rows = len(reader.rows)
+    cells = tuple(
+        Cell(cell.text, cell.row, cell.col, min(cell.row_span, num_rows - cell.row), cell.col_span, cell.header)
+        for cell in reader.cells
+    )
+    num_cols = max((len(row) for row in reader.rows), default=0)
+    return Table(cells, num_rows, num_cols, " ".join("".join(reader.caption).split()))
+
+
+def table_to_markdown(html: str) -> str:
+    """One HTML table as a Markdown table (the first row is the header); ``html`` itself if it has no cells."""
+    rows = [[cell.replace("|", "\\|") for cell in row] for row in _read(html).rows if row]
     if not rows:
         return html
     width = max(len(row) for row in rows)

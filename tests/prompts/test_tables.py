@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from prompts.tables import html_tables_to_markdown, table_to_markdown
+from prompts.tables import Cell, html_tables_to_markdown, read_table, table_to_markdown
 
 
 def markdown(*rows: str) -> str:
@@ -96,3 +96,22 @@ def test_a_huge_colspan_is_capped_at_fifty_columns(span: str) -> None:
 )
 def test_text_without_a_complete_table_with_cells_is_left_untouched(text: str) -> None:
     assert html_tables_to_markdown(text) == text
+
+
+def test_read_table_gives_each_cell_once_with_its_place_spans_and_header_flag() -> None:
+    table = read_table(
+        '<table><caption>Pressures <b>(bar)</b></caption><tr><th rowspan="2">Part</th><th colspan="2">Bar</th></tr>'
+        "<tr><td>Before</td><td>After | now</td></tr></table>"
+    )
+    assert (table.num_rows, table.num_cols, table.caption) == (2, 3, "Pressures (bar)")
+    assert table.cells == (
+        Cell("Part", 0, 0, row_span=2, header=True),
+        Cell("Bar", 0, 1, col_span=2, header=True),
+        Cell("Before", 1, 1),
+        Cell("After | now", 1, 2),  # pipes escaped for Markdown only
+    )
+
+
+def test_read_table_cuts_a_rowspan_at_the_last_row() -> None:
+    table = read_table('<table><tr><td rowspan="9">a</td><td>b</td></tr><tr><td>c</td></tr></table>')
+    assert table.cells == (Cell("a", 0, 0, row_span=2), Cell("b", 0, 1), Cell("c", 1, 1))
