@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
-_TABLE = re.compile(r"<table\b.*?</table>", re.IGNORECASE | re.DOTALL)
+_TABLE_START = re.compile(r"<table\b", re.IGNORECASE)
+_TABLE_END = re.compile(r"</table>", re.IGNORECASE)
 MAX_COLSPAN = 50  # beyond this a colspan is a model slip, not a table that wide
 
 
@@ -162,5 +163,12 @@ def table_to_markdown(html: str) -> str:
 
 
 def html_tables_to_markdown(text: str) -> str:
-    """Every ``<table>…</table>`` in ``text`` as a Markdown table; everything else untouched."""
-    return _TABLE.sub(lambda match: table_to_markdown(match.group()), text)
+    """Every ``<table>…</table>`` in ``text`` as a Markdown table; everything else untouched.
+
+    One pass over the text: a looping model's thousands of unclosed ``<table`` tags (where a lazy
+    ``<table.*?</table>`` would scan to the end once per tag) cost no more than any other text."""
+    parts, position = [], 0
+    while (start := _TABLE_START.search(text, position)) and (end := _TABLE_END.search(text, start.end())):
+        parts += [text[position : start.start()], table_to_markdown(text[start.start() : end.end()])]
+        position = end.end()
+    return "".join([*parts, text[position:]])

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from prompts.tables import Cell, html_tables_to_markdown, read_table, table_to_markdown
+from tests.prompts.hangs import fails_if_it_hangs
 
 
 def markdown(*rows: str) -> str:
@@ -115,3 +116,9 @@ def test_read_table_gives_each_cell_once_with_its_place_spans_and_header_flag() 
 def test_read_table_cuts_a_rowspan_at_the_last_row() -> None:
     table = read_table('<table><tr><td rowspan="9">a</td><td>b</td></tr><tr><td>c</td></tr></table>')
     assert table.cells == (Cell("a", 0, 0, row_span=2), Cell("b", 0, 1), Cell("c", 1, 1))
+
+
+def test_thousands_of_unclosed_tables_cost_one_pass_not_one_per_tag() -> None:
+    looping = "<table><tr><td>x" * 20_000  # a looping model's answer that never closes its tables
+    with fails_if_it_hangs():  # the old lazy pattern took minutes on this
+        assert html_tables_to_markdown(looping) == looping
