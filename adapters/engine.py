@@ -108,6 +108,8 @@ class EngineInfo:
     engine: str | None = None  # the --engine that serves ("vllm", "rapidocr", …), shown by /v1/models
     model_name: str | None = None  # the model's own id when the engine serves its own model, not --model
     constrained_decoding: bool = True  # can hold answers to a JSON schema (SamplingOptions.json_schema)
+    # Document parsing answers with the page's structure (headings, tables, formulas); False: its text lines only
+    parses_layout: bool = True
 
 
 @dataclass(frozen=True)

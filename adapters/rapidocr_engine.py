@@ -126,6 +126,7 @@ class RapidOCREngine:
             engine="rapidocr",
             model_name=MODEL_NAME,
             constrained_decoding=False,
+            parses_layout=False,
         )
 
     @property

@@ -22,6 +22,7 @@ from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
+from gateway.documents.convert import DocumentService
 from gateway.errors import (
     ClientError,
     GatewayError,
@@ -123,6 +124,7 @@ def build_app(
     model_name = settings.served_model_name or engine.info.model_name or settings.model_name
     app.state.chat = ChatService(engine, prompts, media, tasks, model_name, settings.engine.max_images_per_prompt)
     app.state.ocr = OcrService(app.state.chat, media, settings.media.max_pdf_pages)
+    app.state.documents = DocumentService(app.state.ocr, engine.info.parses_layout)
     return app
 
 

@@ -133,21 +133,29 @@ def task_headers(fields: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def answer(
-    request: Request, work: Callable[[Ticket], Awaitable[BaseModel]], *, slots: int = 1, deadline: float | None = None
+    request: Request, work: Callable[[Ticket], Awaitable[Response]], *, slots: int = 1, deadline: float | None = None
 ) -> Response:
-    """``work(ticket)``'s result as JSON, holding ``slots`` engine slots; the deadline starts once they are held
-    unless one is given."""
+    """``work(ticket)``'s response, holding ``slots`` engine slots; the deadline starts once they are held unless
+    one is given. The response also names the task the request ran (``task_headers``)."""
     ticket = None
     try:
         # A client that gives up while queued leaves the queue at once.
         ticket = await unless_disconnected(request, _admission(request).enter(slots))
-        result = await unless_disconnected(request, within_deadline(deadline or start_deadline(request), work(ticket)))
+        response = await unless_disconnected(
+            request, within_deadline(deadline or start_deadline(request), work(ticket))
+        )
     except ClientDisconnected:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     finally:
         if ticket is not None:
             ticket.release()
-    return JSONResponse(result.model_dump(), headers=task_headers(log_fields(request)))
+    response.headers.update(task_headers(log_fields(request)))
+    return response
+
+
+async def as_json(result: Awaitable[BaseModel]) -> JSONResponse:
+    """A service's answer as a JSON response."""
+    return JSONResponse((await result).model_dump())
 
 
 async def stream(

@@ -25,6 +25,7 @@ from gateway import protocol as wire
 from gateway.chat import ChatService, Report
 from gateway.errors import InvalidRequest
 from gateway.media.loader import MediaLoader, is_pdf
+from prompts.catalog import PromptSet
 
 T = TypeVar("T")
 JSON_OUTPUTS = ("json",)  # tasks whose answer is parsed into ``data``
@@ -41,7 +42,9 @@ class Upload:
 
 
 @dataclass(frozen=True)
-class _Page:
+class Page:
+    """One image for the engine: an uploaded image, or one page of an uploaded PDF."""
+
     index: int  # position among all pages of the request
     filename: str | None
     number: int | None  # 1-based page of a PDF; None for an image
@@ -52,7 +55,7 @@ class _Page:
 class Document:
     """A request's uploads, decoded: every image and PDF page, in upload order."""
 
-    pages: list[_Page]
+    pages: list[Page]
     paged: bool  # answer page by page: there is a PDF, or more than one file
     media_ms: float
     started: float  # perf_counter() when decoding began
@@ -66,6 +69,11 @@ class OcrService:
         self._media = media
         self.max_pages = max_pages
 
+    @property
+    def prompt_set(self) -> PromptSet:
+        """The task catalog pages are read with."""
+        return self._chat.prompt_set
+
     async def load(self, uploads: list[Upload]) -> Document:
         """Every upload decoded (concurrently) into pages."""
         started = time.perf_counter()
@@ -76,11 +84,11 @@ class OcrService:
         )
         if (count := sum(len(images) for images in loaded)) > self.max_pages:
             raise InvalidRequest(f"The request holds {count} images and PDF pages; at most {self.max_pages}.")
-        pages: list[_Page] = []
+        pages: list[Page] = []
         for upload, images in zip(uploads, loaded, strict=True):
             pdf = is_pdf(upload.data)
             for number, image in enumerate(images, start=1):
-                pages.append(_Page(len(pages), upload.filename, number if pdf else None, image))
+                pages.append(Page(len(pages), upload.filename, number if pdf else None, image))
         paged = len(pages) > 1 or any(page.number is not None for page in pages)
         return Document(pages, paged, _ms_since(started), started)
 
@@ -88,13 +96,17 @@ class OcrService:
         self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int
     ) -> wire.OcrResponse:
         """All pages' answers in one response, ``at_once`` pages in the engine at a time."""
-        request = self._completion_options(options, stream=False)
-        slots = asyncio.Semaphore(at_once)
-        pages = await _all_or_none([self._page(request, options, page, slots) for page in document.pages])
+        pages = await self.read_pages(document, options, at_once=at_once)
         timings = wire.OcrTimings(media_ms=document.media_ms, total_ms=_ms_since(document.started))
         response = self._response(pages, document.paged, timings)
         _report_usage(report, response)
         return response
+
+    async def read_pages(self, document: Document, options: wire.OcrOptions, *, at_once: int) -> list[wire.OcrPage]:
+        """Every page's answer, in order, ``at_once`` pages in the engine at a time."""
+        request = self._completion_options(options, stream=False)
+        slots = asyncio.Semaphore(at_once)
+        return await _all_or_none([self._page(request, options, page, slots) for page in document.pages])
 
     async def stream(
         self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int
@@ -150,7 +162,7 @@ class OcrService:
         )
 
     async def _page(
-        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: _Page, slots: asyncio.Semaphore
+        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: Page, slots: asyncio.Semaphore
     ) -> wire.OcrPage:
         async with slots:
             completion = await self._chat.complete_turns(request, [_turn(page, options)])
@@ -158,7 +170,7 @@ class OcrService:
         return self._page_result(page, choice.message.content, choice.finish_reason, completion.usage, completion.ocr)
 
     async def _page_events(
-        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: _Page, slots: asyncio.Semaphore
+        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: Page, slots: asyncio.Semaphore
     ) -> AsyncGenerator[wire.OcrDelta | wire.OcrPageDone, None]:
         """One page's text as it is generated, then the finished page."""
         text: list[str] = []
@@ -177,7 +189,7 @@ class OcrService:
 
     def _page_result(
         self,
-        page: _Page,
+        page: Page,
         text: str,
         finish_reason: wire.FinishReason | None,
         usage: wire.Usage,
@@ -229,7 +241,7 @@ class OcrService:
         )
 
 
-def _turn(page: _Page, options: wire.OcrOptions) -> Turn:
+def _turn(page: Page, options: wire.OcrOptions) -> Turn:
     return Turn("user", [page.image, options.prompt] if options.prompt else [page.image])
 
 

@@ -341,6 +341,9 @@ class OcrOptions(WireModel):
     fields: QueryFieldNames = None
     max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     stream: Annotated[Literal["ndjson", "sse"] | None, BeforeValidator(_stream_mode)] = None
+    # What to answer with: the page texts as JSON (default), or one document in a format (gateway/documents/).
+    format: Literal["json", "markdown", "text", "html", "doctags", "docling", "chunks"] = "json"
+    boxes: bool | None = None  # documents: place every item on its page (a spotting call per page); None: by format
 
 
 def query_values(items: list[tuple[str, str]]) -> dict[str, Any]:

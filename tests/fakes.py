@@ -21,13 +21,15 @@ class FakeEngine:
     fail_after_words: tuple[int, Exception] | None = None
     requests: list[EngineRequest] = field(default_factory=list)
     reply: str | None = None  # answer with this text (in pieces of 5 characters) instead of hashes
+    replies: dict[str, str] = field(default_factory=dict)  # per task, as ``reply``
+    parses_layout: bool = True
     started: bool = False
     self_healing: bool = False
     collectors: list[Collector] = field(default_factory=list)  # what metric_collectors() gives /metrics
 
     @property
     def info(self) -> EngineInfo:
-        return EngineInfo(model_path="/models/fake", max_model_len=1024)
+        return EngineInfo(model_path="/models/fake", max_model_len=1024, parses_layout=self.parses_layout)
 
     async def start(self) -> None:
         self.started = True
@@ -52,7 +54,8 @@ class FakeEngine:
         if self.fail_before_output is not None:
             raise self.fail_before_output
         prompt_tokens = len(request.prompt)
-        pieces = [self.reply[i : i + 5] for i in range(0, len(self.reply), 5)] if self.reply else None
+        reply = self.replies.get(request.task or "", self.reply)
+        pieces = [reply[i : i + 5] for i in range(0, len(reply), 5)] if reply else None
         limit = (
             len(pieces) if pieces else min(self.words_per_choice, request.sampling.max_tokens or self.words_per_choice)
         )

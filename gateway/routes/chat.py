@@ -27,7 +27,7 @@ async def create_chat_completion(request: Request) -> Response:
             format=CHAT_STREAM,
             first_is_output=True,
         )
-    return await edge.answer(request, lambda ticket: service.complete(chat_request, report))
+    return await edge.answer(request, lambda ticket: edge.as_json(service.complete(chat_request, report)))
 
 
 def _texts(chat_request: ChatCompletionRequest) -> list[str]:

@@ -13,8 +13,10 @@ from starlette.responses import Response
 from starlette.types import Message, Receive
 
 from gateway import edge
+from gateway.admission import Ticket
 from gateway.deadline import within_deadline
-from gateway.errors import UnsupportedMediaType
+from gateway.documents.convert import DocumentService
+from gateway.errors import InvalidRequest, UnsupportedMediaType
 from gateway.ocr import OcrService, Upload
 from gateway.openapi import BINARY, Endpoint, errors, operation, parameter, query_fields
 from gateway.protocol import OcrOptions, OcrResponse, query_values
@@ -32,6 +34,8 @@ async def ocr(request: Request) -> Response:
     uploads, form_fields = await read_uploads(request, max_files=service.max_pages)
     options = edge.parse(OcrOptions, query_values([*request.query_params.multi_items(), *form_fields]))
     report = edge.log_fields(request)
+    if options.format != "json":
+        return await _document(request, uploads, options, deadline)
     document = await within_deadline(deadline, service.load(uploads))
     # Every page takes an engine slot (or a place in the queue): all are admitted before any runs.
     pages = len(document.pages)
@@ -46,10 +50,27 @@ async def ocr(request: Request) -> Response:
         )
     return await edge.answer(
         request,
-        lambda ticket: service.recognize(document, options, report, at_once=ticket.slots),
+        lambda ticket: edge.as_json(service.recognize(document, options, report, at_once=ticket.slots)),
         slots=pages,
         deadline=deadline,
     )
+
+
+async def _document(request: Request, uploads: list[Upload], options: OcrOptions, deadline: float) -> Response:
+    """One file read into a document and answered in ``options.format`` (``gateway/documents/convert.py``)."""
+    documents: DocumentService = request.app.state.documents
+    documents.plan(options)  # refuses what makes no sense before any decoding
+    if len(uploads) > 1:
+        raise InvalidRequest(f"format={options.format} makes one document of one file; send one.", param="file")
+    document = await within_deadline(deadline, request.app.state.ocr.load(uploads))
+    name = uploads[0].filename
+    report = edge.log_fields(request)
+
+    async def work(ticket: Ticket) -> Response:
+        converted = await documents.convert(document, name, options, report, at_once=ticket.slots)
+        return Response(converted.body, media_type=converted.media_type)
+
+    return await edge.answer(request, work, slots=len(document.pages), deadline=deadline)
 
 
 async def read_uploads(request: Request, *, max_files: int) -> tuple[list[Upload], list[tuple[str, str]]]:
@@ -99,11 +120,15 @@ def _operation() -> dict[str, object]:
         "ocr",
         {
             200: {
-                "description": "The text (JSON), or progress events (NDJSON / SSE) when stream is set",
+                "description": "The text (JSON), progress events (NDJSON / SSE) when stream is set, or one document "
+                "in the format asked for (Markdown, HTML, text, DocTags; DoclingDocument or chunks as JSON)",
                 "content": {
                     "application/json": {"schema": OcrResponse},
                     "application/x-ndjson": {"schema": {"type": "string"}},
                     "text/event-stream": {"schema": {"type": "string"}},
+                    "text/markdown": {"schema": {"type": "string"}},
+                    "text/html": {"schema": {"type": "string"}},
+                    "text/plain": {"schema": {"type": "string"}},
                 },
             },
             **errors(400, 401, 413, 415, 429, 500, 503, 504),

@@ -1,0 +1,117 @@
+"""``POST /ocr?format=…``: a request's pages read into one document, answered in the format asked for.
+
+What each page costs (engine calls), chosen by the request:
+- document parsing, once per page: the structure (headings, lists, tables, formulas, pictures). HunyuanOCR-1.5's
+  ``layout_parse`` also gives every block its box, so with 1.5 boxes cost nothing more;
+- spotting, once more per page when boxes are wanted and the parsing gave none (HunyuanOCR 1.0): its lines are
+  aligned with the parsed blocks (``align``) to place them;
+- an engine that reads text lines only (rapidocr) is asked for spotting alone: every line a text item with its box.
+
+``boxes`` defaults by format: ``docling``, ``chunks`` and ``doctags`` carry places, so they ask for them;
+``markdown``, ``html`` and ``text`` do not show them, so they cost one call per page unless ``boxes=true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from gateway import protocol as wire
+from gateway.chat import Report
+from gateway.documents.build import PageAnswers, build_document
+from gateway.documents.exports import EXPORTS
+from gateway.errors import InvalidRequest
+from gateway.media.loader import SOURCE_SIZE
+from gateway.ocr import Document, OcrService, Page
+
+PLACED_BY_DEFAULT = ("docling", "chunks", "doctags")
+
+
+@dataclass(frozen=True)
+class Converted:
+    """A document in one format: its bytes and their content type."""
+
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The tasks each page is read with (``None``: not asked)."""
+
+    parsing: str | None
+    spotting: str | None
+
+
+class DocumentService:
+    """Reads a request's pages with the tasks its format needs and exports the document they make."""
+
+    def __init__(self, ocr: OcrService, parses_layout: bool) -> None:
+        self._ocr = ocr
+        self._parses_layout = parses_layout
+
+    def plan(self, options: wire.OcrOptions) -> Plan:
+        """The tasks for ``options``; a 400 for options that make no sense with a document format."""
+        if options.stream:
+            raise InvalidRequest(f"format={options.format} answers once the document is done; leave out stream.",
+                                 param="stream")  # fmt: skip
+        if options.task is not None or options.prompt is not None:
+            raise InvalidRequest(
+                f"format={options.format} reads every page with the document-parsing and spotting tasks; "
+                "leave out task and prompt (or use format=json).",
+                param="task" if options.task is not None else "prompt",
+            )
+        boxes = options.boxes if options.boxes is not None else options.format in PLACED_BY_DEFAULT
+        if not self._parses_layout:
+            return Plan(parsing=None, spotting="spotting")
+        if boxes and "layout_parse" in self._ocr.prompt_set.tasks:
+            return Plan(parsing="layout_parse", spotting=None)
+        return Plan(parsing="document", spotting="spotting" if boxes else None)
+
+    async def convert(
+        self, document: Document, name: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
+    ) -> Converted:
+        plan = self.plan(options)
+        parsed = await self._read(document, options, plan.parsing, at_once)
+        spotted = await self._read(document, options, plan.spotting, at_once)
+        _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
+        answers = [
+            _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
+            for index, page in enumerate(document.pages)
+        ]
+        export, media_type = EXPORTS[options.format]
+        # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
+        content = await asyncio.to_thread(lambda: export(build_document(answers, _stem(name))))
+        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        return Converted(body.encode(), media_type)
+
+    async def _read(
+        self, document: Document, options: wire.OcrOptions, task: str | None, at_once: int
+    ) -> list[wire.OcrPage] | None:
+        if task is None:
+            return None
+        asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
+        return await self._ocr.read_pages(document, asked, at_once=at_once)
+
+
+def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers:
+    width, height = page.image.info.get(SOURCE_SIZE, page.image.size)
+    return PageAnswers(page.index + 1, width, height, document=parsed, spotting=spotted)
+
+
+def _stem(name: str | None) -> str:
+    return PurePath(name).stem if name else "document"
+
+
+def _report(report: Report, plan: Plan, pages: list[wire.OcrPage], prompt_set: str, images: int) -> None:
+    if report is None:
+        return
+    report.update(
+        task=plan.parsing or plan.spotting,
+        prompt_set=prompt_set,
+        prompt_tokens=sum(page.usage.prompt_tokens for page in pages),
+        completion_tokens=sum(page.usage.completion_tokens for page in pages),
+        images=images,
+    )
