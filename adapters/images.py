@@ -14,6 +14,9 @@ from typing import Literal
 MAX_ASPECT_RATIO = 200  # HunyuanOCR's processor refuses anything longer
 LOW_DETAIL_PIXELS = 512 * 512
 Detail = Literal["auto", "low", "high"]
+# Image.info key: an id of the image's pixels, set by whoever made them (the gateway: a hash of the file, the
+# detail level and the page). Engines may hand it on so the pixels are not hashed again (vLLM's multimodal UUIDs).
+CONTENT_ID = "content_id"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from adapters.errors import (
     UnknownModel,
     is_context_overflow,
 )
+from adapters.images import CONTENT_ID
 from adapters.settings import EngineSettings
 
 if TYPE_CHECKING:
@@ -104,6 +105,10 @@ class VLLMEngine:
         prompt: dict[str, Any] = {"prompt": request.prompt}
         if request.images:
             prompt["multi_modal_data"] = {"image": request.images}
+            # Our ids of the pixels: vLLM then hashes no pixels, and its processor cache finds an image seen before.
+            uuids = [image.info.get(CONTENT_ID) for image in request.images]
+            if any(uuids):
+                prompt["multi_modal_uuids"] = {"image": uuids}
         try:
             params = to_sampling_params(request.sampling, stream=request.stream, defaults=self._model_defaults)
             async with aclosing(self._llm.generate(prompt, params, request_id=request.request_id)) as outputs:

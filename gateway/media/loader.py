@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from adapters.images import MAX_ASPECT_RATIO, Detail, ImageBudget
+from adapters.images import CONTENT_ID, MAX_ASPECT_RATIO, Detail, ImageBudget
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.media.fetch import MediaFetcher
 from gateway.media.pdf import render_pdf
@@ -121,6 +121,8 @@ class MediaLoader:
         if (recent := self._recent.get(key)) is not None:
             return list(recent)
         images = await self._decode(data, detail, param)
+        for page, image in enumerate(images):
+            image.info[CONTENT_ID] = f"{key[0].hex()}-{detail}-{page}"  # the engine need not hash these pixels
         self._recent.put(key, images)
         return list(images)
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters.images import ImageBudget
+from adapters.images import CONTENT_ID, ImageBudget
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.media.fetch import FetchPolicy, MediaFetcher
 from gateway.media.loader import SOURCE_SIZE, MediaLimits, MediaLoader, RecentImages, decode_image, parse_data_url
@@ -286,3 +286,17 @@ def test_recent_images_stay_within_their_byte_budget() -> None:
     recent.put(RecentImages.key(b"tiny", "auto"), [make_image(1, 1, seed=9)] * 10)  # counted at 64 KiB each
     assert recent.get(RecentImages.key(b"tiny", "auto")) is None  # larger than the whole budget
     assert recent.get(RecentImages.key(b"huge", "auto")) is None
+
+
+def test_each_image_carries_an_id_of_its_pixels_for_the_engine() -> None:
+    png = encode(make_image(300, 200, seed=4))
+    other = encode(make_image(300, 200, seed=5))
+    pages = [Image.new("RGB", (200, 280), color) for color in ((255, 255, 255), (0, 0, 0))]
+    buffer = io.BytesIO()
+    pages[0].save(buffer, "PDF", save_all=True, append_images=pages[1:])
+    first, again = load_one(data_url(png)), load_one(data_url(png))
+    low = load_one(data_url(png), detail="low")
+    ids = [image.info[CONTENT_ID] for image in (first, load_one(data_url(other)), low)]
+    ids += [page.info[CONTENT_ID] for page in load(data_url(buffer.getvalue(), "application/pdf"))]
+    assert again.info[CONTENT_ID] == first.info[CONTENT_ID]  # the same file, the same pixels: the same id
+    assert len(set(ids)) == len(ids)  # other file, other detail, other page: another id
