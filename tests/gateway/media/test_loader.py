@@ -272,7 +272,7 @@ def test_model_ready_images_keep_no_file_metadata() -> None:
     buffer = io.BytesIO()
     make_image(64, 64, seed=4).save(buffer, "PNG", pnginfo=text)
     image = load_one(data_url(buffer.getvalue()))
-    assert set(image.info) == {SOURCE_SIZE}
+    assert set(image.info) == {SOURCE_SIZE, CONTENT_ID}  # ours only
 
 
 def test_recent_images_stay_within_their_byte_budget() -> None:
