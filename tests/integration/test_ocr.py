@@ -7,6 +7,7 @@ import json
 
 import httpx
 import pytest
+from docling_core.types.doc import DoclingDocument
 from openai import OpenAI
 from PIL import Image
 
@@ -105,3 +106,31 @@ def test_a_client_that_leaves_a_multi_page_ocr_leaves_no_page_in_the_engine(gate
     with pytest.raises(httpx.ReadTimeout):  # not streamed: the client gives up waiting
         httpx.post(url, content=pdf, headers=headers, timeout=httpx.Timeout(5, read=2))
     assert gateway.wait_for_engine_idle() == 0
+
+
+@pytest.mark.parametrize(
+    ("format", "media_type"),
+    [("docling", "application/json"), ("chunks", "application/json"), ("markdown", "text/markdown"),
+     ("html", "text/html"), ("text", "text/plain"), ("doctags", "text/plain")],
+)  # fmt: skip
+def test_every_document_format_is_well_formed_on_the_real_engine(
+    gateway: Gateway, format: str, media_type: str
+) -> None:
+    pdf = make_pdf([make_image(200, 260, seed=seed) for seed in (1011, 1012)])
+    response = httpx.post(
+        f"{gateway.root_url}/ocr?format={format}&max_tokens=16",
+        content=pdf,
+        headers={"Content-Type": "application/pdf"},
+        timeout=240,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(media_type)
+    if format == "docling":
+        document = DoclingDocument.model_validate(response.json())  # the random model's text, in a valid model
+        assert sorted(document.pages) == [1, 2]
+        for item in document.texts:
+            size = document.pages[item.prov[0].page_no].size
+            box = item.prov[0].bbox
+            assert 0 <= box.l <= box.r <= size.width and 0 <= box.t <= box.b <= size.height
+    elif format == "chunks":
+        assert all({"text", "headings", "provenance"} <= set(chunk) for chunk in response.json())

@@ -11,11 +11,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from docling_core.types.doc import DoclingDocument
 from openai import OpenAI
 from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-from tests.images import image_part, render_text
+from tests.images import encode, image_part, make_pdf, render_text
 from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
 
 MODEL = "rapidocr-ppocrv6-small"
@@ -226,3 +227,41 @@ def test_auto_on_a_machine_without_hunyuanocr_serves_rapidocr_and_says_so(
         stop_gateway(process)
     log = (tmp_path / "server.log").read_text()
     assert "WARNING" in log and "HunyuanOCR is NOT serving" in log and "falls back to rapidocr" in log
+
+
+def test_a_scanned_pdf_becomes_a_docling_document_with_the_printed_words_where_they_were_printed(
+    rapidocr_root: str,
+) -> None:
+    latin, latin_boxes, latin_lines = rendered("en / DejaVu Sans 28")
+    chinese, chinese_boxes, chinese_lines = rendered("zh / WenQuanYi Zen Hei 32")
+    response = httpx.post(
+        f"{rapidocr_root}/ocr?format=docling",
+        content=make_pdf([latin, chinese]),
+        headers={"Content-Type": "application/pdf"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    document = DoclingDocument.model_validate(response.json())
+    assert sorted(document.pages) == [1, 2]
+    for page, (image, boxes, lines) in enumerate(
+        [(latin, latin_boxes, latin_lines), (chinese, chinese_boxes, chinese_lines)], start=1
+    ):
+        items = [item for item in document.texts if item.prov and item.prov[0].page_no == page]
+        read = [item.text for item in items]
+        assert Levenshtein.normalized_distance(normalised("\n".join(read)), "\n".join(lines)) < MAX_CASE_CER
+        size = document.pages[page].size
+        scale = size.width / image.width  # the PDF page was rendered anew: same shape, its own pixels
+        for item, drawn in zip(items, boxes, strict=True):
+            box = item.prov[0].bbox
+            assert 0 <= box.l < box.r <= size.width and 0 <= box.t < box.b <= size.height
+            centre = ((box.l + box.r) / 2 / scale, (box.t + box.b) / 2 / scale)
+            assert drawn[0] <= centre[0] <= drawn[2] and drawn[1] <= centre[1] <= drawn[3], (item.text, drawn)
+
+
+def test_markdown_of_a_scan_holds_its_printed_words(rapidocr_root: str) -> None:
+    image, _, lines = rendered("en / DejaVu Serif 22")
+    response = httpx.post(
+        f"{rapidocr_root}/ocr?format=markdown", files={"file": ("scan.png", encode(image), "image/png")}
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/markdown")
+    assert Levenshtein.normalized_distance(normalised(response.text), "\n".join(lines)) < MAX_CASE_CER
