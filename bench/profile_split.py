@@ -114,6 +114,7 @@ class Split:
     requests: int
     scaled: bool  # scaled per thread to the OS's CPU time (else: raw samples)
     ms: dict[tuple[str, str], float]
+    on_loop: dict[tuple[str, str], float]  # the part of ``ms`` spent on the event loop's thread (MainThread)
     threads: list[tuple[str, float, float]]  # (thread, CPU ms, sampled ms) per request
     top_self: list[tuple[str, float]]
     top_cumulative: list[tuple[str, float]]
@@ -122,13 +123,21 @@ class Split:
     def total(self) -> float:
         return sum(self.ms.values())
 
-    def component(self, name: str) -> float:
-        return sum(ms for (component, _), ms in self.ms.items() if component == name)
+    def component(self, name: str, on_loop: bool = False) -> float:
+        values = self.on_loop if on_loop else self.ms
+        return sum(ms for (component, _), ms in values.items() if component == name)
 
     def as_dict(self) -> dict[str, Any]:
         components = {name: round(self.component(name), 2) for name in COMPONENTS}
+        on_loop = {name: round(self.component(name, on_loop=True), 2) for name in COMPONENTS}
         details = {f"{component}: {detail}": round(ms, 2) for (component, detail), ms in self.ms.items()}
-        return {"scaled": self.scaled, "components": components, "details": details, "total": round(self.total, 2)}
+        return {
+            "scaled": self.scaled,
+            "components": components,
+            "on_event_loop_thread": on_loop,
+            "details": details,
+            "total": round(self.total, 2),
+        }
 
 
 def frame_name(frame: str) -> str:
@@ -178,11 +187,15 @@ def split(
     cpu = {tid: float(entry["cpu_ms"]) for tid, entry in (thread_cpu or {}).items()}
     weight = {tid: cpu[tid] / ms if tid in cpu else 1.0 for tid, ms in sampled.items()}
     components: defaultdict[tuple[str, str], float] = defaultdict(float)
+    on_loop: defaultdict[tuple[str, str], float] = defaultdict(float)
     own: defaultdict[str, float] = defaultdict(float)
     cumulative: defaultdict[str, float] = defaultdict(float)
     for (thread, frames), count in stacks.items():
         ms = count * sample_ms * weight[thread] / requests
-        components[classify(frames)] += ms
+        component = classify(frames)
+        components[component] += ms
+        if names.get(thread) == "MainThread":
+            on_loop[component] += ms
         own[frames[-1]] += ms
         for name in set(frames):
             cumulative[name] += ms
@@ -196,6 +209,7 @@ def split(
         requests,
         thread_cpu is not None,
         dict(components),
+        dict(on_loop),
         sorted(threads, key=lambda row: -row[1]),
         _largest(own, top),
         _largest(cumulative, top),
@@ -208,14 +222,14 @@ def _largest(values: dict[str, float], count: int) -> list[tuple[str, float]]:
 
 def print_split(profile: Split) -> None:
     how = "samples scaled per thread to its CPU time" if profile.scaled else "raw samples, not scaled"
-    print(f"  {'component':18s} {'ms CPU/request':>14s}   ({how})")
+    print(f"  ms CPU per request ({how}); second column: the part on the event loop's thread")
     for component in COMPONENTS:
         if value := profile.component(component):
-            print(f"  {component:18s} {value:14.2f}")
+            print(f"  {component:64s} {value:6.2f} {profile.component(component, on_loop=True):6.2f}")
             details = [(d, ms) for (c, d), ms in profile.ms.items() if c == component and ms >= 0.05]
             for detail, detail_ms in sorted(details, key=lambda item: -item[1]):
-                print(f"    {detail[:60]:60s} {detail_ms:6.2f}")
-    print(f"  {'total':18s} {profile.total:14.2f}")
+                print(f"    {detail[:60]:60s} {detail_ms:6.2f} {profile.on_loop.get((component, detail), 0.0):6.2f}")
+    print(f"  {'total':64s} {profile.total:6.2f} {sum(profile.on_loop.values()):6.2f}")
     print("  threads (ms per request: CPU from the OS, py-spy's samples):")
     for name, cpu_ms, sampled_ms in profile.threads:
         if cpu_ms >= 0.05 or sampled_ms >= 0.05:
