@@ -45,6 +45,7 @@ from tests.tiny_checkpoint import build
 
 SYSTEMS = ("gateway", "vllm-server")
 PROFILE_RATE = 200  # py-spy samples per second
+PHOTOS = 128
 
 
 class PrebuiltWorkload(Workload):
@@ -346,7 +347,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ocr-frontend-") as scratch, ExitStack() as stack:
         work = Path(scratch)
         model = build(work / "tiny-hunyuanocr")
-        workload = PrebuiltWorkload(work / "photos", 16)
+        # As many distinct photos as bench.compare: repeated pixels would let the gateway's engine skip its
+        # HF processor (vLLM's server hashes each request's distinct bytes, so it never could).
+        workload = PrebuiltWorkload(work / "photos", PHOTOS)
         if options.kind == "photo-12mp":
             workload.make_photos()
         servers = {server.name: server for server in _started(stack, model, work, options.quick)}
