@@ -237,6 +237,7 @@ def serve(settings: Settings) -> int:
         # Streams get --shutdown-timeout to finish; uvicorn waits a little longer than they do.
         timeout_graceful_shutdown=int(settings.shutdown_timeout) + 5,
         timeout_keep_alive=5,
+        access_log=False,  # our own JSON access line (middleware/request_log.py) says more, once
     )
     GracefulServer(config).run()
     return int(app.state.lifecycle.exit_code)
