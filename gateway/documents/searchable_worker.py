@@ -31,6 +31,7 @@ The child starts by importing this module, so it imports little: OCRmyPDF comes 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import traceback
@@ -122,19 +123,21 @@ def on_media_boxes(pdf: Path, pages: dict[int, list[TextLine]]) -> list[PageLine
 
 def make_searchable(folder: Path) -> bool:
     """Writes ``folder/searchable.pdf``; whether it is PDF/A."""
-    import os
-
-    import ocrmypdf
-    import pikepdf
-    from ocrmypdf.exceptions import EncryptedPdfError, InputFileError, UnsupportedImageFormatError
-
     pdf = folder / SOURCE_PDF
     if not pdf.exists():
         pdf = image_as_pdf(folder / SOURCE_IMAGE)
     lines = folder / "ocr-lines.json"
     write_lines(lines, on_media_boxes(pdf, read_lines(folder / LINES)))
     os.environ[LINES_FILE] = str(lines)
-    output = folder / OUTPUT
+    return run_ocrmypdf(pdf, folder / OUTPUT)
+
+
+def run_ocrmypdf(pdf: Path, output: Path) -> bool:
+    """OCRmyPDF on ``pdf`` with our plugin (the lines file named in the environment); whether it made PDF/A."""
+    import ocrmypdf
+    import pikepdf
+    from ocrmypdf.exceptions import EncryptedPdfError, InputFileError, UnsupportedImageFormatError
+
     try:
         ocrmypdf.ocr(
             pdf,

@@ -8,15 +8,28 @@ from ocrmypdf import OcrClass
 from gateway.documents.text_layer import character_width, page_tree, split_words
 
 
-def test_a_lines_box_is_cut_in_proportion_to_its_words_characters_spaces_included() -> None:
-    # "ab" + " " + "cdef" = 7 characters over 70 px: 10 px each
-    assert split_words("ab cdef", (100, 20, 170, 40)) == [("ab", (100, 20, 120, 40)), ("cdef", (130, 20, 170, 40))]
+def test_a_lines_box_is_cut_in_proportion_to_its_characters_widths_spaces_included() -> None:
+    digit, space = character_width("0"), character_width(" ")  # Noto Sans's digits are all one width
+    per_em = 700 / (6 * digit + space)
+    assert split_words("12 3456", (100, 20, 800, 40)) == [
+        ("12", pytest.approx((100, 20, 100 + 2 * digit * per_em, 40))),
+        ("3456", pytest.approx((100 + (2 * digit + space) * per_em, 20, 800, 40))),
+    ]
 
 
-def test_wide_characters_count_twice_a_latin_letter() -> None:
-    assert [character_width(c) for c in "a1，订Ａ"] == [1, 1, 2, 2, 2]
-    # "订单" = 4 widths, " " = 1, "A1" = 2: 7 widths over 70 px
-    assert split_words("订单 A1", (0, 0, 70, 10)) == [("订单", (0, 0, 40, 10)), ("A1", (50, 0, 70, 10))]
+def test_narrow_letters_get_less_of_the_line_than_wide_ones() -> None:
+    (_, narrow), (_, wide) = split_words("iiii WWWW", (0, 0, 1000, 10))
+    assert (narrow[2] - narrow[0]) * 3 < wide[2] - wide[0]
+
+
+def test_a_wide_character_the_font_lacks_counts_one_em() -> None:
+    assert [character_width(c) for c in "订，あ한"] == [1.0] * 4
+    digit, space = character_width("1"), character_width(" ")
+    per_em = 100 / (2 + space + 2 * digit)
+    assert split_words("订单 12", (0, 0, 100, 10)) == [
+        ("订单", pytest.approx((0, 0, 2 * per_em, 10))),
+        ("12", pytest.approx(((2 + space) * per_em, 0, 100, 10))),
+    ]
 
 
 def test_a_cjk_line_without_spaces_is_one_word_over_the_whole_box() -> None:
@@ -26,7 +39,12 @@ def test_a_cjk_line_without_spaces_is_one_word_over_the_whole_box() -> None:
 
 
 def test_spaces_around_a_line_take_no_room_and_runs_of_spaces_keep_theirs() -> None:
-    assert split_words("  a  b ", (0, 0, 40, 10)) == [("a", (0, 0, 10, 10)), ("b", (30, 0, 40, 10))]
+    digit, space = character_width("0"), character_width(" ")
+    per_em = 100 / (2 * digit + 2 * space)
+    assert split_words("  1  2 ", (0, 0, 100, 10)) == [
+        ("1", pytest.approx((0, 0, digit * per_em, 10))),
+        ("2", pytest.approx((100 - digit * per_em, 0, 100, 10))),
+    ]
     assert split_words("   ", (0, 0, 40, 10)) == []
 
 
@@ -37,8 +55,8 @@ def test_the_page_tree_has_a_line_per_line_holding_its_words() -> None:
     assert [line.ocr_class for line in tree.children] == [OcrClass.LINE, OcrClass.LINE]
     assert [[word.text for word in line.children] for line in tree.children] == [["Total", "12"], ["订单号"]]
     assert [word.ocr_class for word in tree.words] == [OcrClass.WORD] * 3
-    total, twelve = tree.children[0].children
-    assert (total.bbox.left, total.bbox.right, twelve.bbox.left, twelve.bbox.right) == (10, 60, 70, 90)
+    words = [(word.text, (word.bbox.left, word.bbox.top, word.bbox.right, word.bbox.bottom)) for word in tree.words]
+    assert words[:2] == split_words("Total 12", (10, 10, 90, 30))
 
 
 def test_boxes_are_clamped_into_the_page_and_lines_without_text_or_area_are_left_out() -> None:
