@@ -148,7 +148,7 @@ def _lines_file(path: str) -> dict[int, list[TextLine]]:
     return read_lines(Path(path))
 
 
-def page_lines(image: Path, page_number: int, width: int, height: int) -> list[tuple[str, PixelBox]]:
+def lines_for(image: Path, page_number: int, width: int, height: int) -> list[tuple[str, PixelBox]]:
     """The lines of page ``page_number`` (from 0) in pixels of its ``width`` × ``height`` ``image``, from the
     lines file if one is named, else from the gateway."""
     if lines_file := os.environ.get(LINES_FILE):
@@ -194,7 +194,7 @@ class GatewayOcrEngine(OcrEngine):
         with Image.open(input_file) as image:
             width, height = image.size
             dpi = image.info.get("dpi", (72.0, 72.0))
-        lines = page_lines(input_file, page_number, width, height)
+        lines = lines_for(input_file, page_number, width, height)
         tree = page_tree(lines, width, height, float(dpi[0] if isinstance(dpi, tuple) else dpi), page_number)
         return tree, "\n".join(text for text, _ in lines)
 

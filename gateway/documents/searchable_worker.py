@@ -107,17 +107,17 @@ def on_media_boxes(pdf: Path, pages: dict[int, list[TextLine]]) -> list[PageLine
     try:
         document = pypdfium2.PdfDocument(pdf)
     except pypdfium2.PdfiumError as error:
+        if "password" in str(error).lower():
+            raise InvalidInput("The PDF is encrypted: send it decrypted.") from error
         raise InvalidInput(f"The PDF could not be read ({error}).") from error
     moved = []
-    for number, lines in sorted(pages.items()):
-        if 1 <= number <= len(document):
-            page = document[number - 1]
-            crop, media, rotation = page.get_cropbox(), page.get_mediabox(), page.get_rotation()
-            moved.append(
-                PageLines(
-                    number, [TextLine(line.text, onto_media_box(line.box, crop, media, rotation)) for line in lines]
-                )
-            )
+    with document:
+        for number, lines in sorted(pages.items()):
+            if 1 <= number <= len(document):
+                page = document[number - 1]
+                crop, media, rotation = page.get_cropbox(), page.get_mediabox(), page.get_rotation()
+                moved_lines = [TextLine(line.text, onto_media_box(line.box, crop, media, rotation)) for line in lines]
+                moved.append(PageLines(number, moved_lines))
     return moved
 
 

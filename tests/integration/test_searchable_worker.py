@@ -126,6 +126,14 @@ def test_a_file_that_cannot_be_made_searchable_is_a_400(source: bytes, message: 
     assert refused.value.status_code == 400 and refused.value.param == "file"
 
 
+def test_a_pdf_that_needs_a_password_is_a_400_that_says_so() -> None:
+    buffer = io.BytesIO()
+    with pikepdf.open(io.BytesIO(image_only_pdf([Image.new("L", (100, 100), 255)]))) as document:
+        document.save(buffer, encryption=pikepdf.Encryption(owner="owner", user="user"))
+    with pytest.raises(InvalidRequest, match="The PDF is encrypted: send it decrypted"):
+        make(buffer.getvalue(), [])
+
+
 def workers() -> list[psutil.Process]:
     return [
         child
