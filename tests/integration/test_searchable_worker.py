@@ -7,6 +7,10 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import io
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +26,20 @@ from gateway.documents.searchable import SearchablePdf, searchable_pdf
 from gateway.errors import InvalidRequest, RequestTimeout
 from gateway.media.pdf_worker import page_images
 from tests.scans import LATIN_FONT, image_only_pdf, image_streams, overlap, pdftotext, pdftotext_words, scanned_page
+from tests.servers import sigkill_and_watch_tree
 from tests.waiting import wait_until
 
 WORD = "Searchable"
+ROOT = Path(__file__).resolve().parents[2]
+# Stands for the gateway: starts a worker on the folder given, then waits.
+GATEWAY = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    worker = [sys.executable, "-m", "gateway.documents.searchable_worker", sys.argv[1], str(os.getpid()), "600"]
+    subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(600)
+    """
+)
 
 
 def make(source: bytes, pages: list[PageLines], timeout: float = 120) -> SearchablePdf:
@@ -161,3 +176,18 @@ def test_a_cancelled_run_kills_its_worker() -> None:
 
     asyncio.run(scenario())
     assert workers() == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_run_in_progress_ends_when_its_gateway_is_sigkilled(tmp_path: Path) -> None:
+    page = scanned_page(["A long document"], LATIN_FONT, 40)
+    (tmp_path / "source.pdf").write_bytes(image_only_pdf([page.image] * 40))
+    (tmp_path / "lines.json").write_text('{"pages": []}')
+    gateway = subprocess.Popen(
+        [sys.executable, "-c", GATEWAY, str(tmp_path)], env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    wait_until(lambda: psutil.Process(gateway.pid).children(), 30, "the worker to start")
+    killed = sigkill_and_watch_tree(gateway, timeout=10)
+    assert any("gateway.documents.searchable_worker" in process for process in killed.descendants)
+    assert killed.survivors == [], killed.survivors
+    assert not (tmp_path / "searchable.pdf").exists()  # it was killed mid-run, not finished
