@@ -1,0 +1,197 @@
+"""Searchable PDFs for real. An image-only scan (a Latin page in DejaVu Sans, a CJK one in WenQuanYi Zen Hei, 200
+dpi, no text layer) is read by the real rapidocr engine and made searchable by OCRmyPDF two ways:
+
+- ``searchable_pdf`` with the lines the engine spotted, as the gateway does it (OCRmyPDF in its worker process);
+- OCRmyPDF's own command line with our plugin and nothing but ``OCR_GATEWAY_URL``, asking a real gateway
+  (``--engine rapidocr``) over HTTP.
+
+Both are checked with poppler: the words are in the text layer (recall), each sits where it was printed
+(overlap), the pages and their sizes are the scan's, its images are kept byte for byte, and the text layer is
+invisible (the pages look exactly as before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pikepdf
+import pypdfium2
+import pytest
+
+from adapters.engine import EngineRequest, SamplingOptions
+from adapters.rapidocr_engine import RapidOCREngine
+from gateway.documents.page_lines import PageLines
+from gateway.documents.searchable import searchable_pdf
+from prompts.catalog import load_prompt_set
+from prompts.spotting import parse_spotting
+from tests.scans import (
+    CJK_FONT,
+    LATIN_FONT,
+    ScannedPage,
+    image_only_pdf,
+    image_streams,
+    images,
+    page_count_and_sizes,
+    pdftotext,
+    pdftotext_words,
+    placed,
+    recall,
+    scanned_page,
+)
+from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
+
+ROOT = Path(__file__).resolve().parents[2]
+LATIN = [
+    "Searchable PDFs keep the scan and add invisible text.",
+    "Invoice number 2024-0815, total 1,234.56 EUR",
+    "The quick brown fox jumps over the lazy dog.",
+    "Meeting moved to Tuesday at 14:30 in room B12",
+    "Pack my box with five dozen liquor jugs!",
+    "Hydraulic pressure measured at 212 bar before service",
+]
+CJK = [
+    "今天天气很好，我们去公园散步。",
+    "请在下周五之前提交报告。",
+    "订单号 A1234 已发货",
+    "文字识别技术可以把图片中的文字转换成文本。",
+    "北京市海淀区中关村大街一号",
+]
+MIN_RECALL = 0.95  # measured: 1.0 on both pages, both ways
+# Intersection over union of each word's box in the text layer (or of the CJK run holding it) with its ink as
+# drawn. The layer's boxes are a line's height (ascender to descender) and the ink's only what the letters cover,
+# so even a perfectly placed word scores well below 1. Measured: Latin 0.34 at worst, 0.55 on average; CJK 0.27
+# at worst (a word inside the CJK run it was read into) and 0.70 to 0.78 on average.
+MIN_OVERLAP = 0.2
+MIN_MEAN_OVERLAP = 0.45
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], Path]:
+    for font in (LATIN_FONT, CJK_FONT):
+        if not Path(font).is_file():
+            pytest.fail(f"{font} is missing: install the Makefile's DEBIAN_TEST_PACKAGES (make system-deps)")
+    pages = [scanned_page(LATIN, LATIN_FONT, 36), scanned_page(CJK, CJK_FONT, 44)]
+    path = tmp_path_factory.mktemp("scan") / "scan.pdf"
+    path.write_bytes(image_only_pdf(page.image for page in pages))
+    assert pdftotext(path).strip() == ""  # no text layer to begin with
+    return pages, path
+
+
+async def spotted_lines(pages: list[ScannedPage]) -> list[PageLines]:
+    """Each page's lines as the rapidocr engine spots them (HunyuanOCR 1.5's JSON), normalised to the page."""
+    engine = RapidOCREngine(load_prompt_set("1.5"))
+    await engine.start()
+    try:
+        lines = []
+        for number, page in enumerate(pages, start=1):
+            image = page.image.convert("RGB")
+            request = EngineRequest(f"page-{number}", "", [image], SamplingOptions(), stream=False, task="spotting")
+            answer = "".join([choice.text async for output in engine.generate(request) for choice in output.choices])
+            lines.append(PageLines.from_boxes(number, parse_spotting(answer, *image.size), *image.size))
+        return lines
+    finally:
+        await engine.shutdown()
+
+
+@pytest.fixture(scope="module")
+def made_by_the_gateway(scan: tuple[list[ScannedPage], Path]) -> Path:
+    pages, path = scan
+    lines = asyncio.run(spotted_lines(pages))
+    started = time.perf_counter()
+    result = asyncio.run(searchable_pdf(path.read_bytes(), lines, timeout=300))
+    print(f"searchable_pdf: {len(pages) / (time.perf_counter() - started):.2f} pages/s, PDF/A: {result.pdfa}")
+    assert result.pdfa
+    output = path.with_name("by-the-gateway.pdf")
+    output.write_bytes(result.data)
+    return output
+
+
+@pytest.fixture(scope="module")
+def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``ocr-gateway serve --engine rapidocr`` (it needs no model weights)."""
+    log_path = tmp_path_factory.mktemp("rapidocr-gateway") / "server.log"
+    try:
+        process, root_url = start_gateway(
+            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", served_name=None, timeout=240
+        )
+    except GatewayDidNotStart as error:
+        pytest.fail(str(error))
+    try:
+        yield root_url
+    finally:
+        stop_gateway(process)
+
+
+@pytest.fixture(scope="module")
+def made_by_ocrmypdf(scan: tuple[list[ScannedPage], Path], rapidocr_root: str) -> Path:
+    """``OCR_GATEWAY_URL=… ocrmypdf --plugin gateway.documents.ocrmypdf_plugin scan.pdf out.pdf``."""
+    _, path = scan
+    output = path.with_name("by-ocrmypdf.pdf")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("OCR_GATEWAY", "OPENAI"))}
+    command = [
+        sys.executable,
+        "-m",
+        "ocrmypdf",
+        "--plugin",
+        "gateway.documents.ocrmypdf_plugin",
+        str(path),
+        str(output),
+    ]
+    run = subprocess.run(
+        command, env={**environment, "OCR_GATEWAY_URL": f"{rapidocr_root}/v1"}, cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    return output
+
+
+@pytest.fixture(params=["made_by_the_gateway", "made_by_ocrmypdf"])
+def searchable(request: pytest.FixtureRequest) -> Path:
+    return request.getfixturevalue(request.param)
+
+
+def test_the_words_are_in_the_text_layer_cjk_included(scan: tuple[list[ScannedPage], Path], searchable: Path) -> None:
+    pages, _ = scan
+    found = pdftotext_words(searchable)
+    for page, words in zip(pages, found, strict=True):
+        share = recall("\n".join(page.lines), " ".join(word.text for word in words))
+        print(f"{searchable.name} page {pages.index(page) + 1}: recall {share:.3f}")
+        assert share >= MIN_RECALL, (page.lines, [word.text for word in words])
+    assert "今天天气很好，我们去公园散步。" in pdftotext(searchable)  # CJK without spaces between its words
+
+
+def test_each_word_sits_where_it_was_printed(scan: tuple[list[ScannedPage], Path], searchable: Path) -> None:
+    pages, _ = scan
+    for number, (page, words) in enumerate(zip(pages, pdftotext_words(searchable), strict=True), start=1):
+        overlaps = placed(page.words, words)
+        read = [share for share in overlaps if share > 0]  # words read right (alone, or inside a CJK run)
+        print(f"{searchable.name} page {number}: overlap {min(read):.2f} worst, {statistics.mean(read):.2f} mean")
+        assert len([share for share in overlaps if share >= MIN_OVERLAP]) >= MIN_RECALL * len(overlaps), overlaps
+        assert statistics.mean(read) >= MIN_MEAN_OVERLAP, overlaps
+
+
+def test_the_pages_their_sizes_and_the_scan_images_are_kept(
+    scan: tuple[list[ScannedPage], Path], searchable: Path
+) -> None:
+    _, path = scan
+    assert page_count_and_sizes(searchable) == page_count_and_sizes(path) == ["612 x 792 pts (letter)"] * 2
+    assert images(searchable) == images(path)
+    assert image_streams(searchable) == image_streams(path)
+
+
+def test_the_text_layer_is_invisible(scan: tuple[list[ScannedPage], Path], searchable: Path) -> None:
+    _, path = scan
+    before, after = pypdfium2.PdfDocument(path), pypdfium2.PdfDocument(searchable)
+    for page_before, page_after in zip(before, after, strict=True):
+        assert page_after.render(scale=1).to_pil().tobytes() == page_before.render(scale=1).to_pil().tobytes()
+
+
+def test_the_result_is_pdf_a(searchable: Path) -> None:
+    with pikepdf.open(searchable) as document:
+        assert document.open_metadata().pdfa_status == "2B"
