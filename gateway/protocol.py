@@ -342,7 +342,7 @@ class OcrOptions(WireModel):
     max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     stream: Annotated[Literal["ndjson", "sse"] | None, BeforeValidator(_stream_mode)] = None
     # What to answer with: the page texts as JSON (default), or one document in a format (gateway/documents/).
-    format: Literal["json", "markdown", "text", "html", "doctags", "docling", "chunks"] = "json"
+    format: Literal["json", "markdown", "text", "html", "doctags", "docling", "chunks", "pdf"] = "json"
     boxes: bool | None = None  # documents: place every item on its page (a spotting call per page); None: by format
 
 

@@ -5,7 +5,9 @@ What each page costs (engine calls), chosen by the request:
   ``layout_parse`` also gives every block its box, so with 1.5 boxes cost nothing more;
 - spotting, once more per page when boxes are wanted and the parsing gave none (HunyuanOCR 1.0): its lines are
   aligned with the parsed blocks (``align``) to place them;
-- an engine that reads text lines only (rapidocr) is asked for spotting alone: every line a text item with its box.
+- an engine that reads text lines only (rapidocr) is asked for spotting alone: every line a text item with its box;
+- ``pdf`` is spotting alone, whatever the engine: its lines become the invisible text layer OCRmyPDF puts over
+  the original pages (``searchable.py``).
 
 ``boxes`` defaults by format: ``docling``, ``chunks`` and ``doctags`` carry places, so they ask for them;
 ``markdown``, ``html`` and ``text`` do not show them, so they cost one call per page unless ``boxes=true``.
@@ -15,26 +17,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from gateway import protocol as wire
 from gateway.chat import Report
 from gateway.documents.build import PageAnswers, build_document
 from gateway.documents.exports import EXPORTS
+from gateway.documents.page_lines import PageLines
+from gateway.documents.searchable import searchable_pdf
 from gateway.errors import InvalidRequest
 from gateway.media.loader import SOURCE_SIZE
-from gateway.ocr import Document, OcrService, Page
+from gateway.ocr import Document, OcrService, Page, Upload
+from prompts.spotting import parse_spotting
 
 PLACED_BY_DEFAULT = ("docling", "chunks", "doctags")
 
 
 @dataclass(frozen=True)
 class Converted:
-    """A document in one format: its bytes and their content type."""
+    """A document in one format: its bytes, their content type, and headers that describe them."""
 
     body: bytes
     media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,26 +70,36 @@ class DocumentService:
                 param="task" if options.task is not None else "prompt",
             )
         boxes = options.boxes if options.boxes is not None else options.format in PLACED_BY_DEFAULT
-        if not self._parses_layout:
+        if not self._parses_layout or options.format == "pdf":
             return Plan(parsing=None, spotting="spotting")
         if boxes and "layout_parse" in self._ocr.prompt_set.tasks:
             return Plan(parsing="layout_parse", spotting=None)
         return Plan(parsing="document", spotting="spotting" if boxes else None)
 
     async def convert(
-        self, document: Document, name: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
+        self,
+        document: Document,
+        source: Upload,
+        options: wire.OcrOptions,
+        report: Report,
+        *,
+        at_once: int,
+        timeout: float,
     ) -> Converted:
+        """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF."""
         plan = self.plan(options)
         parsed = await self._read(document, options, plan.parsing, at_once)
         spotted = await self._read(document, options, plan.spotting, at_once)
         _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
+        if options.format == "pdf":
+            return await _searchable(source, document, spotted or [], report, timeout)
         answers = [
             _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
             for index, page in enumerate(document.pages)
         ]
         export, media_type = EXPORTS[options.format]
         # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
-        content = await asyncio.to_thread(lambda: export(build_document(answers, _stem(name))))
+        content = await asyncio.to_thread(lambda: export(build_document(answers, _stem(source.filename))))
         body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         return Converted(body.encode(), media_type)
 
@@ -94,6 +110,21 @@ class DocumentService:
             return None
         asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
         return await self._ocr.read_pages(document, asked, at_once=at_once)
+
+
+async def _searchable(
+    source: Upload, document: Document, spotted: list[wire.OcrPage], report: Report, timeout: float
+) -> Converted:
+    """The file itself with a text layer of the spotted lines (PDF/A where it can be; the header says which)."""
+    pages = []
+    for page, answer in zip(document.pages, spotted, strict=True):
+        width, height = page.image.info.get(SOURCE_SIZE, page.image.size)
+        pages.append(PageLines.from_boxes(page.index + 1, parse_spotting(answer.text, width, height), width, height))
+    made = await searchable_pdf(source.data, pages, timeout=timeout)
+    kind = "pdfa" if made.pdfa else "pdf"
+    if report is not None:
+        report["pdf"] = kind
+    return Converted(made.data, "application/pdf", {"X-OCR-PDF": kind})
 
 
 def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers:

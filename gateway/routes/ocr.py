@@ -7,6 +7,8 @@ curl -N --data-binary @doc.pdf -H "Content-Type: application/pdf" "http://127.0.
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -63,12 +65,12 @@ async def _document(request: Request, uploads: list[Upload], options: OcrOptions
     if len(uploads) > 1:
         raise InvalidRequest(f"format={options.format} makes one document of one file; send one.", param="file")
     document = await within_deadline(deadline, request.app.state.ocr.load(uploads))
-    name = uploads[0].filename
     report = edge.log_fields(request)
 
     async def work(ticket: Ticket) -> Response:
-        converted = await documents.convert(document, name, options, report, at_once=ticket.slots)
-        return Response(converted.body, media_type=converted.media_type)
+        left = deadline - asyncio.get_running_loop().time()
+        converted = await documents.convert(document, uploads[0], options, report, at_once=ticket.slots, timeout=left)
+        return Response(converted.body, media_type=converted.media_type, headers=converted.headers)
 
     return await edge.answer(request, work, slots=len(document.pages), deadline=deadline)
 
@@ -129,6 +131,7 @@ def _operation() -> dict[str, object]:
                     "text/markdown": {"schema": {"type": "string"}},
                     "text/html": {"schema": {"type": "string"}},
                     "text/plain": {"schema": {"type": "string"}},
+                    "application/pdf": {"schema": BINARY},
                 },
             },
             **errors(400, 401, 413, 415, 429, 500, 503, 504),

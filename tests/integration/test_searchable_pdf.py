@@ -1,7 +1,8 @@
 """Searchable PDFs for real. An image-only scan (a Latin page in DejaVu Sans, a CJK one in WenQuanYi Zen Hei, 200
 dpi, no text layer) is read by the real rapidocr engine and made searchable by OCRmyPDF two ways:
 
-- ``searchable_pdf`` with the lines the engine spotted, as the gateway does it (OCRmyPDF in its worker process);
+- ``POST /ocr?format=pdf`` on a real gateway (``--engine rapidocr``): it spots each page and OCRmyPDF, in its
+  worker process, lays the lines over the original pages;
 - OCRmyPDF's own command line with our plugin and nothing but ``OCR_GATEWAY_URL``, asking a real gateway
   (``--engine rapidocr``) over HTTP.
 
@@ -12,7 +13,6 @@ invisible (the pages look exactly as before).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import subprocess
@@ -21,16 +21,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pikepdf
 import pypdfium2
 import pytest
 
-from adapters.engine import EngineRequest, SamplingOptions
-from adapters.rapidocr_engine import RapidOCREngine
-from gateway.documents.page_lines import PageLines
-from gateway.documents.searchable import searchable_pdf
-from prompts.catalog import load_prompt_set
-from prompts.spotting import parse_spotting
 from tests.scans import (
     CJK_FONT,
     LATIN_FONT,
@@ -84,35 +79,6 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], P
     return pages, path
 
 
-async def spotted_lines(pages: list[ScannedPage]) -> list[PageLines]:
-    """Each page's lines as the rapidocr engine spots them (HunyuanOCR 1.5's JSON), normalised to the page."""
-    engine = RapidOCREngine(load_prompt_set("1.5"))
-    await engine.start()
-    try:
-        lines = []
-        for number, page in enumerate(pages, start=1):
-            image = page.image.convert("RGB")
-            request = EngineRequest(f"page-{number}", "", [image], SamplingOptions(), stream=False, task="spotting")
-            answer = "".join([choice.text async for output in engine.generate(request) for choice in output.choices])
-            lines.append(PageLines.from_boxes(number, parse_spotting(answer, *image.size), *image.size))
-        return lines
-    finally:
-        await engine.shutdown()
-
-
-@pytest.fixture(scope="module")
-def made_by_the_gateway(scan: tuple[list[ScannedPage], Path]) -> Path:
-    pages, path = scan
-    lines = asyncio.run(spotted_lines(pages))
-    started = time.perf_counter()
-    result = asyncio.run(searchable_pdf(path.read_bytes(), lines, timeout=300))
-    print(f"searchable_pdf: {len(pages) / (time.perf_counter() - started):.2f} pages/s, PDF/A: {result.pdfa}")
-    assert result.pdfa
-    output = path.with_name("by-the-gateway.pdf")
-    output.write_bytes(result.data)
-    return output
-
-
 @pytest.fixture(scope="module")
 def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``ocr-gateway serve --engine rapidocr`` (it needs no model weights)."""
@@ -127,6 +93,23 @@ def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield root_url
     finally:
         stop_gateway(process)
+
+
+@pytest.fixture(scope="module")
+def made_by_the_gateway(scan: tuple[list[ScannedPage], Path], rapidocr_root: str) -> Path:
+    """``POST /ocr?format=pdf``: the gateway spots each page with its engine and OCRmyPDF adds the text layer."""
+    pages, path = scan
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{rapidocr_root}/ocr?format=pdf", content=path.read_bytes(), headers={"Content-Type": "application/pdf"},
+        timeout=600,
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    print(f"/ocr?format=pdf: {len(pages) / (time.perf_counter() - started):.2f} pages/s")
+    assert response.headers["content-type"] == "application/pdf" and response.headers["x-ocr-pdf"] == "pdfa"
+    output = path.with_name("by-the-gateway.pdf")
+    output.write_bytes(response.content)
+    return output
 
 
 @pytest.fixture(scope="module")
