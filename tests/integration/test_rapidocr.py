@@ -17,7 +17,7 @@ from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
 from tests.images import encode, image_part, make_pdf, render_text
-from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
+from tests.servers import start_gateway, stop_gateway
 
 MODEL = "rapidocr-ppocrv6-small"
 FONTS = "/usr/share/fonts/truetype"
@@ -80,22 +80,6 @@ CASES: dict[str, tuple[str, int, list[str]]] = {
 # overall. The bounds leave room for other onnxruntime builds and CPUs.
 MAX_CASE_CER = 0.10
 MAX_OVERALL_CER = 0.03
-
-
-@pytest.fixture(scope="module")
-def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``ocr-gateway serve --engine rapidocr`` (no served name: the engine names its model)."""
-    log_path = tmp_path_factory.mktemp("rapidocr-gateway") / "server.log"
-    try:
-        process, root_url = start_gateway(
-            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", served_name=None, timeout=240
-        )
-    except GatewayDidNotStart as error:
-        pytest.fail(str(error))
-    try:
-        yield root_url
-    finally:
-        stop_gateway(process)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -40,7 +39,6 @@ from tests.scans import (
     recall,
     scanned_page,
 )
-from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 LATIN = [
@@ -77,22 +75,6 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], P
     path.write_bytes(image_only_pdf(page.image for page in pages))
     assert pdftotext(path).strip() == ""  # no text layer to begin with
     return pages, path
-
-
-@pytest.fixture(scope="module")
-def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``ocr-gateway serve --engine rapidocr`` (it needs no model weights)."""
-    log_path = tmp_path_factory.mktemp("rapidocr-gateway") / "server.log"
-    try:
-        process, root_url = start_gateway(
-            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", served_name=None, timeout=240
-        )
-    except GatewayDidNotStart as error:
-        pytest.fail(str(error))
-    try:
-        yield root_url
-    finally:
-        stop_gateway(process)
 
 
 @pytest.fixture(scope="module")
