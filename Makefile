@@ -22,7 +22,7 @@ endif
 
 # Debian packages some tests drive (browser, fonts, database); installed once, only those missing.
 # A package counts as present when its command is (Node.js builds that bundle npm provide no npm package).
-DEBIAN_TEST_PACKAGES := chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql
+DEBIAN_TEST_PACKAGES := chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql tesseract-ocr tesseract-ocr-chi-sim
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 system-deps:
