@@ -30,7 +30,7 @@ from adapters.engine import (
 from gateway import protocol as wire
 from gateway.conversation import load_turns
 from gateway.errors import ModelNotFound, engine_errors
-from gateway.media.loader import SOURCE_SIZE, MediaLoader
+from gateway.media.loader import MediaLoader, source_size
 from gateway.tasks import TaskPlanner
 from prompts.catalog import PromptSet, ResolvedTask
 from prompts.postprocess import LoopGuard, cut_repeated_tail
@@ -323,7 +323,7 @@ def _boxes(run: _Run, text: str) -> list[dict[str, Any]] | None:
     """Spotting output as boxes in the user's image's pixels (one-image requests)."""
     if run.task is None or run.task.output not in SPOTTING_OUTPUTS or len(run.images) != 1:
         return None
-    width, height = run.images[0].info.get(SOURCE_SIZE, run.images[0].size)
+    width, height = source_size(run.images[0])
     return [box.as_dict() for box in parse_spotting(text, width, height)]
 
 

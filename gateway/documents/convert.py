@@ -27,7 +27,7 @@ from gateway.documents.exports import EXPORTS
 from gateway.documents.page_lines import PageLines
 from gateway.documents.searchable import searchable_pdf
 from gateway.errors import InvalidRequest
-from gateway.media.loader import SOURCE_SIZE
+from gateway.media.loader import source_size
 from gateway.ocr import Document, OcrService, Page, Upload
 from prompts.spotting import parse_spotting
 
@@ -61,8 +61,9 @@ class DocumentService:
     def plan(self, options: wire.OcrOptions) -> Plan:
         """The tasks for ``options``; a 400 for options that make no sense with a document format."""
         if options.stream:
-            raise InvalidRequest(f"format={options.format} answers once the document is done; leave out stream.",
-                                 param="stream")  # fmt: skip
+            raise InvalidRequest(
+                f"format={options.format} answers once the document is done; leave out stream.", param="stream"
+            )
         if options.task is not None or options.prompt is not None:
             raise InvalidRequest(
                 f"format={options.format} reads every page with the document-parsing and spotting tasks; "
@@ -118,7 +119,7 @@ async def _searchable(
     """The file itself with a text layer of the spotted lines (PDF/A where it can be; the header says which)."""
     pages = []
     for page, answer in zip(document.pages, spotted, strict=True):
-        width, height = page.image.info.get(SOURCE_SIZE, page.image.size)
+        width, height = source_size(page.image)
         pages.append(PageLines.from_boxes(page.index + 1, parse_spotting(answer.text, width, height), width, height))
     made = await searchable_pdf(source.data, pages, timeout=timeout)
     kind = "pdfa" if made.pdfa else "pdf"
@@ -128,7 +129,7 @@ async def _searchable(
 
 
 def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers:
-    width, height = page.image.info.get(SOURCE_SIZE, page.image.size)
+    width, height = source_size(page.image)
     return PageAnswers(page.index + 1, width, height, document=parsed, spotting=spotted)
 
 

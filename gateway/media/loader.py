@@ -224,6 +224,12 @@ def _turned_sideways(image: Image.Image) -> bool:
     return image.getexif().get(0x0112) in _SWAPS_SIDES
 
 
+def source_size(image: Image.Image) -> tuple[int, int]:
+    """The size of the image the user sent (or of the rendered PDF page), before it was sized for the model."""
+    width, height = image.info.get(SOURCE_SIZE, image.size)
+    return int(width), int(height)
+
+
 def _with_source_size(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Remember the size the user sent: boxes the model finds are reported in its pixels. Nothing else of the
     file's metadata stays (PNG text chunks, ICC profiles and EXIF can be megabytes the model never reads)."""
