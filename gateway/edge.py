@@ -17,19 +17,32 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Message, Receive
 
 from gateway.admission import AdmissionControl, Ticket
 from gateway.deadline import within_deadline
 from gateway.disconnect import ClientDisconnected, unless_disconnected
-from gateway.errors import EngineUnavailable, InvalidRequest, PayloadTooLarge, SlowRequestBody, from_validation_error
+from gateway.errors import (
+    EngineUnavailable,
+    InvalidRequest,
+    PayloadTooLarge,
+    SlowRequestBody,
+    UnsupportedMediaType,
+    from_validation_error,
+)
+from gateway.ocr import Upload
 from gateway.streaming import StreamFormat, Transport, stream_response
 
 M = TypeVar("M", bound=BaseModel)
 BODY_READ_TIMEOUT = 60.0
 LARGE_BODY = 256 * 1024
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up; never seen by that client
+# Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
+UNDECLARED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
+MAX_FORM_FIELDS = 32
 
 
 async def read_body(request: Request) -> bytes:
@@ -198,6 +211,49 @@ async def stream(
     finally:
         if ticket is not None:
             ticket.release()
+
+
+async def read_uploads(
+    request: Request, *, max_files: int, max_fields: int = MAX_FORM_FIELDS
+) -> tuple[list[Upload], list[tuple[str, str]]]:
+    """The uploaded files (multipart ``files``, or the raw body as one file) and the form's other fields; the body
+    is bounded by ``--max-body-mb`` as in chat."""
+    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await read_body(request)
+    if mime == "multipart/form-data":
+        form = await Request(request.scope, _replay(body)).form(max_files=max_files, max_fields=max_fields)
+        try:
+            files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+            fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
+            uploads = [Upload(file.filename, _declared(file.content_type), await file.read()) for file in files]
+        finally:
+            await form.close()
+        return uploads, fields
+    if mime.startswith("image/") or mime == "application/pdf" or mime in UNDECLARED:
+        return ([Upload(None, _declared(mime), body)] if body else []), []
+    raise UnsupportedMediaType(
+        f"Unsupported Content-Type {mime}: send the image or PDF itself (image/*, application/pdf) "
+        "or multipart/form-data files."
+    )
+
+
+def _declared(mime: str | None) -> str:
+    mime = (mime or "").split(";")[0].strip().lower()
+    return "application/octet-stream" if mime in UNDECLARED else mime
+
+
+def _replay(body: bytes) -> Receive:
+    """An ASGI ``receive`` that hands over a body already read (and size-checked)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
 
 
 def _admission(request: Request) -> AdmissionControl:

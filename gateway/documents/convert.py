@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from docling_core.types.doc import DoclingDocument
+
 from gateway import protocol as wire
 from gateway.chat import Report
 from gateway.documents.build import PageAnswers, build_document
@@ -88,27 +90,33 @@ class DocumentService:
         timeout: float,
     ) -> Converted:
         """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF."""
-        plan = self.plan(options)
-        parsed = await self._read(document, options, plan.parsing, at_once)
-        spotted = await self._read(document, options, plan.spotting, at_once)
-        _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
         if options.format == "pdf":
-            return await _searchable(source, document, spotted or [], report, timeout)
+            spotted = await self._read(document, options, "spotting", at_once)
+            _report(report, Plan(None, "spotting"), spotted, self._ocr.prompt_set.version, len(document.pages))
+            return await _searchable(source, document, spotted, report, timeout)
+        built = await self.read_document(document, source.filename, options, report, at_once=at_once)
+        export, media_type = EXPORTS[options.format]
+        # Exporting is CPU work (docling's serializers): off the event loop.
+        content = await asyncio.to_thread(export, built)
+        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        return Converted(body.encode(), media_type)
+
+    async def read_document(
+        self, document: Document, filename: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
+    ) -> DoclingDocument:
+        """``document``'s pages read with the tasks ``options`` plan, built into one DoclingDocument."""
+        plan = self.plan(options)
+        parsed = await self._read(document, options, plan.parsing, at_once) if plan.parsing else None
+        spotted = await self._read(document, options, plan.spotting, at_once) if plan.spotting else None
+        _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
         answers = [
             _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
             for index, page in enumerate(document.pages)
         ]
-        export, media_type = EXPORTS[options.format]
-        # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
-        content = await asyncio.to_thread(lambda: export(build_document(answers, _stem(source.filename))))
-        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        return Converted(body.encode(), media_type)
+        # Alignment and building are CPU work: off the event loop.
+        return await asyncio.to_thread(build_document, answers, _stem(filename))
 
-    async def _read(
-        self, document: Document, options: wire.OcrOptions, task: str | None, at_once: int
-    ) -> list[wire.OcrPage] | None:
-        if task is None:
-            return None
+    async def _read(self, document: Document, options: wire.OcrOptions, task: str, at_once: int) -> list[wire.OcrPage]:
         asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
         return await self._ocr.read_pages(document, asked, at_once=at_once)
 

@@ -9,31 +9,25 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive
 
 from gateway import edge
 from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.documents.convert import DocumentService
-from gateway.errors import InvalidRequest, UnsupportedMediaType
+from gateway.errors import InvalidRequest
 from gateway.ocr import OcrService, Upload
 from gateway.openapi import BINARY, Endpoint, errors, operation, parameter, query_fields
 from gateway.protocol import OcrOptions, OcrResponse, query_values
 from gateway.streaming import OCR_STREAM
-
-# Bodies that say nothing about their type (curl --data-binary sends form-urlencoded): the bytes decide.
-UNDECLARED = ("", "application/octet-stream", "application/x-www-form-urlencoded")
-MAX_FORM_FIELDS = 32
 
 
 async def ocr(request: Request) -> Response:
     edge.require_ready(request)
     service: OcrService = request.app.state.ocr
     deadline = edge.start_deadline(request)  # decoding the files counts too
-    uploads, form_fields = await read_uploads(request, max_files=service.max_pages)
+    uploads, form_fields = await edge.read_uploads(request, max_files=service.max_pages)
     options = edge.parse(OcrOptions, query_values([*request.query_params.multi_items(), *form_fields]))
     report = edge.log_fields(request)
     if options.format != "json":
@@ -73,46 +67,6 @@ async def _document(request: Request, uploads: list[Upload], options: OcrOptions
         return Response(converted.body, media_type=converted.media_type, headers=converted.headers)
 
     return await edge.answer(request, work, slots=len(document.pages), deadline=deadline)
-
-
-async def read_uploads(request: Request, *, max_files: int) -> tuple[list[Upload], list[tuple[str, str]]]:
-    """The uploaded files and the form's other fields; the body is bounded by ``--max-body-mb`` as in chat."""
-    mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await edge.read_body(request)
-    if mime == "multipart/form-data":
-        form = await Request(request.scope, _replay(body)).form(max_files=max_files, max_fields=MAX_FORM_FIELDS)
-        try:
-            files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
-            fields = [(key, value) for key, value in form.multi_items() if isinstance(value, str)]
-            uploads = [Upload(file.filename, _declared(file.content_type), await file.read()) for file in files]
-        finally:
-            await form.close()
-        return uploads, fields
-    if mime.startswith("image/") or mime == "application/pdf" or mime in UNDECLARED:
-        return ([Upload(None, _declared(mime), body)] if body else []), []
-    raise UnsupportedMediaType(
-        f"Unsupported Content-Type {mime}: send the image or PDF itself (image/*, application/pdf) "
-        "or multipart/form-data files."
-    )
-
-
-def _declared(mime: str | None) -> str:
-    mime = (mime or "").split(";")[0].strip().lower()
-    return "application/octet-stream" if mime in UNDECLARED else mime
-
-
-def _replay(body: bytes) -> Receive:
-    """An ASGI ``receive`` that hands over a body already read (and size-checked)."""
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 def _operation() -> dict[str, object]:
