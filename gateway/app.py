@@ -22,6 +22,8 @@ from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import MediaSettings, Settings
+from gateway.docling_serve.service import DoclingConverter
+from gateway.docling_serve.tasks import ConvertTaskWorker
 from gateway.documents.convert import DocumentService
 from gateway.errors import (
     ClientError,
@@ -71,12 +73,13 @@ def build_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         lifecycle.start()  # the model loads while the server already answers /health
         await asyncio.to_thread(load_names)  # language names for target_lang, off the event loop
-        batch_worker = await _start_batch_api(app) if batch_api else None
+        workers = await _start_job_workers(app) if batch_api else []
         try:
             yield
         finally:
-            if batch_worker is not None:
-                await batch_worker.stop()
+            for worker in workers:
+                await worker.stop()
+            if workers:
                 await app.state.jobs.close()
             await lifecycle.stop()
             await fetcher.aclose()
@@ -125,13 +128,15 @@ def build_app(
     app.state.chat = ChatService(engine, prompts, media, tasks, model_name, settings.engine.max_images_per_prompt)
     app.state.ocr = OcrService(app.state.chat, media, settings.media.max_pdf_pages)
     app.state.documents = DocumentService(app.state.ocr, engine.info.parses_layout)
+    app.state.docling = DoclingConverter(app.state.documents, app.state.ocr, fetcher)
     return app
 
 
-async def _start_batch_api(app: Starlette) -> BatchWorker:
-    """Opens the job store and starts the worker that feeds batches to the engine."""
+async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWorker]:
+    """Opens the job store and starts the workers that feed batches and conversion tasks to the engine."""
     settings: Settings = app.state.settings
     jobs = await JobStore.open(settings.batch)
+    single_gateway = jobs.database.dialect.name == "sqlite"  # no other gateway can hold a lease
     worker = BatchWorker(
         jobs.batches,
         jobs.files,
@@ -139,11 +144,15 @@ async def _start_batch_api(app: Starlette) -> BatchWorker:
         app.state.lifecycle,
         concurrency=settings.batch.batch_concurrency,
         request_timeout=settings.request_timeout,
-        single_gateway=jobs.database.dialect.name == "sqlite",
+        single_gateway=single_gateway,
     )
-    app.state.jobs, app.state.batch_worker = jobs, worker
+    tasks = ConvertTaskWorker(
+        jobs.tasks, app.state.docling, app.state.admission, app.state.lifecycle, single_gateway=single_gateway
+    )
+    app.state.jobs, app.state.batch_worker, app.state.convert_worker = jobs, worker, tasks
     worker.start()
-    return worker
+    tasks.start()
+    return [worker, tasks]
 
 
 def fetch_policy(media: MediaSettings) -> FetchPolicy:

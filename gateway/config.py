@@ -54,6 +54,9 @@ class BatchSettings:
     )
     max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
     batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
+    task_results_hours: float = setting(
+        24.0, "hours a finished /v1/convert/*/async task's result is kept before it is deleted", group="batch"
+    )
 
     @property
     def max_file_bytes(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -26,12 +27,15 @@ class FakeEngine:
     started: bool = False
     self_healing: bool = False
     collectors: list[Collector] = field(default_factory=list)  # what metric_collectors() gives /metrics
+    start_delay: float = 0.0  # seconds start() takes (the model loading)
+    delay: float = 0.0  # seconds before each answer starts
 
     @property
     def info(self) -> EngineInfo:
         return EngineInfo(model_path="/models/fake", max_model_len=1024, parses_layout=self.parses_layout)
 
     async def start(self) -> None:
+        await asyncio.sleep(self.start_delay)
         self.started = True
 
     async def shutdown(self) -> None:
@@ -51,6 +55,7 @@ class FakeEngine:
 
     async def generate(self, request: EngineRequest) -> AsyncGenerator[EngineOutput, None]:
         self.requests.append(request)
+        await asyncio.sleep(self.delay)
         if self.fail_before_output is not None:
             raise self.fail_before_output
         prompt_tokens = len(request.prompt)

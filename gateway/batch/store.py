@@ -12,8 +12,10 @@ from gateway.batch.database import database_url, open_database
 from gateway.batch.files import FileStore
 from gateway.batch.jobs import BatchStore
 from gateway.config import BatchSettings
+from gateway.docling_serve.tasks import ConvertTaskStore
 
 FILES_DIR = "files"
+TASKS_DIR = "tasks"
 
 
 @dataclass
@@ -21,6 +23,7 @@ class JobStore:
     database: AsyncEngine
     files: FileStore
     batches: BatchStore
+    tasks: ConvertTaskStore
 
     @classmethod
     async def open(cls, settings: BatchSettings) -> JobStore:
@@ -29,7 +32,8 @@ class JobStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         database = await open_database(database_url(data_dir, settings.database_url))
         files = FileStore(database, BlobDir(data_dir / FILES_DIR))
-        return cls(database, files, BatchStore(database, files))
+        tasks = ConvertTaskStore(database, BlobDir(data_dir / TASKS_DIR), settings.task_results_hours * 3600)
+        return cls(database, files, BatchStore(database, files), tasks)
 
     async def close(self) -> None:
         await self.database.dispose()

@@ -66,3 +66,29 @@ batch_requests = Table(
     ),  # the output line, exactly as written to the output/error file
     Index("ix_batch_requests_state", "batch_id", "state"),
 )
+
+# docling-serve style async conversions (``/v1/convert/*/async``): the request, where it stands, and who works on
+# it. Inputs and the answer live as blobs beside the files (``<id>-in-<n>``, ``<id>-result``); ``expires_at`` is
+# set when it finishes (the result is kept for ``--task-results-hours``).
+convert_tasks = Table(
+    "convert_tasks",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("owner", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, started, success, partial_success, failure
+    Column("request", JSON, nullable=False),  # options, target, and each input's filename and content type
+    Column("num_docs", Integer, nullable=False),
+    Column("num_succeeded", Integer, nullable=False, default=0),
+    Column("num_failed", Integer, nullable=False, default=0),
+    Column("error_message", Text, nullable=True),
+    Column("result_type", String(64), nullable=True),  # the answer's content type
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=True),
+    Column("finished_at", BigInteger, nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Index("ix_convert_tasks_status", "status", "seq"),
+)

@@ -19,9 +19,10 @@ from gateway.documents.build import page_only
 Chunk = dict[str, Any]
 
 
-def to_markdown(document: DoclingDocument) -> str:
-    """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment)."""
-    return document.export_to_markdown()
+def to_markdown(document: DoclingDocument, page_break: str | None = None) -> str:
+    """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment), with
+    ``page_break`` between pages when given."""
+    return document.export_to_markdown(page_break_placeholder=page_break or None)
 
 
 def to_html(document: DoclingDocument) -> str:

@@ -1,15 +1,18 @@
-"""API-key authentication: ``Authorization: Bearer <key>`` on every ``/v1/*`` and ``/ocr`` route."""
+"""API-key authentication: ``Authorization: Bearer <key>`` on every ``/v1/*`` and ``/ocr`` route; docling-serve's
+routes also take its own header, ``X-Api-Key: <key>``, and answer a missing key in its error shape."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.errors import ClientError, error_response
 
 PROTECTED_PREFIXES = ("/v1/", "/ocr")
+DOCLING_PREFIXES = ("/v1/convert/", "/v1/status/", "/v1/result/")  # gateway/routes/docling.py
 OWNER = "api_key_owner"
 
 
@@ -33,15 +36,25 @@ class APIKeyMiddleware:
         if scope["type"] != "http" or not self._keys or not is_protected(scope["path"]) or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        key = self._authorized(dict(scope["headers"]).get(b"authorization", b""))
+        headers = dict(scope["headers"])
+        docling = scope["path"].startswith(DOCLING_PREFIXES)
+        key = self._authorized(headers.get(b"authorization", b""))
+        if key is None and docling and b"x-api-key" in headers:
+            key = self._authorized(b"Bearer " + headers[b"x-api-key"])
         if key is not None:
             # Files and batches belong to the key that made them; only a hash of it is stored.
             scope.setdefault("state", {})[OWNER] = hashlib.sha256(key).hexdigest()
             await self.app(scope, receive, send)
             return
-        response = error_response(InvalidAPIKey("Missing or invalid API key: send 'Authorization: Bearer <key>'."))
-        response.headers["WWW-Authenticate"] = "Bearer"
-        await response(scope, receive, send)
+        if docling:
+            refused: Response = JSONResponse(
+                {"detail": "Missing or invalid API key: send 'X-Api-Key: <key>' or 'Authorization: Bearer <key>'."},
+                status_code=401,
+            )
+        else:
+            refused = error_response(InvalidAPIKey("Missing or invalid API key: send 'Authorization: Bearer <key>'."))
+        refused.headers["WWW-Authenticate"] = "Bearer"
+        await refused(scope, receive, send)
 
     def _authorized(self, header: bytes) -> bytes | None:
         """The valid key the header carries, if any."""

@@ -5,15 +5,17 @@ here."""
 from __future__ import annotations
 
 from gateway.openapi import Endpoint
-from gateway.routes import batches, chat, files, health, meta, models, ocr, tasks, web
+from gateway.routes import batches, chat, docling, files, health, meta, models, ocr, tasks, web
 
 ENDPOINTS: list[Endpoint] = [
     *chat.ENDPOINTS,
     *ocr.ENDPOINTS,
+    *docling.ENDPOINTS,
     *models.ENDPOINTS,
     *health.ENDPOINTS,
     *meta.ENDPOINTS,
     *tasks.ENDPOINTS,
     *web.ENDPOINTS,
 ]
-BATCH_ENDPOINTS: list[Endpoint] = [*files.ENDPOINTS, *batches.ENDPOINTS]  # unless --no-batch-api
+# The routes that keep objects in the job store (unless --no-batch-api): files, batches, docling's async tasks.
+BATCH_ENDPOINTS: list[Endpoint] = [*files.ENDPOINTS, *batches.ENDPOINTS, *docling.TASK_ENDPOINTS]

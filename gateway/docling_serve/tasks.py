@@ -1,0 +1,361 @@
+"""docling-serve's async conversions, kept in the job store so they outlive the gateway that took them.
+
+A task is a row in ``convert_tasks`` (owned by the API key that made it; another key gets 404) and blobs beside
+the files: its inputs (``<id>-in-<n>``, written before the row, so a listed task always has them) and, once done,
+its answer (``<id>-result``: the very body ``/v1/result`` sends). A worker in every gateway claims the oldest
+pending task with a lease it renews while it works; a task whose gateway died (lease lapsed) is claimed again and
+run from its inputs. Finished tasks are kept ``--task-results-hours`` and then swept, rows and blobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.admission import AdmissionControl, Ticket
+from gateway.batch.blobs import BlobDir
+from gateway.batch.tables import convert_tasks
+from gateway.batch.wire import is_id
+from gateway.docling_serve import wire
+from gateway.docling_serve.service import MODULE, DoclingConverter, respond
+from gateway.errors import GatewayError, NotFound, RateLimited
+from gateway.lifecycle import Lifecycle
+from gateway.ocr import Upload
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30  # another gateway on the same database takes a task over once this lapses
+KEEPER_INTERVAL = 2.0
+IDLE_POLL = 1.0  # how often an idle worker looks for tasks other gateways accepted
+SWEEP_INTERVAL = 60.0
+WAIT_POLL = 0.2  # how often ``wait`` on /v1/status/poll looks again
+FINISHED = ("success", "partial_success", "failure")
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """What a task converts: the options, the target, and the inputs (their bytes go to blobs)."""
+
+    options: wire.ConvertOptions
+    target: wire.Target
+    uploads: list[Upload]
+
+
+class ConvertTaskStore:
+    def __init__(self, database: AsyncEngine, blobs: BlobDir, keep_seconds: float) -> None:
+        self._database = database
+        self._blobs = blobs
+        self.keep_seconds = keep_seconds
+
+    async def create(self, owner: str, request: TaskRequest) -> wire.TaskStatusResponse:
+        task_id = str(uuid.uuid4())
+        for index, upload in enumerate(request.uploads):
+            await asyncio.to_thread(self._blobs.write, _input(task_id, index), [upload.data])
+        stored = {
+            "options": request.options.model_dump(mode="json"),
+            "target": request.target.model_dump(mode="json"),
+            "inputs": [{"filename": upload.filename, "mime": upload.mime} for upload in request.uploads],
+        }
+        async with self._database.begin() as connection:
+            await connection.execute(
+                insert(convert_tasks).values(
+                    id=task_id,
+                    owner=owner,
+                    status="pending",
+                    request=stored,
+                    num_docs=len(request.uploads),
+                    num_succeeded=0,
+                    num_failed=0,
+                    attempts=0,
+                    created_at=int(time.time()),
+                )
+            )
+        return await self.status(owner, task_id)
+
+    async def status(self, owner: str, task_id: str) -> wire.TaskStatusResponse:
+        row = await self._row(owner, task_id)
+        position = None
+        if row["status"] == "pending":
+            async with self._database.connect() as connection:
+                ahead = select(func.count()).where(
+                    convert_tasks.c.status == "pending", convert_tasks.c.seq < row["seq"]
+                )
+                position = int((await connection.execute(ahead)).scalar_one()) + 1
+        return _status(row, position)
+
+    async def wait(self, owner: str, task_id: str, seconds: float) -> wire.TaskStatusResponse:
+        """The status once the task is finished or ``seconds`` have passed (docling-serve's ``wait``)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            status = await self.status(owner, task_id)
+            if status.task_status in FINISHED or time.monotonic() >= deadline:
+                return status
+            await asyncio.sleep(min(WAIT_POLL, max(0.0, deadline - time.monotonic())))
+
+    async def result(self, owner: str, task_id: str) -> tuple[bytes, str]:
+        row = await self._row(owner, task_id)
+        if row["status"] not in FINISHED:
+            raise NotFound("Task result not found. Please wait for a completion status.", param="task_id")
+        data = await asyncio.to_thread(self._blobs.path(_result(task_id)).read_bytes)
+        return data, str(row["result_type"])
+
+    async def _row(self, owner: str, task_id: str) -> RowMapping:
+        if is_id(task_id):
+            async with self._database.connect() as connection:
+                statement = select(convert_tasks).where(convert_tasks.c.id == task_id, convert_tasks.c.owner == owner)
+                row = (await connection.execute(statement)).mappings().first()
+            if row is not None:
+                return row
+        raise NotFound("Task not found.", param="task_id")
+
+    # --- the worker's side ----------------------------------------------------
+
+    async def claim(self, worker: str) -> RowMapping | None:
+        """The oldest task waiting to run (or left by a gateway whose lease lapsed), now leased to ``worker``."""
+        now = int(time.time())
+        free = or_(
+            convert_tasks.c.status == "pending",
+            and_(convert_tasks.c.status == "started", convert_tasks.c.lease_expires_at < now),
+        )
+        async with self._database.begin() as connection:
+            candidates = await connection.execute(
+                select(convert_tasks.c.id).where(free).order_by(convert_tasks.c.seq).limit(5)
+            )
+            for (task_id,) in candidates.all():
+                taken = await connection.execute(
+                    update(convert_tasks)
+                    .where(convert_tasks.c.id == task_id, free)
+                    .values(
+                        status="started",
+                        started_at=now,
+                        lease_owner=worker,
+                        lease_expires_at=now + LEASE_SECONDS,
+                        attempts=convert_tasks.c.attempts + 1,
+                    )
+                )
+                if taken.rowcount == 1:
+                    statement = select(convert_tasks).where(convert_tasks.c.id == task_id)
+                    return (await connection.execute(statement)).mappings().one()
+        return None
+
+    async def renew(self, task_id: str, worker: str) -> None:
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(convert_tasks)
+                .where(convert_tasks.c.id == task_id, convert_tasks.c.lease_owner == worker)
+                .values(lease_expires_at=int(time.time()) + LEASE_SECONDS)
+            )
+
+    async def release_leases(self, worker: str | None = None) -> None:
+        """Started tasks of ``worker`` (every one when None: a single gateway restarting) go back to pending."""
+        statement = (
+            update(convert_tasks)
+            .where(convert_tasks.c.status == "started")
+            .values(status="pending", lease_owner=None, lease_expires_at=None)
+        )
+        if worker is not None:
+            statement = statement.where(convert_tasks.c.lease_owner == worker)
+        async with self._database.begin() as connection:
+            await connection.execute(statement)
+
+    async def inputs(self, row: RowMapping) -> TaskRequest:
+        stored = row["request"]
+        uploads = []
+        for index, described in enumerate(stored["inputs"]):
+            data = await asyncio.to_thread(self._blobs.path(_input(row["id"], index)).read_bytes)
+            uploads.append(Upload(described["filename"], described["mime"], data))
+        options = wire.ConvertOptions.model_validate(stored["options"])
+        return TaskRequest(options, wire.Target.model_validate(stored["target"]), uploads)
+
+    async def finish(
+        self,
+        row: RowMapping,
+        worker: str,
+        status: wire.ConversionStatus,
+        answer: tuple[bytes, str],
+        *,
+        succeeded: int,
+        failed: int,
+        error: str | None = None,
+    ) -> None:
+        """The answer written, then the row finished — only if ``worker`` still holds the task."""
+        body, media_type = answer
+        await asyncio.to_thread(self._blobs.write, _result(row["id"]), [body])
+        now = int(time.time())
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(convert_tasks)
+                .where(convert_tasks.c.id == row["id"], convert_tasks.c.lease_owner == worker)
+                .values(
+                    status=status,
+                    result_type=media_type,
+                    num_succeeded=succeeded,
+                    num_failed=failed,
+                    error_message=error,
+                    finished_at=now,
+                    expires_at=now + int(self.keep_seconds),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+        for index in range(row["num_docs"]):
+            self._blobs.remove(_input(row["id"], index))
+
+    async def sweep(self) -> int:
+        """Deletes finished tasks past their keeping time (rows, then their blobs); how many."""
+        now = int(time.time())
+        async with self._database.begin() as connection:
+            rows = (
+                await connection.execute(
+                    select(convert_tasks.c.id, convert_tasks.c.num_docs).where(convert_tasks.c.expires_at < now)
+                )
+            ).all()
+            if rows:
+                await connection.execute(delete(convert_tasks).where(convert_tasks.c.id.in_([r[0] for r in rows])))
+        for task_id, inputs in rows:
+            for name in [_result(task_id), *(_input(task_id, index) for index in range(inputs))]:
+                self._blobs.remove(name)
+        return len(rows)
+
+
+class ConvertTaskWorker:
+    """Runs tasks one after another, each taking engine slots from the same admission as requests."""
+
+    def __init__(
+        self,
+        store: ConvertTaskStore,
+        converter: DoclingConverter,
+        admission: AdmissionControl,
+        lifecycle: Lifecycle,
+        *,
+        single_gateway: bool,
+    ) -> None:
+        self._store, self._converter, self._admission, self._lifecycle = store, converter, admission, lifecycle
+        self._single_gateway = single_gateway  # SQLite: no other gateway can hold a lease
+        self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stops between steps; a task in the middle goes back to pending for the next gateway or start."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self._store.release_leases(self.name)
+
+    async def _run(self) -> None:
+        while self._lifecycle.state != "ready":
+            await asyncio.sleep(0.5)
+        if self._single_gateway:
+            await self._store.release_leases()  # held by this gateway's previous life
+        swept = 0.0
+        while True:
+            try:
+                if time.monotonic() - swept > SWEEP_INTERVAL:
+                    swept = time.monotonic()
+                    await self._store.sweep()
+                row = await self._store.claim(self.name)
+                if row is not None:
+                    await self._process(row)
+                    continue
+            except Exception:
+                logger.exception("the conversion task worker failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(IDLE_POLL):
+                    await self._wake.wait()
+
+    async def _process(self, row: RowMapping) -> None:
+        keeper = asyncio.create_task(self._keep(row["id"]))
+        try:
+            request = await self._store.inputs(row)
+            try:
+                answer, status, succeeded, failed = await self._convert(request)
+                error = None
+            except GatewayError as failure:
+                answer, status, succeeded, failed = _failed(request, failure.message), "failure", 0, row["num_docs"]
+                error = failure.message
+            await self._store.finish(row, self.name, status, answer, succeeded=succeeded, failed=failed, error=error)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _convert(self, request: TaskRequest) -> tuple[tuple[bytes, str], wire.ConversionStatus, int, int]:
+        sources = await self._converter.load(request.uploads, request.options)
+        pages = sum(len(source.document.pages) for source in sources if source.document is not None)
+        ticket = await self._enter(max(pages, 1))
+        try:
+            converted = await self._converter.convert(sources, request.options, None, at_once=ticket.slots)
+        finally:
+            ticket.release()
+        failed = converted.failed
+        succeeded = len(converted.documents) - failed
+        status: wire.ConversionStatus = "success" if not failed else "failure" if not succeeded else "partial_success"
+        return respond(converted, request.options, request.target), status, succeeded, failed
+
+    async def _enter(self, pages: int) -> Ticket:
+        """Engine slots as a request would get them; a full queue is waited out rather than refused."""
+        while True:
+            try:
+                return await self._admission.enter(pages)
+            except RateLimited:
+                await asyncio.sleep(1.0)
+
+    async def _keep(self, task_id: str) -> None:
+        while True:
+            await asyncio.sleep(KEEPER_INTERVAL)
+            with contextlib.suppress(Exception):
+                await self._store.renew(task_id, self.name)
+
+
+def _failed(request: TaskRequest, message: str) -> tuple[bytes, str]:
+    """A failed task's answer: docling-serve's response with status ``failure`` and the reason in ``errors``."""
+    name = next((upload.filename for upload in request.uploads if upload.filename), None) or "document"
+    response = wire.ConvertDocumentResponse(
+        document=wire.ExportDocumentResponse(filename=name),
+        status="failure",
+        errors=[wire.ErrorItem(component_type="pipeline", module_name=MODULE, error_message=message)],
+        processing_time=0.0,
+    )
+    return response.model_dump_json().encode(), "application/json"
+
+
+def _status(row: RowMapping, position: int | None) -> wire.TaskStatusResponse:
+    meta = wire.TaskProcessingMeta(
+        num_docs=row["num_docs"],
+        num_processed=row["num_succeeded"] + row["num_failed"],
+        num_succeeded=row["num_succeeded"],
+        num_failed=row["num_failed"],
+    )
+    return wire.TaskStatusResponse(
+        task_id=row["id"],
+        task_status=row["status"],
+        task_position=position,
+        task_meta=meta,
+        error_message=row["error_message"],
+    )
+
+
+def _input(task_id: str, index: int) -> str:
+    return f"{task_id}-in-{index}"
+
+
+def _result(task_id: str) -> str:
+    return f"{task_id}-result"

@@ -1,0 +1,263 @@
+"""docling-serve's v1 convert API: ``/v1/convert/file``, ``/v1/convert/source`` and their ``/async`` forms,
+``/v1/status/poll/{task_id}`` and ``/v1/result/{task_id}`` — so Open WebUI's Docling extraction engine (and
+anything else written for docling-serve) reads scans with HunyuanOCR. Errors come in docling-serve's shape,
+``{"detail": …}``, with its 422 for a request it cannot take; the key may come as ``X-Api-Key`` (its header).
+
+curl -F files=@scan.pdf -F to_formats=md -F to_formats=json http://127.0.0.1:8000/v1/convert/file
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from adapters.errors import EngineFault
+from gateway import edge
+from gateway.admission import Ticket
+from gateway.deadline import within_deadline
+from gateway.docling_serve import wire
+from gateway.docling_serve.service import DoclingConverter, Source, respond
+from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
+from gateway.errors import GatewayError, InvalidRequest, from_engine_error
+from gateway.middleware.auth import key_owner
+from gateway.ocr import Upload
+from gateway.openapi import BINARY, Endpoint, json_body, operation, parameter, query_fields, returns
+
+MAX_FORM_FIELDS = 256  # docling-serve has ~60 options, lists repeat, and DOCLING_PARAMS adds the admin's own
+LIST_OPTIONS = frozenset({"from_formats", "to_formats", "page_range", "ocr_lang"})
+ZIP_HEADERS = {"Content-Disposition": 'attachment; filename="converted_docs.zip"'}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def detail_errors(handler: Handler) -> Handler:
+    """Errors as docling-serve (FastAPI) gives them: ``{"detail": message}``, 422 for a request it cannot take."""
+
+    @functools.wraps(handler)
+    async def shaped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except (GatewayError, EngineFault) as caught:
+            error = from_engine_error(caught) if isinstance(caught, EngineFault) else caught
+            status = 422 if isinstance(error, InvalidRequest) else error.status_code
+            return JSONResponse({"detail": error.message}, status_code=status, headers=error.headers)
+
+    return shaped
+
+
+@detail_errors
+async def convert_file(request: Request) -> Response:
+    edge.require_ready(request)
+    deadline = edge.start_deadline(request)
+    uploads, options, target = await _read_form(request)
+    return await _convert(request, uploads, options, target, deadline)
+
+
+@detail_errors
+async def convert_source(request: Request) -> Response:
+    edge.require_ready(request)
+    deadline = edge.start_deadline(request)
+    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
+    return await _convert(request, uploads, asked.options, asked.target, deadline)
+
+
+@detail_errors
+async def convert_file_async(request: Request) -> Response:
+    uploads, options, target = await _read_form(request)
+    return await _submit(request, TaskRequest(options, target, uploads))
+
+
+@detail_errors
+async def convert_source_async(request: Request) -> Response:
+    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    # URLs are fetched now, so a refused or broken one is this request's 4xx rather than a failed task.
+    uploads = await _converter(request).fetch_sources(asked)
+    return await _submit(request, TaskRequest(asked.options, asked.target, uploads))
+
+
+@detail_errors
+async def poll_status(request: Request) -> Response:
+    wait = _wait_seconds(request)
+    owner, task_id = key_owner(request.scope), request.path_params["task_id"]
+    status = await _tasks(request).wait(owner, task_id, wait)
+    return JSONResponse(status.model_dump(mode="json"))
+
+
+@detail_errors
+async def task_result(request: Request) -> Response:
+    body, media_type = await _tasks(request).result(key_owner(request.scope), request.path_params["task_id"])
+    return Response(body, media_type=media_type, headers=ZIP_HEADERS if media_type == "application/zip" else None)
+
+
+async def _convert(
+    request: Request, uploads: list[Upload], options: wire.ConvertOptions, target: wire.Target, deadline: float
+) -> Response:
+    converter = _converter(request)
+    _require_files(uploads, request.app.state.ocr.max_pages)
+    sources = await within_deadline(deadline, converter.load(uploads, options))
+    if all(source.failed for source in sources):
+        failed = sources[0].failed
+        assert failed is not None
+        raise failed  # nothing to convert: the request's own 4xx
+    report = edge.log_fields(request)
+
+    async def work(ticket: Ticket) -> Response:
+        converted = await converter.convert(sources, options, report, at_once=ticket.slots)
+        body, media_type = respond(converted, options, target)
+        return Response(body, media_type=media_type, headers=ZIP_HEADERS if media_type == "application/zip" else None)
+
+    return await edge.answer(request, work, slots=_pages(sources), deadline=deadline)
+
+
+async def _submit(request: Request, task: TaskRequest) -> Response:
+    _require_files(task.uploads, request.app.state.ocr.max_pages)
+    status = await _tasks(request).create(key_owner(request.scope), task)
+    request.app.state.convert_worker.wake()
+    return JSONResponse(status.model_dump(mode="json"))
+
+
+async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOptions, wire.Target]:
+    """Files and options from a multipart form: list options repeated, JSON-encoded or comma-separated."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise InvalidRequest("Send the documents as multipart/form-data 'files'.", param="files")
+    max_files = request.app.state.ocr.max_pages
+    uploads, fields = await edge.read_uploads(request, max_files=max_files, max_fields=MAX_FORM_FIELDS)
+    values: dict[str, Any] = {}
+    for key, value in fields:
+        if value == "":
+            continue
+        if key in LIST_OPTIONS:
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
+    target = edge.parse(wire.Target, {"kind": values.pop("target_type", "inbody")})
+    return uploads, edge.parse(wire.ConvertOptions, values), target
+
+
+def _require_files(uploads: list[Upload], most: int) -> None:
+    if not uploads:
+        raise InvalidRequest("Send the documents as multipart 'files' (or as sources).", param="files")
+    if len(uploads) > most:
+        raise InvalidRequest(f"Too many files: {len(uploads)} exceeds the maximum of {most}.", param="files")
+
+
+def _pages(sources: list[Source]) -> int:
+    return max(1, sum(len(source.document.pages) for source in sources if source.document is not None))
+
+
+def _wait_seconds(request: Request) -> float:
+    raw = request.query_params.get("wait", "0")
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise InvalidRequest("wait must be a number of seconds.", param="wait") from None
+    if not 0 <= wait < float("inf"):
+        raise InvalidRequest("wait must be a number of seconds.", param="wait")
+    return min(wait, request.app.state.settings.request_timeout)
+
+
+def _converter(request: Request) -> DoclingConverter:
+    converter: DoclingConverter = request.app.state.docling
+    return converter
+
+
+def _tasks(request: Request) -> ConvertTaskStore:
+    store: ConvertTaskStore = request.app.state.jobs.tasks
+    return store
+
+
+def _errors(*statuses: int) -> dict[int, Any]:
+    return {status: returns(wire.DetailError, 'docling-serve\'s error: {"detail": …}') for status in statuses}
+
+
+CONVERTED = {
+    "description": "One document (JSON), or a zip of every document's files for several sources or a zip target",
+    "content": {"application/json": {"schema": wire.ConvertDocumentResponse}, "application/zip": {"schema": BINARY}},
+}
+FORM = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": BINARY},
+                    "target_type": {"type": "string", "enum": ["inbody", "zip"]},
+                    **query_fields(wire.ConvertOptions),
+                },
+            }
+        }
+    },
+}
+TASK_ID = parameter("task_id", "path", {"type": "string"})
+QUEUED = returns(wire.TaskStatusResponse, "The task, queued")
+SYNC_ERRORS = _errors(401, 404, 413, 415, 422, 429, 500, 503, 504)
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/convert/file",
+        convert_file,
+        operation("convertFile", {200: CONVERTED, **SYNC_ERRORS}, tags=["docling"], requestBody=FORM),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/convert/source",
+        convert_source,
+        operation(
+            "convertSource",
+            {200: CONVERTED, **SYNC_ERRORS},
+            tags=["docling"],
+            requestBody=json_body(wire.ConvertSourcesRequest),
+        ),
+    ),
+]
+# Served with the job store (where tasks are kept), as the Files and Batch APIs.
+TASK_ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/convert/file/async",
+        convert_file_async,
+        operation("convertFileAsync", {200: QUEUED, **_errors(401, 413, 415, 422)}, tags=["docling"], requestBody=FORM),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/convert/source/async",
+        convert_source_async,
+        operation(
+            "convertSourceAsync",
+            {200: QUEUED, **_errors(401, 413, 422)},
+            tags=["docling"],
+            requestBody=json_body(wire.ConvertSourcesRequest),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/status/poll/{task_id}",
+        poll_status,
+        operation(
+            "pollTaskStatus",
+            {200: returns(wire.TaskStatusResponse, "Where the task stands"), **_errors(401, 404, 422)},
+            tags=["docling"],
+            parameters=[TASK_ID, parameter("wait", "query", {"type": "number", "minimum": 0})],
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/result/{task_id}",
+        task_result,
+        operation(
+            "taskResult",
+            {200: CONVERTED, **_errors(401, 404)},
+            tags=["docling"],
+            description="A finished task's answer, as the synchronous route would have given it; 404 until then.",
+            parameters=[TASK_ID],
+        ),
+    ),
+]
