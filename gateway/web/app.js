@@ -1,5 +1,6 @@
 // The web page: files in, one streamed Chat Completions request out, the answer shown, copied, exported.
-// It speaks only the public API: GET /v1/models, GET /v1/tasks(/{task}) and POST /v1/chat/completions (SSE).
+// It speaks only the public API: GET /v1/models, GET /v1/tasks(/{task}), POST /v1/chat/completions (SSE), and
+// POST /ocr?format=… for the documents a read file can be downloaded as (documents.js).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -7,7 +8,7 @@ const KEY_STORAGE = "ocr-gateway.api-key";
 const FIELD_TASKS = new Set(["fields", "field"]);
 
 const state = {
-  files: [], // {id, name, kind: "image" | "pdf", dataUrl, previewUrl}
+  files: [], // {id, name, kind: "image" | "pdf", blob, dataUrl, previewUrl}
   catalog: null, // GET /v1/tasks
   model: null,
   promptText: "", // what the model is asked, as shown
@@ -148,6 +149,7 @@ async function addFiles(fileList) {
       id: crypto.randomUUID ? crypto.randomUUID() : String(Math.random()),
       name: file.name || "pasted image",
       kind: isPdf ? "pdf" : "image",
+      blob: isPdf ? new Blob([file], { type: "application/pdf" }) : file,
       // A PDF the browser did not type gets the right media type, so the server reads it as a PDF.
       dataUrl: isPdf ? dataUrl.replace(/^data:[^;,]*/, "data:application/pdf") : dataUrl,
       previewUrl: isPdf ? null : URL.createObjectURL(file),
@@ -323,6 +325,7 @@ async function run(event) {
   const controller = new AbortController();
   setRunning(controller);
   const answer = { text: "", task: body.task, model: body.model, usage: null, finish: null, ocr: null };
+  answer.files = [...state.files]; // what this run read, whatever is added or removed meanwhile
   answer.started = performance.now();
   answer.firstTokenAt = null;
   try {
@@ -368,6 +371,7 @@ function setRunning(controller) {
   $("output").dataset.state = "running";
   $("output").setAttribute("aria-busy", "true");
   $("rendered").replaceChildren();
+  window.clearDocuments();
   $("stats").textContent = "";
   $("run").disabled = true;
   $("stop").disabled = false;
@@ -389,7 +393,7 @@ function finish(answer, outcome) {
     task: answer.ocr?.task ?? (answer.task === "none" ? null : answer.task),
     prompt: state.promptText,
     model: answer.model,
-    files: state.files.map((file) => file.name),
+    files: answer.files.map((file) => file.name),
     finish_reason: answer.finish,
     outcome,
     timings: {
@@ -398,6 +402,7 @@ function finish(answer, outcome) {
       tokens_per_second: tokensPerSecond === null ? null : round(tokensPerSecond, 2),
     },
     usage: answer.usage,
+    boxes: answer.ocr?.boxes ?? null, // spotting on one file: each line's text and box in its pixels
     created: new Date().toISOString(),
   };
   const output = $("output");
@@ -409,6 +414,10 @@ function finish(answer, outcome) {
   $("stop").disabled = true;
   for (const id of ["copy", "export-txt", "export-json"]) $(id).disabled = false;
   announce({ done: "Done.", stopped: "Stopped.", error: "Failed." }[outcome]);
+  if (outcome === "done") {
+    const helpers = { headers, explain, announce, showError, save };
+    window.showDocuments(answer.files, state.result.boxes, helpers).catch((error) => showError(error.message));
+  }
 }
 
 function statsLine(result) {
@@ -424,8 +433,8 @@ const round = (value, digits) => Math.round(value * 10 ** digits) / 10 ** digits
 
 // --- result: view, copy, export ---------------------------------------------------
 
-function download(filename, text, type) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+function save(filename, blob) {
+  const url = URL.createObjectURL(blob);
   const link = document.createElement("a");
   link.href = url;
   link.download = filename;
@@ -487,9 +496,11 @@ function init() {
   });
   $("stop").addEventListener("click", () => state.running?.abort());
   $("copy").addEventListener("click", copyResult);
-  $("export-txt").addEventListener("click", () => download("ocr-result.txt", state.result.text, "text/plain"));
+  $("export-txt").addEventListener("click", () =>
+    save("ocr-result.txt", new Blob([state.result.text], { type: "text/plain" })),
+  );
   $("export-json").addEventListener("click", () =>
-    download("ocr-result.json", JSON.stringify(state.result, null, 2), "application/json"),
+    save("ocr-result.json", new Blob([JSON.stringify(state.result, null, 2)], { type: "application/json" })),
   );
   for (const radio of document.querySelectorAll('input[name="view"]')) radio.addEventListener("change", showView);
   loadServerInfo();

@@ -15,7 +15,12 @@ from gateway.routes.web import WEB_DIR
 from tests.fakes import FakeEngine
 from tests.images import image_part, make_image
 
-ASSETS = {"/web/app.js": "javascript", "/web/markdown.js": "javascript", "/web/style.css": "text/css"}
+ASSETS = {
+    "/web/app.js": "javascript",
+    "/web/markdown.js": "javascript",
+    "/web/documents.js": "javascript",
+    "/web/style.css": "text/css",
+}
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The web page in a real browser: Playwright driving Debian's Chromium (``make system-deps`` installs it).
 
 One test runs the page against the real gateway (vLLM engine) and checks the exports against the API's own
-answer; the others use a fake engine served by uvicorn for phone width, API keys, errors and rendering.
+answer; two run it against a real rapidocr gateway for the document downloads (searchable PDF, Markdown,
+DoclingDocument JSON) and the spotting boxes drawn over the image; the others use a fake engine served by uvicorn
+for phone width, API keys, errors and rendering.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 import threading
 from collections.abc import AsyncGenerator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pypdfium2
 import pytest
+from docling_core.types.doc import DoclingDocument
 from openai import OpenAI
 from PIL import Image
 from playwright.sync_api import Browser, Download, Page, expect
@@ -26,15 +31,24 @@ from adapters.engine import EngineOutput, EngineRequest
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import MediaSettings, Settings
+from prompts.spotting import parse_spotting
 from tests.conftest import Gateway
 from tests.fakes import FakeEngine
-from tests.images import data_url, encode, make_image
+from tests.images import data_url, encode, make_image, render_text
+from tests.scans import LATIN_FONT, image_only_pdf, overlap, recall, scanned_page
 from tests.servers import serve_app
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 MAX_TOKENS = 48
 ANSWER_TIMEOUT_MS = 120_000
 KEY = "page-key"
+SCAN_LINES = [
+    "Searchable PDFs keep the scan and add invisible text.",
+    "Invoice number 2024-0815, total 1,234.56 EUR",
+    "The quick brown fox jumps over the lazy dog.",
+]
+MIN_RECALL = 0.9  # rapidocr reads DejaVu Sans without a mistake; the bound leaves room for other CPUs
+MIN_BOX_OVERLAP = 0.6  # a drawn box on screen against the ink of its line (rapidocr's own boxes pad the ink)
 # The fake engine's answer: a Markdown table and an HTML table carrying markup that must stay text.
 FAKE_REPLY = (
     "# Totals\n\n| item | price |\n|---|---|\n| tea | <b>3</b> |\n\n"
@@ -316,3 +330,84 @@ def test_stop_ends_a_running_request(page: Page, prompts: HunyuanPromptBuilder) 
         expect(page.locator("#output")).to_have_attribute("data-state", "stopped")
         expect(page.locator("#run")).to_be_enabled()
         engine.release.set()
+
+
+def open_on_rapidocr(page: Page, root_url: str) -> None:
+    page.goto(root_url)
+    expect(page.locator("#model-name")).to_contain_text("rapidocr")
+
+
+def download_document(page: Page, button: str) -> Download:
+    with page.expect_download(timeout=ANSWER_TIMEOUT_MS) as info:
+        page.get_by_role("button", name=button).click()
+    return info.value
+
+
+def test_a_read_scan_downloads_as_searchable_pdf_markdown_and_docling_json(page: Page, rapidocr_root: str) -> None:
+    scan = image_only_pdf([scanned_page(SCAN_LINES, LATIN_FONT, 36).image])
+    drawn = " ".join(SCAN_LINES)
+    open_on_rapidocr(page, rapidocr_root)
+    expect(page.locator("#documents")).to_be_hidden()
+    add_file(page, "March scan.pdf", "application/pdf", scan)
+    page.select_option("#task", "text")
+    run_and_wait(page)
+    assert recall(drawn, page.locator("#output").text_content() or "") >= MIN_RECALL
+    searchable = page.get_by_role("button", name="Searchable PDF of March scan.pdf")
+    expect(searchable).to_have_attribute("title", re.compile("extra engine calls"))
+
+    with page.expect_download(timeout=ANSWER_TIMEOUT_MS) as info:
+        searchable.click()
+        expect(searchable).to_have_attribute("aria-busy", "true")  # OCRmyPDF takes seconds: the busy state shows
+    pdf = info.value
+    expect(page.locator("#status")).to_contain_text("Downloaded March scan.pdf")
+    expect(searchable).to_be_enabled()
+    markdown = download_document(page, "Markdown of March scan.pdf")
+    docling = download_document(page, "DoclingDocument JSON of March scan.pdf")
+    expect(page.locator("#error")).to_be_hidden()
+
+    assert [pdf.suggested_filename, markdown.suggested_filename, docling.suggested_filename] == [
+        "March scan.pdf",
+        "March scan.md",
+        "March scan.json",
+    ]
+    document = pypdfium2.PdfDocument(pdf.path())
+    try:
+        assert len(document) == 1
+        assert recall(drawn, document[0].get_textpage().get_text_range()) >= MIN_RECALL  # the text layer
+    finally:
+        document.close()
+    assert recall(drawn, Path(markdown.path()).read_text(encoding="utf-8")) >= MIN_RECALL
+    parsed = DoclingDocument.model_validate(json.loads(Path(docling.path()).read_text(encoding="utf-8")))
+    assert parsed.name == "March scan" and recall(drawn, parsed.export_to_text()) >= MIN_RECALL
+
+
+def test_spotting_boxes_are_drawn_over_the_image_and_the_toggle_hides_them(page: Page, rapidocr_root: str) -> None:
+    image, ink = render_text(SCAN_LINES, LATIN_FONT, 28)
+    open_on_rapidocr(page, rapidocr_root)
+    add_file(page, "lines.png", "image/png", encode(image))
+    page.select_option("#task", "spotting")
+    run_and_wait(page)
+    spotted = parse_spotting(page.locator("#output").text_content() or "", image.width, image.height)
+    assert len(spotted) == len(SCAN_LINES)
+    boxes = page.locator("#box-layer .box")
+    expect(boxes).to_have_count(len(spotted))
+    shown = page.locator("#box-image").bounding_box()
+    assert shown is not None and shown["width"] < image.width  # shown smaller: the boxes must scale with it
+    scale = image.width / shown["width"]
+    for index, (line, want) in enumerate(zip(spotted, ink, strict=True)):
+        box = boxes.nth(index)
+        assert box.get_attribute("title") == line.text
+        on_screen = box.bounding_box()
+        assert on_screen is not None
+        x, y = (on_screen["x"] - shown["x"]) * scale, (on_screen["y"] - shown["y"]) * scale
+        drawn = (x, y, x + on_screen["width"] * scale, y + on_screen["height"] * scale)
+        assert overlap(drawn, want) > MIN_BOX_OVERLAP, (line, drawn, want)
+    exported = json.loads(export(page, "#export-json"))
+    assert [box["text"] for box in exported["boxes"]] == [line.text for line in spotted]
+
+    page.get_by_label("Show boxes").uncheck()
+    for index in range(len(spotted)):
+        expect(boxes.nth(index)).to_be_hidden()
+    page.get_by_label("Show boxes").check()
+    expect(boxes.first).to_be_visible()
+    screenshot(page, "web-page-boxes.png")
