@@ -278,6 +278,8 @@ class ModelCard(ResponseModel):
     root: str | None = None
     max_model_len: int | None = None
     engine: str | None = None  # our extension: the backend serving this model (vllm, rapidocr, …)
+    # Our extension: whether document parsing answers with structure (False: text lines only, as rapidocr)
+    parses_layout: bool | None = None
 
 
 class ModelList(ResponseModel):

@@ -11,12 +11,16 @@ What each page costs (engine calls), chosen by the request:
 
 ``boxes`` defaults by format: ``docling``, ``chunks`` and ``doctags`` carry places, so they ask for them;
 ``markdown``, ``html`` and ``text`` do not show them, so they cost one call per page unless ``boxes=true``.
+
+The folder CLI (``gateway/cli/folder.py``) makes its documents with the same pieces, page by page over HTTP and
+without a page limit: ``plan_pages``, ``export_document`` and ``make_searchable``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -27,7 +31,7 @@ from gateway.chat import Report
 from gateway.documents.build import PageAnswers, build_document
 from gateway.documents.exports import EXPORTS
 from gateway.documents.page_lines import PageLines
-from gateway.documents.searchable import searchable_pdf
+from gateway.documents.searchable import SearchablePdf, searchable_pdf
 from gateway.errors import InvalidRequest
 from gateway.media.loader import source_size
 from gateway.ocr import Document, OcrService, Page, Upload
@@ -72,12 +76,9 @@ class DocumentService:
                 "leave out task and prompt (or use format=json).",
                 param="task" if options.task is not None else "prompt",
             )
-        boxes = options.boxes if options.boxes is not None else options.format in PLACED_BY_DEFAULT
-        if not self._parses_layout or options.format == "pdf":
-            return Plan(parsing=None, spotting="spotting")
-        if boxes and "layout_parse" in self._ocr.prompt_set.tasks:
-            return Plan(parsing="layout_parse", spotting=None)
-        return Plan(parsing="document", spotting="spotting" if boxes else None)
+        return plan_pages(
+            options.format, options.boxes, parses_layout=self._parses_layout, tasks=self._ocr.prompt_set.tasks
+        )
 
     async def convert(
         self,
@@ -90,46 +91,70 @@ class DocumentService:
         timeout: float,
     ) -> Converted:
         """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF."""
+        answers = await self._page_answers(document, options, report, at_once)
         if options.format == "pdf":
-            spotted = await self._read(document, options, "spotting", at_once)
-            _report(report, Plan(None, "spotting"), spotted, self._ocr.prompt_set.version, len(document.pages))
-            return await _searchable(source, document, spotted, report, timeout)
-        built = await self.read_document(document, source.filename, options, report, at_once=at_once)
-        export, media_type = EXPORTS[options.format]
-        # Exporting is CPU work (docling's serializers): off the event loop.
-        content = await asyncio.to_thread(export, built)
-        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        return Converted(body.encode(), media_type)
+            return await _searchable(source, answers, report, timeout)
+        # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
+        return await asyncio.to_thread(export_document, answers, options.format, _stem(source.filename))
 
     async def read_document(
         self, document: Document, filename: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
     ) -> DoclingDocument:
-        """``document``'s pages read with the tasks ``options`` plan, built into one DoclingDocument."""
+        """``document``'s pages read with the tasks ``options`` plan, built into one DoclingDocument (for APIs
+        that export several formats of one reading)."""
+        answers = await self._page_answers(document, options, report, at_once)
+        return await asyncio.to_thread(build_document, answers, _stem(filename))
+
+    async def _page_answers(
+        self, document: Document, options: wire.OcrOptions, report: Report, at_once: int
+    ) -> list[PageAnswers]:
         plan = self.plan(options)
         parsed = await self._read(document, options, plan.parsing, at_once) if plan.parsing else None
         spotted = await self._read(document, options, plan.spotting, at_once) if plan.spotting else None
         _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
-        answers = [
+        return [
             _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
             for index, page in enumerate(document.pages)
         ]
-        # Alignment and building are CPU work: off the event loop.
-        return await asyncio.to_thread(build_document, answers, _stem(filename))
 
     async def _read(self, document: Document, options: wire.OcrOptions, task: str, at_once: int) -> list[wire.OcrPage]:
         asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
         return await self._ocr.read_pages(document, asked, at_once=at_once)
 
 
-async def _searchable(
-    source: Upload, document: Document, spotted: list[wire.OcrPage], report: Report, timeout: float
-) -> Converted:
+def plan_pages(format: str, boxes: bool | None, *, parses_layout: bool, tasks: Collection[str]) -> Plan:
+    """The tasks a document in ``format`` reads each page with, on an engine that ``parses_layout`` (or reads text
+    lines only) with the prompt set's ``tasks``; ``boxes`` None: as the format needs (``PLACED_BY_DEFAULT``)."""
+    boxes = boxes if boxes is not None else format in PLACED_BY_DEFAULT
+    if not parses_layout or format == "pdf":
+        return Plan(parsing=None, spotting="spotting")
+    if boxes and "layout_parse" in tasks:
+        return Plan(parsing="layout_parse", spotting=None)
+    return Plan(parsing="document", spotting="spotting" if boxes else None)
+
+
+def export_document(pages: list[PageAnswers], format: str, name: str) -> Converted:
+    """``pages`` built into one DoclingDocument called ``name``, exported in ``format`` (any but ``pdf``)."""
+    export, media_type = EXPORTS[format]
+    content = export(build_document(pages, name))
+    body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return Converted(body.encode(), media_type)
+
+
+async def make_searchable(source: bytes, pages: list[PageAnswers], *, timeout: float) -> SearchablePdf:
+    """``source`` (the PDF or image the pages were read from) with a text layer of each page's spotted lines."""
+    lines = [
+        PageLines.from_boxes(
+            page.number, parse_spotting(page.spotting or "", page.width, page.height), page.width, page.height
+        )
+        for page in pages
+    ]
+    return await searchable_pdf(source, lines, timeout=timeout)
+
+
+async def _searchable(source: Upload, pages: list[PageAnswers], report: Report, timeout: float) -> Converted:
     """The file itself with a text layer of the spotted lines (PDF/A where it can be; the header says which)."""
-    pages = []
-    for page, answer in zip(document.pages, spotted, strict=True):
-        width, height = source_size(page.image)
-        pages.append(PageLines.from_boxes(page.index + 1, parse_spotting(answer.text, width, height), width, height))
-    made = await searchable_pdf(source.data, pages, timeout=timeout)
+    made = await make_searchable(source.data, pages, timeout=timeout)
     kind = "pdfa" if made.pdfa else "pdf"
     if report is not None:
         report["pdf"] = kind

@@ -189,7 +189,7 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
             if image.width * image.height > limits.max_decoded_pixels:
                 raise PayloadTooLarge(f"The image has {image.width}x{image.height} pixels, too many.", param=param)
             turned = _turned_sideways(image)
-            source_size = (image.height, image.width) if turned else image.size
+            source_size = shown_size(image)
             target = _target(budget, *source_size, detail, param)
             resample = Image.Resampling.BICUBIC
             if image.format == "JPEG" and image.draft("RGB", _draft_size(target[::-1] if turned else target)):
@@ -217,6 +217,11 @@ def _target(budget: ImageBudget, width: int, height: int, detail: Detail, param:
 
 
 _SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that rotate by 90°
+
+
+def shown_size(image: Image.Image) -> tuple[int, int]:
+    """An opened (not yet decoded) image's width and height as it is shown: EXIF rotations by 90° swap them."""
+    return (image.height, image.width) if _turned_sideways(image) else image.size
 
 
 def _turned_sideways(image: Image.Image) -> bool:

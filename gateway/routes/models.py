@@ -17,6 +17,7 @@ def _card(request: Request) -> ModelCard:
         root=engine.info.model_path,
         max_model_len=engine.info.max_model_len or None,
         engine=engine.info.engine,
+        parses_layout=engine.info.parses_layout,
     )
 
 
