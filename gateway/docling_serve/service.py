@@ -141,7 +141,9 @@ class DoclingConverter:
                 )
                 documents.append((wire.ExportDocumentResponse(filename=source.name), "failure", [error]))
                 continue
-            asked = protocol.OcrOptions(format=_reading_format(options), boxes=options.boxes)
+            asked = protocol.OcrOptions(
+                format=_reading_format(options), boxes=options.boxes, max_tokens=options.max_tokens
+            )
             built = await self._documents.read_document(
                 source.document, source.upload.filename, asked, report, at_once=at_once
             )

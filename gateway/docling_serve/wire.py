@@ -84,6 +84,7 @@ class ConvertOptions(WireModel):
     # a JSON or DocTags answer asks for boxes, Markdown, HTML and text do not. Open WebUI passes DOCLING_PARAMS
     # through as form fields, so {"boxes": false} there keeps its Markdown + JSON request at one call per page.
     boxes: bool | None = None
+    max_tokens: int | None = Field(default=None, ge=1)  # ours too: the longest answer per page (as /ocr's)
 
     _lists = field_validator("from_formats", "to_formats", mode="before")(_listed)
 

@@ -95,11 +95,11 @@ def test_open_webui_s_docling_engine_gets_the_printed_words_page_by_page(
 def test_the_tiny_checkpoint_answers_in_docling_s_shapes(gateway: Gateway) -> None:
     """The real vLLM engine behind the route: the answer's structure (the words are a random model's)."""
     png = encode(make_image(320, 240, seed=11))
-    # {"boxes": false} as an admin would put it in DOCLING_PARAMS: one engine call per page.
+    # {"boxes": false, "max_tokens": 48} as an admin would put them in DOCLING_PARAMS: one short call per page.
     response = httpx.post(
         f"{gateway.root_url}/v1/convert/file",
         files={"files": ("photo.png", png, "image/png")},
-        data={"to_formats": ["md", "json", "text"], "boxes": "false"},
+        data={"to_formats": ["md", "json", "text"], "boxes": "false", "max_tokens": "48"},
         headers={"X-Api-Key": "any"},
         timeout=600,
     )

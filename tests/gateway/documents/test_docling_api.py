@@ -317,3 +317,8 @@ def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
     ):
         assert path in paths
     assert json.dumps(paths["/v1/convert/file"]).count("DetailError") >= 1
+
+
+def test_max_tokens_bounds_every_page_s_answer(client: TestClient, fake: FakeEngine) -> None:
+    assert convert_file(client, {"max_tokens": "7", "to_formats": ["md", "json"]}).status_code == 200
+    assert [request.sampling.max_tokens for request in fake.requests] == [7, 7]
