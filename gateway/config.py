@@ -54,6 +54,12 @@ class BatchSettings:
     )
     max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
     batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
+    url_signing_key: str | None = setting(
+        None,
+        "secret that signs /v1/files/{id}/url download links (default: one kept in --data-dir); gateways that "
+        "share a database share it",
+        group="batch",
+    )
 
     @property
     def max_file_bytes(self) -> int:

@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from docling_core.types.doc import DoclingDocument
+
 from gateway import protocol as wire
 from gateway.chat import Report
 from gateway.documents.build import PageAnswers, build_document
@@ -88,21 +90,33 @@ class DocumentService:
         timeout: float,
     ) -> Converted:
         """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF."""
+        parsed, spotted = await self._read_all(document, options, report, at_once)
+        if options.format == "pdf":
+            return await _searchable(source, document, spotted or [], report, timeout)
+        export, media_type = EXPORTS[options.format]
+        # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
+        name = _stem(source.filename)
+        content = await asyncio.to_thread(lambda: export(_built(document, parsed, spotted, name)))
+        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        return Converted(body.encode(), media_type)
+
+    async def build(
+        self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int, name: str | None
+    ) -> DoclingDocument:
+        """``document``'s pages read with the tasks ``options.format`` plans, as one DoclingDocument (page numbers
+        are the pages' ``index`` + 1, so a document of chosen pages keeps their numbers)."""
+        parsed, spotted = await self._read_all(document, options, report, at_once)
+        return await asyncio.to_thread(_built, document, parsed, spotted, _stem(name))
+
+    async def _read_all(
+        self, document: Document, options: wire.OcrOptions, report: Report, at_once: int
+    ) -> tuple[list[wire.OcrPage] | None, list[wire.OcrPage] | None]:
+        """The parsing and the spotting answers of every page (``None``: that task is not in the plan)."""
         plan = self.plan(options)
         parsed = await self._read(document, options, plan.parsing, at_once)
         spotted = await self._read(document, options, plan.spotting, at_once)
         _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
-        if options.format == "pdf":
-            return await _searchable(source, document, spotted or [], report, timeout)
-        answers = [
-            _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
-            for index, page in enumerate(document.pages)
-        ]
-        export, media_type = EXPORTS[options.format]
-        # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
-        content = await asyncio.to_thread(lambda: export(build_document(answers, _stem(source.filename))))
-        body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-        return Converted(body.encode(), media_type)
+        return parsed, spotted
 
     async def _read(
         self, document: Document, options: wire.OcrOptions, task: str | None, at_once: int
@@ -126,6 +140,16 @@ async def _searchable(
     if report is not None:
         report["pdf"] = kind
     return Converted(made.data, "application/pdf", {"X-OCR-PDF": kind})
+
+
+def _built(
+    document: Document, parsed: list[wire.OcrPage] | None, spotted: list[wire.OcrPage] | None, name: str
+) -> DoclingDocument:
+    answers = [
+        _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
+        for index, page in enumerate(document.pages)
+    ]
+    return build_document(answers, name)
 
 
 def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers:

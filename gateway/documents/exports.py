@@ -19,9 +19,10 @@ from gateway.documents.build import page_only
 Chunk = dict[str, Any]
 
 
-def to_markdown(document: DoclingDocument) -> str:
-    """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment)."""
-    return document.export_to_markdown()
+def to_markdown(document: DoclingDocument, page_no: int | None = None) -> str:
+    """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment); only page
+    ``page_no``'s items when given (Mistral's OCR API answers page by page)."""
+    return document.export_to_markdown(page_no=page_no)
 
 
 def to_html(document: DoclingDocument) -> str:

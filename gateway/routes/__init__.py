@@ -5,15 +5,17 @@ here."""
 from __future__ import annotations
 
 from gateway.openapi import Endpoint
-from gateway.routes import batches, chat, files, health, meta, models, ocr, tasks, web
+from gateway.routes import batches, chat, files, health, meta, mistral, models, ocr, tasks, web
 
 ENDPOINTS: list[Endpoint] = [
     *chat.ENDPOINTS,
     *ocr.ENDPOINTS,
+    *mistral.ENDPOINTS,
     *models.ENDPOINTS,
     *health.ENDPOINTS,
     *meta.ENDPOINTS,
     *tasks.ENDPOINTS,
     *web.ENDPOINTS,
 ]
-BATCH_ENDPOINTS: list[Endpoint] = [*files.ENDPOINTS, *batches.ENDPOINTS]  # unless --no-batch-api
+# With a data directory (unless --no-batch-api): also Mistral's purpose=ocr files and their signed URLs.
+BATCH_ENDPOINTS: list[Endpoint] = [*files.ENDPOINTS, *batches.ENDPOINTS]
