@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 from adapters.engine import Engine, PromptBuilder
 from adapters.errors import EngineFault
@@ -104,7 +103,7 @@ def build_app(
                 if settings.cors_origins
                 else []
             ),
-            Middleware(APIKeyMiddleware, keys=settings.api_keys, admits=signer.admits if signer else _nobody),
+            Middleware(APIKeyMiddleware, keys=settings.api_keys, admits=signer.admits if signer else None),
         ],
         exception_handlers={
             GatewayError: handle_gateway_error,
@@ -141,10 +140,6 @@ def _url_signer(settings: BatchSettings) -> UrlSigner:
     """Signs Mistral-style file download URLs; its secret is kept in the data directory unless one is given."""
     assert settings.data_dir is not None
     return UrlSigner(signing_secret(Path(settings.data_dir).expanduser(), settings.url_signing_key))
-
-
-def _nobody(scope: Scope) -> bool:
-    return False
 
 
 async def _start_batch_api(app: Starlette) -> BatchWorker:

@@ -79,7 +79,7 @@ class UrlSigner:
         expires, signature = query.get("expires", ""), query.get("signature", "")
         if not hmac.compare_digest(signature.encode(), self._signature(file_id, expires).encode()):
             raise SignatureRefused("The signed URL is not valid: its signature does not match.", param="signature")
-        if not expires.isdigit() or int(expires) < self._clock():
+        if not (expires.isascii() and expires.isdigit()) or int(expires) < self._clock():
             raise SignatureRefused("The signed URL has expired; ask for a new one.", param="expires")
 
     def admits(self, scope: Scope) -> bool:
@@ -95,7 +95,10 @@ class UrlSigner:
     def own_file(self, url: str) -> str | None:
         """The id of the file a URL signed here (and still valid) points to, whatever host it names; None for any
         other URL. Such a URL is read from the store, never fetched over HTTP."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # such as an unclosed "[" in the host: not ours, and the fetcher says what is wrong
+            return None
         match = CONTENT_PATH.match(parts.path)
         if parts.scheme not in ("http", "https") or match is None:
             return None

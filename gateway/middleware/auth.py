@@ -27,9 +27,7 @@ class APIKeyMiddleware:
     URL) and needs no key; ``admits`` may refuse one itself with a ``ClientError``.
     """
 
-    def __init__(
-        self, app: ASGIApp, keys: tuple[str, ...], admits: Callable[[Scope], bool] = lambda scope: False
-    ) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], admits: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self._keys = [key.encode() for key in keys if key]
         self._admits = admits
@@ -45,7 +43,7 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            admitted = self._admits(scope)
+            admitted = self._admits is not None and self._admits(scope)
         except ClientError as refused:  # a signed URL that is not valid: say so, rather than ask for a key
             await error_response(refused)(scope, receive, send)
             return

@@ -30,7 +30,8 @@ GROUP_FLAGS = {
     "upstream engine options": "--upstream --upstream-api-key --upstream-model",
     "media options": "--remote-media --no-remote-media --allowed-media-domains --allow-private-media "
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
-    "Batch API options": "--batch-api --no-batch-api --data-dir --database-url --max-batch-file-mb --batch-concurrency",
+    "Batch API options": "--batch-api --no-batch-api --data-dir --database-url --max-batch-file-mb --batch-concurrency "
+    "--url-signing-key",
 }
 # Repeated flags take one item each; their variables hold them all, comma-separated.
 PLURAL_VARIABLES = {"--api-key": "OCR_GATEWAY_API_KEYS", "--upstream": "OCR_GATEWAY_UPSTREAMS"}

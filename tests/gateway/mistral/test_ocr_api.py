@@ -67,6 +67,10 @@ def document_url(data: bytes, mime: str = "application/pdf") -> dict[str, str]:
     return {"type": "document_url", "document_url": data_url(data, mime)}
 
 
+def linked(url: str) -> dict[str, str]:
+    return {"type": "document_url", "document_url": url}
+
+
 def upload(client: TestClient, data: bytes, headers: dict[str, str] = A, name: str = "scan.pdf") -> str:
     # As Open WebUI's MistralLoader sends it: every file declared application/pdf, purpose=ocr.
     response = client.post(
@@ -212,27 +216,11 @@ BROKEN_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1
     ("body", "status", "param"),
     [
         ({"model": "m"}, 400, "document"),
-        (
-            {"document": {"type": "document_url", "document_url": data_url(BROKEN_PDF, "application/pdf")}},
-            400,
-            "document",
-        ),
-        (
-            {"document": {"type": "document_url", "document_url": data_url(b"PK\x03\x04 a docx", "application/pdf")}},
-            400,
-            "document",
-        ),
-        (
-            {"document": {"type": "document_url", "document_url": "data:application/pdf;base64,!!"}},
-            400,
-            "document.document_url",
-        ),
-        (
-            {"document": {"type": "document_url", "document_url": "http://127.0.0.1:8000/a.pdf"}},
-            400,
-            "document.document_url",
-        ),
-        ({"document": {"type": "document_url", "document_url": "file:///etc/passwd"}}, 400, "document.document_url"),
+        ({"document": document_url(BROKEN_PDF)}, 400, "document"),
+        ({"document": document_url(b"PK\x03\x04 a docx")}, 400, "document"),
+        ({"document": linked("data:application/pdf;base64,!!")}, 400, "document.document_url"),
+        ({"document": linked("http://127.0.0.1:8000/a.pdf")}, 400, "document.document_url"),
+        ({"document": linked("file:///etc/passwd")}, 400, "document.document_url"),
         ({"document": {"type": "image_url", "image_url": "http://[::1]/a.png"}}, 400, "document.image_url"),
         ({"document": {"type": "audio_url", "audio_url": "x"}}, 400, "document.type"),
         ({"document": {"type": "file", "file_id": "file-missing"}}, 404, "document.file_id"),

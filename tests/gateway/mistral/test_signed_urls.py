@@ -62,6 +62,7 @@ def test_own_file_knows_its_urls_whatever_the_host() -> None:
     assert signer.own_file(url.replace("file-abc", "file-abd")) is None
     assert signer.own_file("https://example.org/v1/files/file-abc/content") is None
     assert UrlSigner(b"other").own_file(url) is None
+    assert signer.own_file("http://[::1/v1/files/file-abc/content?expires=1&signature=2") is None
 
 
 def test_the_secret_is_made_once_private_and_kept(tmp_path: Path) -> None:
