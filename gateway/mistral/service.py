@@ -92,20 +92,23 @@ class MistralOcr:
             raise
         if pages is None:
             return document
-        if missing := sorted(set(pages) - {page.index for page in document.pages}):
+        chosen = set(pages)
+        if missing := sorted(chosen - {page.index for page in document.pages}):
             raise InvalidRequest(
                 f"The document has {len(document.pages)} pages (0 to {len(document.pages) - 1}); "
                 f"there is no page {missing[0]}.",
                 param="pages",
             )
-        return replace(document, pages=[page for page in document.pages if page.index in set(pages)])
+        return replace(document, pages=[page for page in document.pages if page.index in chosen])
 
-    async def read(self, document: Document, upload: Upload, report: Report, *, at_once: int) -> wire.OcrResponse:
+    async def read(
+        self, document: Document, upload: Upload, report: Report, *, at_once: int
+    ) -> wire.MistralOcrResponse:
         """Every page's Markdown, ``at_once`` pages in the engine at a time."""
         built = await self._documents.build(document, MARKDOWN, report, at_once=at_once, name=upload.filename)
         pages = await asyncio.to_thread(_pages, built, document)
         usage = wire.UsageInfo(pages_processed=len(pages), doc_size_bytes=len(upload.data))
-        return wire.OcrResponse(pages=pages, model=self._model_name, usage_info=usage)
+        return wire.MistralOcrResponse(pages=pages, model=self._model_name, usage_info=usage)
 
     async def _stored(self, files: FileStore, found: FileObject) -> Upload:
         if found.bytes > self._max_bytes:
@@ -117,13 +120,13 @@ class MistralOcr:
         return Upload(found.filename, UNDECLARED, data)
 
 
-def _pages(built: DoclingDocument, document: Document) -> list[wire.OcrPageObject]:
+def _pages(built: DoclingDocument, document: Document) -> list[wire.MistralOcrPage]:
     pages = []
     for page in document.pages:
         width, height = source_size(page.image)
         dpi = MAX_RENDER_DPI if page.number is not None else IMAGE_DPI
         pages.append(
-            wire.OcrPageObject(
+            wire.MistralOcrPage(
                 index=page.index,
                 markdown=to_markdown(built, page.index + 1),
                 dimensions=wire.PageDimensions(dpi=dpi, height=height, width=width),

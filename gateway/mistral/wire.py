@@ -74,7 +74,7 @@ def _page_list(value: Any) -> Any:
     return pages
 
 
-class OcrRequest(WireModel):
+class MistralOcrRequest(WireModel):
     """``POST /v1/ocr``."""
 
     model: str | None = Field(default=None, max_length=200)
@@ -103,7 +103,7 @@ class PageDimensions(ResponseModel):
     width: int
 
 
-class OcrPageObject(ResponseModel):
+class MistralOcrPage(ResponseModel):
     index: int  # 0-based, in the whole document (also when ``pages`` chose some)
     markdown: str
     images: list[dict[str, Any]] = Field(default_factory=list)
@@ -115,8 +115,8 @@ class UsageInfo(ResponseModel):
     doc_size_bytes: int | None
 
 
-class OcrResponse(ResponseModel):
-    pages: list[OcrPageObject]
+class MistralOcrResponse(ResponseModel):
+    pages: list[MistralOcrPage]
     model: str
     document_annotation: str | None = None
     usage_info: UsageInfo

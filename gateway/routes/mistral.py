@@ -15,14 +15,14 @@ from gateway.batch.files import FileStore
 from gateway.deadline import within_deadline
 from gateway.middleware.auth import key_owner
 from gateway.mistral.service import MistralOcr
-from gateway.mistral.wire import OcrRequest, OcrResponse
+from gateway.mistral.wire import MistralOcrRequest, MistralOcrResponse
 from gateway.openapi import Endpoint, errors, json_body, operation, returns
 
 
 async def mistral_ocr(request: Request) -> Response:
     edge.require_ready(request)
     deadline = edge.start_deadline(request)  # finding and decoding the document counts too
-    asked = edge.parse(OcrRequest, await edge.read_json(request))
+    asked = edge.parse(MistralOcrRequest, await edge.read_json(request))
     service: MistralOcr = request.app.state.mistral_ocr
     upload = await within_deadline(deadline, service.fetch(asked.document, key_owner(request.scope), _files(request)))
     document = await within_deadline(deadline, service.load(upload, asked.pages))
@@ -48,10 +48,13 @@ ENDPOINTS = [
         mistral_ocr,
         operation(
             "mistralOcr",
-            {200: returns(OcrResponse, "Each page's Markdown"), **errors(400, 401, 404, 413, 415, 429, 503, 504)},
+            {
+                200: returns(MistralOcrResponse, "Each page's Markdown"),
+                **errors(400, 401, 404, 413, 415, 429, 503, 504),
+            },
             description="Mistral's OCR API: a PDF or image (data: URL, signed or outside URL, or an uploaded "
             "purpose=ocr file) in, each page's Markdown (the DoclingDocument's Markdown export) out.",
-            requestBody=json_body(OcrRequest),
+            requestBody=json_body(MistralOcrRequest),
         ),
     )
 ]

@@ -267,3 +267,10 @@ def test_openapi_describes_the_routes(api: TestClient) -> None:
     assert paths["/v1/files/{file_id}/url"]["get"]["operationId"] == "getSignedUrl"
     content = {parameter["name"] for parameter in paths["/v1/files/{file_id}/content"]["get"]["parameters"]}
     assert {"expires", "signature"} <= content
+
+
+def test_openapi_keeps_both_ocr_apis_apart(api: TestClient) -> None:
+    document = api.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert "text" in schemas["OcrResponse"]["properties"]  # POST /ocr's
+    assert "usage_info" in schemas["MistralOcrResponse"]["properties"]
