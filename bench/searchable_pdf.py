@@ -32,6 +32,8 @@ import argparse
 import asyncio
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,11 +46,15 @@ from typing import Any, Protocol
 
 import httpx
 import pikepdf
+import psutil
 
 from adapters.rapidocr_engine import RapidOCRPromptBuilder
 from bench.frontend_cpu import spread
 from bench.tesseract import require_languages
+from gateway.documents.page_lines import PageLines
+from gateway.documents.searchable import searchable_pdf
 from gateway.media.pdf import render_pdf
+from prompts.spotting import Box
 from tests.pages import Page, character_errors, cjk_page, latin_page, normalised
 from tests.scans import image_only_pdf, pdftotext, recall
 from tests.servers import start_gateway, stop_gateway
@@ -56,6 +62,7 @@ from tests.servers import start_gateway, stop_gateway
 SYSTEMS = ("gateway", "ocrmypdf")
 TESSERACT_LANGUAGES = {"eng": "eng", "chi_sim": "eng+chi_sim"}
 SCRIPTS: dict[str, Callable[[int, int], Page]] = {"latin": latin_page, "cjk": cjk_page}
+PARTS = ("format_pdf", "rendering", "engine", "ocrmypdf_pass")
 TIMEOUT = 1800.0  # seconds for one PDF, either way
 
 
@@ -80,6 +87,7 @@ class Made:
     """One system on one scan: its seconds in each round, and what its text layer reads (first round)."""
 
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
     text: str = ""
     pdfa: bool = False
     errors: int = 0
@@ -92,8 +100,12 @@ class Made:
         self.errors, self.characters = character_errors(scan.lines, self.text)
 
 
-class Maker(Protocol):
-    def __call__(self, source: Path, scan: Scan, output: Path) -> None: ...
+class System(Protocol):
+    """A way to make a scan searchable, and the CPU time it has used so far (all its processes)."""
+
+    def make(self, source: Path, scan: Scan, output: Path) -> None: ...
+
+    def cpu(self) -> float: ...
 
 
 @dataclass
@@ -102,12 +114,20 @@ class Gateway:
 
     root_url: str
     client: httpx.Client
+    process: psutil.Process
 
-    def searchable(self, source: Path, scan: Scan, output: Path) -> None:
+    def make(self, source: Path, scan: Scan, output: Path) -> None:
         output.write_bytes(self._post(source, {"format": "pdf"}).content)
 
-    def spotted(self, source: Path) -> None:
-        self._post(source, {"task": "spotting"})
+    def cpu(self) -> float:
+        """Its own threads' CPU time and that of the workers it has waited for (PDF rendering, OCRmyPDF)."""
+        times = self.process.cpu_times()
+        return float(times.user + times.system + times.children_user + times.children_system)
+
+    def spotted(self, source: Path) -> dict[str, Any]:
+        """``/ocr``'s JSON answer for the scan's pages read with the spotting task."""
+        answer: dict[str, Any] = self._post(source, {"task": "spotting"}).json()
+        return answer
 
     def _post(self, source: Path, params: dict[str, str]) -> httpx.Response:
         headers = {"Content-Type": "application/pdf"}
@@ -122,15 +142,27 @@ def gateway(log: Path) -> Iterator[Gateway]:
     process, root_url = start_gateway("tencent/HunyuanOCR", log, "--engine", "rapidocr", served_name=None, timeout=240)
     try:
         with httpx.Client(timeout=TIMEOUT) as client:
-            yield Gateway(root_url, client)
+            yield Gateway(root_url, client, psutil.Process(process.pid))
     finally:
         stop_gateway(process)
 
 
-def ocrmypdf(source: Path, scan: Scan, output: Path) -> None:
-    languages = TESSERACT_LANGUAGES[scan.pages[0].language]
-    command = [sys.executable, "-m", "ocrmypdf", "-q", "-l", languages, "--output-type", "auto", "--optimize", "0"]
-    subprocess.run([*command, str(source), str(output)], check=True, timeout=TIMEOUT)
+class OCRmyPDF:
+    """The ``ocrmypdf`` command line with Tesseract."""
+
+    def make(self, source: Path, scan: Scan, output: Path) -> None:
+        languages = TESSERACT_LANGUAGES[scan.pages[0].language]
+        command = [sys.executable, "-m", "ocrmypdf", "-q", "-l", languages, "--output-type", "auto", "--optimize", "0"]
+        subprocess.run([*command, str(source), str(output)], check=True, timeout=TIMEOUT)
+
+    def cpu(self) -> float:
+        return children_cpu()
+
+
+def children_cpu() -> float:
+    """CPU time of this process's children that have ended (and theirs: Tesseract, OCRmyPDF's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def scans(pages: int, dpis: list[int], scripts: list[str]) -> list[Scan]:
@@ -142,42 +174,50 @@ def scans(pages: int, dpis: list[int], scripts: list[str]) -> list[Scan]:
     ]
 
 
-def timed(maker: Maker, scan: Scan, title: str, folder: Path) -> tuple[float, Path]:
-    """``maker`` on a PDF of ``scan`` titled ``title`` (made before the clock starts): its seconds and output."""
+def timed(system: System, scan: Scan, title: str, folder: Path) -> tuple[float, float, Path]:
+    """``system`` on a PDF of ``scan`` titled ``title`` (made before the clock starts): its wall and CPU seconds,
+    and its output."""
     stem = f"{scan.name} {title}".replace(" ", "-")
     source, output = folder / f"{stem}.pdf", folder / f"{stem}.searchable.pdf"
     source.write_bytes(scan.pdf(title))
-    started = time.perf_counter()
-    maker(source, scan, output)
-    return time.perf_counter() - started, output
+    cpu, started = system.cpu(), time.perf_counter()
+    system.make(source, scan, output)
+    return time.perf_counter() - started, system.cpu() - cpu, output
 
 
 def measure(
-    makers: dict[str, Maker], documents: list[Scan], rounds: int, folder: Path, warm_up: bool
+    systems: dict[str, System], documents: list[Scan], rounds: int, folder: Path, warm_up: bool
 ) -> dict[str, dict[str, Made]]:
     """Every scan made searchable by every system, ``rounds`` times, the systems' order alternating."""
-    made = {system: {scan.name: Made() for scan in documents} for system in makers}
-    for system, maker in makers.items() if warm_up else ():
-        timed(maker, Scan("warm-up", documents[0].dpi, documents[0].pages[:1]), system, folder)
+    made = {name: {scan.name: Made() for scan in documents} for name in systems}
+    for name, system in systems.items() if warm_up else ():
+        timed(system, Scan("warm-up", documents[0].dpi, documents[0].pages[:1]), name, folder)
     for number in range(1, rounds + 1):
-        order = list(makers) if number % 2 else list(makers)[::-1]
-        for system in order:
+        order = list(systems) if number % 2 else list(systems)[::-1]
+        for name in order:
             for scan in documents:
-                seconds, output = timed(makers[system], scan, f"round {number}", folder)
-                made[system][scan.name].seconds.append(seconds)
+                seconds, cpu, output = timed(systems[name], scan, f"round {number}", folder)
+                made[name][scan.name].seconds.append(seconds)
+                made[name][scan.name].cpu_seconds.append(cpu)
                 if number == 1:
-                    made[system][scan.name].judge(scan, output)
+                    made[name][scan.name].judge(scan, output)
             pages = sum(len(scan.pages) for scan in documents)
-            took = sum(made[system][scan.name].seconds[-1] for scan in documents)
-            print(f"round {number} {system:9s} {pages} pages in {took:.1f} s = {pages / took:.3f} pages/s", flush=True)
+            took, cpu = (
+                sum(getattr(made[name][scan.name], key)[-1] for scan in documents) for key in ("seconds", "cpu_seconds")
+            )
+            print(
+                f"round {number} {name:9s} {pages} pages in {took:.1f} s = {pages / took:.3f} pages/s; "
+                f"CPU {cpu / pages:.2f} s/page",
+                flush=True,
+            )
     return made
 
 
-def rates(made: dict[str, Made], documents: list[Scan]) -> list[float]:
-    """pages/s in each round over ``documents``."""
+def per_round(made: dict[str, Made], documents: list[Scan], key: str) -> list[float]:
+    """``documents``' seconds (``key``: ``seconds`` or ``cpu_seconds``) per page, in each round."""
     pages = sum(len(scan.pages) for scan in documents)
-    rounds = zip(*(made[scan.name].seconds for scan in documents), strict=True)
-    return [pages / sum(seconds) for seconds in rounds]
+    rounds = zip(*(getattr(made[scan.name], key) for scan in documents), strict=True)
+    return [sum(seconds) / pages for seconds in rounds]
 
 
 def accuracy(made: dict[str, Made], documents: list[Scan]) -> tuple[float, float]:
@@ -193,12 +233,13 @@ def accuracy(made: dict[str, Made], documents: list[Scan]) -> tuple[float, float
 def totals(made: dict[str, dict[str, Made]], documents: list[Scan]) -> dict[str, Any]:
     """``documents`` as one: pages, each system's pages/s per round, CER and word recall, and the speed ratio
     ours/theirs over paired rounds."""
-    speed = {system: rates(made[system], documents) for system in SYSTEMS}
+    speed = {system: [1 / seconds for seconds in per_round(made[system], documents, "seconds")] for system in SYSTEMS}
     judged = {system: accuracy(made[system], documents) for system in SYSTEMS}
     return {
         "pages": sum(len(scan.pages) for scan in documents),
         "pages_per_s": speed,
         "speed_ratio": [ours / theirs for ours, theirs in zip(*speed.values(), strict=True)],
+        "cpu_s_per_page": {system: per_round(made[system], documents, "cpu_seconds") for system in SYSTEMS},
         "cer": {system: cer for system, (cer, _) in judged.items()},
         "word_recall": {system: found for system, (_, found) in judged.items()},
     }
@@ -217,56 +258,66 @@ def table(made: dict[str, dict[str, Made]], documents: list[Scan]) -> tuple[str,
     """The printed table, and its numbers by row."""
     ours, theirs = SYSTEMS
     lines = [
-        f"| scan | pages | {ours} pages/s | {theirs} pages/s | {ours}/{theirs} speed | {ours} CER | {theirs} CER "
-        f"| {ours} word recall | {theirs} word recall |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| scan | pages | {ours} pages/s | {theirs} pages/s | {ours}/{theirs} speed | {ours} CPU s/page "
+        f"| {theirs} CPU s/page | {ours} CER | {theirs} CER | {ours} word recall | {theirs} word recall |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     numbers = {label: totals(made, group) for label, group in groups(documents).items()}
     for label, row in numbers.items():
-        speed = [spread(row["pages_per_s"][system], 3) for system in SYSTEMS]
+        speed = [spread(row["pages_per_s"][system], 3) for system in SYSTEMS] + [spread(row["speed_ratio"])]
+        speed += [spread(row["cpu_s_per_page"][system]) for system in SYSTEMS]
         cer = [f"{row['cer'][system]:.4f}" for system in SYSTEMS]
         found = [f"{row['word_recall'][system]:.4f}" for system in SYSTEMS]
-        lines.append(
-            "| " + " | ".join([label, str(row["pages"]), *speed, spread(row["speed_ratio"]), *cer, *found]) + " |"
-        )
+        lines.append("| " + " | ".join([label, str(row["pages"]), *speed, *cer, *found]) + " |")
     pdfa = ", ".join(f"{s} {sum(m.pdfa for m in made[s].values())}/{len(documents)}" for s in SYSTEMS)
     return "\n".join([*lines, f"PDF/A made: {pdfa} scans"]), numbers
 
 
-def profile(service: Gateway, documents: list[Scan], made: dict[str, Made], folder: Path) -> list[dict[str, float]]:
-    """Per scan, the gateway's ``format=pdf`` seconds (mean of the rounds) split into rendering, engine reading
-    and the OCRmyPDF pass."""
-    budget = RapidOCRPromptBuilder().image_budget()
-    split = []
-    for scan in documents:
-        source = folder / f"{scan.name}-profile.pdf".replace(" ", "-")
-        source.write_bytes(scan.pdf("profile"))
-        started = time.perf_counter()
-        asyncio.run(
-            render_pdf(source.read_bytes(), max_pages=999, max_pixels=budget.max_pixels, timeout=TIMEOUT, param="file")
+def profile(service: Gateway, scan: Scan, made: Made, folder: Path) -> dict[str, float]:
+    """Seconds per page, wall and CPU, of the gateway's ``format=pdf`` on ``scan`` (the rounds' mean) and of its
+    parts measured one by one: rendering (the gateway's own ``media_ms``; CPU: its PDF worker run here), the
+    engine reading the pages (the rest of ``/ocr?task=spotting`` as JSON) and the OCRmyPDF pass (the gateway's
+    ``searchable_pdf`` run here on those lines)."""
+    source = folder / f"{scan.name}-profile.pdf".replace(" ", "-")
+    source.write_bytes(data := scan.pdf("profile"))
+    cpu = service.cpu()
+    answer = service.spotted(source)
+    spotting_cpu = service.cpu() - cpu
+    cpu, budget = children_cpu(), RapidOCRPromptBuilder().image_budget()
+    images = asyncio.run(
+        render_pdf(data, max_pages=len(scan.pages), max_pixels=budget.max_pixels, timeout=TIMEOUT, param="file")
+    )
+    rendering_cpu = children_cpu() - cpu
+    lines = [
+        PageLines.from_boxes(
+            page["index"] + 1, [Box(box["text"], tuple(box["box"])) for box in page["boxes"]], *image.size
         )
-        rendering = time.perf_counter() - started
-        json_seconds, _ = timed(lambda source, scan, output: service.spotted(source), scan, "json", folder)
-        total = sum(made[scan.name].seconds) / len(made[scan.name].seconds)
-        split.append(
-            {
-                "rendering": rendering,
-                "engine": json_seconds - rendering,
-                "ocrmypdf_pass": total - json_seconds,
-                "total": total,
-            }
-        )
-    return split
+        for page, image in zip(answer["pages"], images, strict=True)
+    ]
+    cpu, started = children_cpu(), time.perf_counter()
+    asyncio.run(searchable_pdf(data, lines, timeout=TIMEOUT))
+    ocrmypdf_pass = (time.perf_counter() - started, children_cpu() - cpu)
+    media, total = answer["timings"]["media_ms"] / 1000, answer["timings"]["total_ms"] / 1000
+    parts = {
+        "format_pdf": (statistics.fmean(made.seconds), statistics.fmean(made.cpu_seconds)),
+        "rendering": (media, rendering_cpu),
+        "engine": (total - media, spotting_cpu - rendering_cpu),
+        "ocrmypdf_pass": ocrmypdf_pass,
+    }
+    pages = len(scan.pages)
+    return {
+        f"{part}_{kind}": value / pages
+        for part, both in parts.items()
+        for kind, value in zip(("s", "cpu_s"), both, strict=True)
+    }
 
 
-def print_profile(documents: list[Scan], split: list[dict[str, float]]) -> None:
-    print("\n| scan | format=pdf s/page | rendering | engine read | OCRmyPDF pass |\n|---|---|---|---|---|")
-    for scan, parts in zip(documents, split, strict=True):
-        pages, total = len(scan.pages), parts["total"]
-        shares = [
-            f"{parts[key] / pages:.2f} s ({parts[key] / total:.0%})" for key in ("rendering", "engine", "ocrmypdf_pass")
-        ]
-        print(f"| {scan.name} | {total / pages:.2f} | " + " | ".join(shares) + " |")
+def print_profile(split: dict[str, dict[str, float]]) -> None:
+    print("\ngateway, seconds per page: wall (CPU)")
+    print("| scan | format=pdf | rendering | engine read | OCRmyPDF pass |\n|---|---|---|---|---|")
+    for name, parts in split.items():
+        cells = [f"{parts[f'{part}_s']:.2f} ({parts[f'{part}_cpu_s']:.2f})" for part in PARTS]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 @dataclass(frozen=True)
@@ -310,13 +361,15 @@ def main() -> None:
             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-        makers: dict[str, Maker] = {"gateway": service.searchable, "ocrmypdf": ocrmypdf}
-        made = measure(makers, documents, options.rounds, folder, options.warm_up)
+        systems: dict[str, System] = {"gateway": service, "ocrmypdf": OCRmyPDF()}
+        made = measure(systems, documents, options.rounds, folder, options.warm_up)
         printed, numbers = table(made, documents)
         print(printed, flush=True)
-        split = profile(service, documents, made["gateway"], folder) if options.profile else []
+        split = (
+            {s.name: profile(service, s, made["gateway"][s.name], folder) for s in documents} if options.profile else {}
+        )
     if split:
-        print_profile(documents, split)
+        print_profile(split)
     if options.json_path:
         results = {system: {name: asdict(cell) for name, cell in cells.items()} for system, cells in made.items()}
         report = {"options": asdict(options) | {"json_path": None}, "rows": numbers, "made": results, "profile": split}

@@ -22,7 +22,7 @@ def test_quick_searchable_pdf_bench_prints_both_systems_side_by_side(tmp_path: P
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
     labels = [line.split(" | ")[0].removeprefix("| ") for line in rows[1:]]
     assert labels == ["latin 100 dpi", "**all latin**", "**all**"], printed
-    assert all(line.count(" | ") == 8 for line in rows), rows
+    assert all(line.count(" | ") == 10 for line in rows), rows
     assert f"round 1 {ours}" in printed and f"round 1 {theirs}" in printed
     result = json.loads(out.read_text())
     overall = result["rows"]["**all**"]
