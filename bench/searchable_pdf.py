@@ -1,7 +1,8 @@
 """Searchable PDFs side by side: our gateway (``--engine rapidocr``) vs plain OCRmyPDF with Tesseract, speed and
 accuracy measured in the same run (issue 15).
 
-    python -m bench.searchable_pdf [--quick] [--pages 3] [--dpi 300 200] [--rounds 2] [--profile] [--json PATH]
+    python -m bench.searchable_pdf [--quick] [--pages 3] [--dpi 300 200] [--rounds 2]
+                                 [--scripts latin cjk] [--profile] [--json PATH]
 
 Scans: image-only PDFs (no text layer) of ``--pages`` different Letter pages of known text (``tests/pages.py``:
 Latin words, numbers, dates and codes in DejaVu Sans; Simplified Chinese in WenQuanYi Zen Hei), one PDF per
@@ -18,12 +19,13 @@ script and ``--dpi``, each page a gray PNG embedded at that resolution, as a sca
 Each round makes every scan searchable with one system, then with the other, the order alternating from round to
 round, after one untimed warm-up page each. Every round sends PDFs of distinct bytes (their title names the
 round), so no cache of the gateway sees a scan twice. pages/s: a round's pages over the wall time of its runs
-(the HTTP request, the ``ocrmypdf`` process). The text layer is read back with poppler's ``pdftotext``; CER
+(the HTTP request, the ``ocrmypdf`` process); CPU s/page: the CPU time of all the system's processes over those
+runs (the gateway's threads and the workers it waits for; ``ocrmypdf`` and everything it starts), the figure
+other jobs on the machine do not blur. The text layer is read back with poppler's ``pdftotext``; CER
 (``tests.pages``: NFKC, whitespace normalised) and word recall (``tests.scans``: the printed words, and each CJK
-character, found) against the printed lines, the same for both; readings are deterministic, so they are the first
-round's. ``--profile`` adds where the gateway's time goes, per scan: rendering the pages (its PDF worker, run
-here), the engine reading them (``/ocr?task=spotting`` as JSON, minus rendering) and the OCRmyPDF pass
-(``format=pdf`` minus ``/ocr`` as JSON).
+character, found; normalised alike) against the printed lines, the same for both; readings are deterministic, so
+they are the first round's. ``--profile`` adds where the gateway's time goes, each part measured on its own:
+rendering the pages, the engine reading them, and the OCRmyPDF pass (``profile``).
 """
 
 from __future__ import annotations
