@@ -17,7 +17,10 @@ def test_quick_searchable_pdf_bench_prints_both_systems_side_by_side(tmp_path: P
     command = [sys.executable, "-m", "bench.searchable_pdf", "--quick", "--json", str(out)]
     printed = subprocess.run(command, check=True, capture_output=True, text=True, timeout=300).stdout
     ours, theirs = SYSTEMS
-    header = f"| scan | pages | {ours} pages/s | {theirs} pages/s | {ours}/{theirs} speed | {ours} CER | {theirs} CER"
+    header = (
+        f"| scan | pages | {ours} pages/s | {theirs} pages/s | {ours}/{theirs} speed | {ours} CPU s/page "
+        f"| {theirs} CPU s/page | {ours} CER | {theirs} CER | {ours} word recall | {theirs} word recall |"
+    )
     assert header in printed, printed
     rows = [line for line in printed.splitlines() if line.startswith("| ") and "---" not in line]
     labels = [line.split(" | ")[0].removeprefix("| ") for line in rows[1:]]
@@ -29,6 +32,7 @@ def test_quick_searchable_pdf_bench_prints_both_systems_side_by_side(tmp_path: P
     assert overall["pages"] == 1 and len(overall["speed_ratio"]) == 1
     for system in SYSTEMS:
         assert len(overall["pages_per_s"][system]) == 1 and overall["pages_per_s"][system][0] > 0
+        assert len(overall["cpu_s_per_page"][system]) == 1 and overall["cpu_s_per_page"][system][0] > 0
         assert 0 <= overall["cer"][system] <= 1 and 0 <= overall["word_recall"][system] <= 1
         for made in result["made"][system].values():
             assert made["text"].strip() and len(made["seconds"]) == 1  # a text layer was there to read
