@@ -159,6 +159,7 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
         concurrency=settings.batch.batch_concurrency,
         request_timeout=settings.request_timeout,
         single_gateway=single_gateway,
+        metrics=app.state.metrics.batch,
     )
     tasks = ConvertTaskWorker(
         jobs.tasks, app.state.docling, app.state.admission, app.state.lifecycle, single_gateway=single_gateway

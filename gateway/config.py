@@ -54,6 +54,12 @@ class BatchSettings:
     )
     max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
     batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
+    max_queued_batch_requests_per_key: int = setting(
+        1_000_000,
+        "batch requests one API key may have queued (validating or pending); POST /v1/batches past it is a 429; "
+        "0: no limit",
+        group="batch",
+    )
     task_results_hours: float = setting(
         24.0, "hours a finished /v1/convert/*/async task's result is kept before it is deleted", group="batch"
     )

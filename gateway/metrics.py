@@ -51,6 +51,7 @@ class Metrics:
             Gauge(name, description, registry=registry).set_function(read)
         for collector in engine.metric_collectors():
             registry.register(collector)  # an engine with parts of its own (replicas) reports them
+        self.batch = BatchMetrics(registry)
 
     def observe(self, record: dict[str, Any]) -> None:
         """Account one finished request, from its log record."""
@@ -65,6 +66,25 @@ class Metrics:
         self.pixels.inc(record.get("pixels") or 0)
         if "media_ms" in record:
             self.media.observe(record["media_ms"] / 1000)
+
+
+class BatchMetrics:
+    """The batch worker's share of the work: what this gateway claimed and took over, and the queue all share."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.units_claimed = Counter(
+            "ocr_gateway_batch_units_claimed", "Batch requests this gateway claimed to run", registry=registry
+        )
+        self.lease_takeovers = Counter(
+            "ocr_gateway_batch_lease_takeovers",
+            "Batch requests claimed after their holder's lease lapsed (it died or stalled)",
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "ocr_gateway_batch_queue_depth",
+            "Pending requests of in-progress batches, all gateways (refreshed every few seconds)",
+            registry=registry,
+        )
 
 
 def _hit_rate(engine: Engine) -> float:

@@ -59,6 +59,10 @@ class FileStore:
     async def write_contents(self, file_id: str, chunks: Iterable[bytes]) -> int:
         return await asyncio.to_thread(self._blobs.write, file_id, chunks)
 
+    async def remove_contents(self, file_id: str) -> None:
+        """Contents written with ``write_contents`` that no row will point at."""
+        await asyncio.to_thread(self._blobs.remove, file_id)
+
     async def get(self, owner: str, file_id: str, param: str = "id") -> FileObject:
         async with self._database.connect() as connection:
             row = await owned_row(connection, files, owner, file_id)
@@ -103,4 +107,4 @@ class FileStore:
             deleted = await connection.execute(delete(files).where(files.c.owner == owner, files.c.id == file_id))
         if deleted.rowcount == 0:
             raise NotFound(f"No such File object: {file_id}", param="id")
-        await asyncio.to_thread(self._blobs.remove, file_id)
+        await self.remove_contents(file_id)

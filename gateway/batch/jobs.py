@@ -2,19 +2,26 @@
 
 Status moves validating → in_progress → finalizing → completed, or to failed (the input is unusable),
 cancelling → cancelled, or expired. Each request's result is committed on its own row before it counts.
+
+Gateways sharing the database split the work: the requests in small units (``claims.py``), and each batch's
+lifecycle steps — validating its input once, assembling its output once — under a short lease on the batch row
+(``claim``), the final status written only from the status the step started from.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, Update, func, insert, or_, select, update
+from sqlalchemy import RowMapping, and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.batch.claims import UnitClaims
 from gateway.batch.files import FileStore, new_file_id
+from gateway.batch.lines import count_requests
 from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import batch_requests, batches
 from gateway.batch.wire import (
@@ -26,7 +33,7 @@ from gateway.batch.wire import (
     BatchListQuery,
     RequestCounts,
 )
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, InvalidRequest, NotFound, RateLimited
 
 COMPLETION_WINDOW_SECONDS = 24 * 3600
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
@@ -35,14 +42,12 @@ OUTPUT_PURPOSE = "batch_output"
 INSERT_CHUNK = 500
 
 
-def new_request_id() -> str:
-    return f"batch_req_{secrets.token_hex(12)}"
-
-
 class BatchStore:
-    def __init__(self, database: AsyncEngine, files: FileStore) -> None:
+    def __init__(self, database: AsyncEngine, files: FileStore, max_queued_per_key: int = 0) -> None:
         self._database = database
         self._files = files
+        self._max_queued = max_queued_per_key  # 0: no limit
+        self.units = UnitClaims(database)
 
     # --- the API's side -------------------------------------------------------
 
@@ -50,6 +55,8 @@ class BatchStore:
         source = await self._files.get(owner, request.input_file_id, param="input_file_id")
         if source.purpose != "batch":
             raise InvalidRequest("The input file must be uploaded with purpose 'batch'.", param="input_file_id")
+        lines = await asyncio.to_thread(count_requests, self._files.path(request.input_file_id))
+        await self._check_queue(owner, lines)
         now, batch_id = int(time.time()), f"batch_{secrets.token_hex(12)}"
         row = {
             "id": batch_id,
@@ -61,10 +68,37 @@ class BatchStore:
             "metadata": request.metadata,
             "created_at": now,
             "expires_at": now + COMPLETION_WINDOW_SECONDS,
+            "input_lines": lines,
         }
         async with self._database.begin() as connection:
             await connection.execute(insert(batches).values(**row))
         return await self.get(owner, batch_id)
+
+    async def _check_queue(self, owner: str, lines: int) -> None:
+        """429 when ``lines`` more requests would put the key past ``--max-queued-batch-requests-per-key``.
+
+        Counted when the batch is created (its input lines), since validation happens later, elsewhere."""
+        if not self._max_queued:
+            return
+        pending = (
+            select(func.count())
+            .select_from(batch_requests.join(batches, batch_requests.c.batch_id == batches.c.id))
+            .where(batches.c.owner == owner, batches.c.status == "in_progress", batch_requests.c.state == "pending")
+        )
+        validating = select(func.coalesce(func.sum(batches.c.input_lines), 0)).where(
+            batches.c.owner == owner, batches.c.status == "validating"
+        )
+        async with self._database.connect() as connection:
+            queued = (await connection.execute(pending)).scalar_one() + (
+                await connection.execute(validating)
+            ).scalar_one()
+        if queued + lines > self._max_queued:
+            raise RateLimited(
+                f"This batch's {lines} requests would put this API key's queued batch requests at "
+                f"{queued + lines}, past the server's limit of {self._max_queued}. Wait for queued batches to "
+                "finish, or split the input file.",
+                param="input_file_id",
+            )
 
     async def get(self, owner: str, batch_id: str) -> Batch:
         async with self._database.connect() as connection:
@@ -110,12 +144,21 @@ class BatchStore:
     # --- the worker's side ----------------------------------------------------
 
     async def claim(self, worker: str, lease_seconds: int) -> RowMapping | None:
-        """The oldest active batch no other live gateway holds, now leased to ``worker``."""
+        """The oldest batch with a lifecycle step due that no other live gateway holds, now leased to ``worker``:
+        validating, finalizing, cancelling or expired with none of its requests running, or with all answered."""
         now = int(time.time())
         free = or_(batches.c.lease_owner.is_(None), batches.c.lease_owner == worker, batches.c.lease_expires_at < now)
+        pending = batch_requests.c.batch_id == batches.c.id, batch_requests.c.state == "pending"
+        any_pending = exists().where(*pending)
+        any_running = exists().where(*pending, batch_requests.c.lease_expires_at >= now)
+        due = or_(
+            batches.c.status.in_(("validating", "finalizing")),
+            and_(batches.c.status == "cancelling", ~any_running),
+            and_(batches.c.status == "in_progress", or_(~any_pending, and_(batches.c.expires_at <= now, ~any_running))),
+        )
         async with self._database.begin() as connection:
             candidates = await connection.execute(
-                select(batches.c.id).where(batches.c.status.in_(ACTIVE), free).order_by(batches.c.seq).limit(5)
+                select(batches.c.id).where(batches.c.status.in_(ACTIVE), free, due).order_by(batches.c.seq).limit(5)
             )
             for (batch_id,) in candidates.all():
                 taken = await connection.execute(
@@ -137,13 +180,23 @@ class BatchStore:
             )
             return str((await connection.execute(select(batches.c.status).where(batches.c.id == batch_id))).scalar())
 
+    async def release(self, batch_id: str, worker: str) -> None:
+        """The lifecycle step is done: the batch is free for whichever gateway has the next one."""
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.lease_owner == worker)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
     async def release_leases(self, worker: str | None = None) -> None:
-        """Frees the leases of ``worker`` (all of them when None: a single gateway restarting on SQLite)."""
+        """Frees the batch and unit leases of ``worker`` (all when None: a single gateway restarting on SQLite)."""
         statement = update(batches).values(lease_owner=None, lease_expires_at=None)
         if worker is not None:
             statement = statement.where(batches.c.lease_owner == worker)
         async with self._database.begin() as connection:
             await connection.execute(statement)
+        await self.units.release_all(worker)
 
     async def start(self, batch_id: str, rows: Sequence[dict[str, Any]]) -> bool:
         """Validation passed: one row per input line and the batch in progress, in one transaction.
@@ -164,34 +217,16 @@ class BatchStore:
         async with self._database.begin() as connection:
             await _set_status(connection, batch_id, "failed", failed_at=int(time.time()), errors=errors_json)
 
-    async def set_status(self, batch_id: str, status: str, **moments: int) -> None:
+    async def begin_finalizing(self, batch_id: str) -> bool:
+        """in_progress → finalizing once every request is answered; True for the one gateway that moved it."""
+        any_pending = exists().where(batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending")
         async with self._database.begin() as connection:
-            await _set_status(connection, batch_id, status, **moments)
-
-    async def pending(self, batch_id: str, after_line: int, limit: int) -> list[RowMapping]:
-        statement = (
-            select(batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.body)
-            .where(batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending")
-            .where(batch_requests.c.line > after_line)
-            .order_by(batch_requests.c.line)
-            .limit(limit)
-        )
-        async with self._database.connect() as connection:
-            return list((await connection.execute(statement)).mappings().all())
-
-    async def count_attempt(self, batch_id: str, line: int) -> None:
-        """Committed before the engine sees the request: a crash then shows as a second attempt."""
-        async with self._database.begin() as connection:
-            await connection.execute(_request(batch_id, line).values(attempts=batch_requests.c.attempts + 1))
-
-    async def record(self, batch_id: str, line: int, ok: bool, result: dict[str, Any]) -> None:
-        """A request's output line; only a pending request takes one, so each line is answered once."""
-        async with self._database.begin() as connection:
-            await connection.execute(
-                _request(batch_id, line)
-                .where(batch_requests.c.state == "pending")
-                .values(state="completed" if ok else "failed", result=result)
+            moved = await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.status == "in_progress", ~any_pending)
+                .values(status="finalizing", finalizing_at=int(time.time()))
             )
+            return moved.rowcount == 1
 
     async def results(self, batch_id: str) -> list[RowMapping]:
         statement = (
@@ -202,29 +237,33 @@ class BatchStore:
         async with self._database.connect() as connection:
             return list((await connection.execute(statement)).mappings().all())
 
-    async def finish(self, batch: RowMapping, status: str, outputs: dict[str, bytes]) -> None:
-        """Writes the output/error files (those with lines), then records them and the final status at once."""
+    async def finish(self, batch: RowMapping, status: str, since: str, outputs: dict[str, bytes]) -> bool:
+        """Writes the output/error files (those with lines), then records them and the final status at once —
+        only if the batch is still ``since``: of two gateways finishing it, one wins and the other's files go."""
         ids = {kind: new_file_id() for kind, contents in outputs.items() if contents}
         for kind, file_id in ids.items():
             await self._files.write_contents(file_id, [outputs[kind]])
         async with self._database.begin() as connection:
-            for kind, file_id in ids.items():
-                filename = f"{batch['id']}_{kind}.jsonl"
-                await self._files.add_row(
-                    connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, len(outputs[kind])
+            moved = await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch["id"], batches.c.status == since)
+                .values(
+                    status=status,
+                    output_file_id=ids.get("output"),
+                    error_file_id=ids.get("error"),
+                    **{f"{status}_at": int(time.time())},
                 )
-            await _set_status(
-                connection,
-                batch["id"],
-                status,
-                output_file_id=ids.get("output"),
-                error_file_id=ids.get("error"),
-                **{f"{status}_at": int(time.time())},
             )
-
-
-def _request(batch_id: str, line: int) -> Update:
-    return update(batch_requests).where(batch_requests.c.batch_id == batch_id, batch_requests.c.line == line)
+            if moved.rowcount == 1:
+                for kind, file_id in ids.items():
+                    filename = f"{batch['id']}_{kind}.jsonl"
+                    await self._files.add_row(
+                        connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, len(outputs[kind])
+                    )
+        if moved.rowcount != 1:
+            for file_id in ids.values():
+                await self._files.remove_contents(file_id)
+        return moved.rowcount == 1
 
 
 async def _set_status(connection: AsyncConnection, batch_id: str, status: str, **values: Any) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import RowMapping
 
-from gateway.batch.jobs import new_request_id
-from gateway.batch.wire import BatchError, error_line
+from gateway.batch.wire import BatchError, error_line, new_request_id
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
 MAX_CUSTOM_ID = 512
@@ -25,6 +25,12 @@ MAX_CUSTOM_ID = 512
 class ParsedInput:
     rows: list[dict[str, Any]] = field(default_factory=list)  # batch_requests rows
     errors: list[BatchError] = field(default_factory=list)  # reasons the whole batch fails
+
+
+def count_requests(path: Path) -> int:
+    """The input's non-blank lines, read without parsing: what a batch will queue. Blocking (run it in a thread)."""
+    with path.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())
 
 
 def parse_input(data: bytes, batch_id: str, endpoint: str) -> ParsedInput:

@@ -33,7 +33,8 @@ class JobStore:
         database = await open_database(database_url(data_dir, settings.database_url))
         files = FileStore(database, BlobDir(data_dir / FILES_DIR))
         tasks = ConvertTaskStore(database, BlobDir(data_dir / TASKS_DIR), settings.task_results_hours * 3600)
-        return cls(database, files, BatchStore(database, files), tasks)
+        batches = BatchStore(database, files, settings.max_queued_batch_requests_per_key)
+        return cls(database, files, batches, tasks)
 
     async def close(self) -> None:
         await self.database.dispose()

@@ -46,12 +46,14 @@ batches = Table(
     # Which gateway works on the batch, until when: another one takes over once the lease lapses.
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
+    Column("input_lines", Integer, nullable=True),  # counted at creation, for the per-key limit on queued work
     Index("ix_batches_owner", "owner", "seq"),
     Index("ix_batches_status", "status"),
 )
 
 # One row per line of a batch's input file. A result is committed here before it counts, so a crash never loses
-# a finished request, and the output file is assembled from these rows once, at the end.
+# a finished request, and the output file is assembled from these rows once, at the end. Gateways claim pending
+# rows in small units, each under a lease of its own (``claims.py``).
 batch_requests = Table(
     "batch_requests",
     metadata,
@@ -64,7 +66,10 @@ batch_requests = Table(
     Column(
         "result", JSON(none_as_null=True), nullable=True
     ),  # the output line, exactly as written to the output/error file
-    Index("ix_batch_requests_state", "batch_id", "state"),
+    Column("lease_owner", String(64), nullable=True),  # the gateway running it; cleared when it is answered
+    Column("lease_expires_at", BigInteger, nullable=True),
+    Index("ix_batch_requests_claim", "batch_id", "state", "line"),
+    Index("ix_batch_requests_lease", "lease_expires_at"),
 )
 
 # docling-serve style async conversions (``/v1/convert/*/async``): the request, where it stands, and who works on

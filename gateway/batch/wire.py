@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -134,6 +135,10 @@ class BatchList(ResponseModel):
     first_id: str | None
     last_id: str | None
     has_more: bool
+
+
+def new_request_id() -> str:
+    return f"batch_req_{secrets.token_hex(12)}"
 
 
 def output_line(request_id: str, custom_id: str | None, status_code: int, body: dict[str, Any], call_id: str) -> dict:

@@ -1,9 +1,14 @@
 """The batch worker: runs batch requests through the same chat service as interactive requests.
 
 At most ``concurrency`` batch requests are in the engine at once, so interactive chat keeps the rest of the
-engine's capacity. Every request's attempt and result are committed before the next step, so after a crash
-(even SIGKILL) the worker resumes where it was: finished lines are never run again, and the output file is
-assembled from the database exactly once per line at the end.
+engine's capacity. Whenever slots are free the worker claims that many requests (``claims.py``: small units,
+shared fairly between API keys and batches, each under a lease it renews while the request runs), so every
+gateway on one database works on the same batches. Between claims it takes the batches' lifecycle steps that are
+due — validate an input, assemble an output — each once, whichever gateway gets there first.
+
+Every request's attempt and result are committed before the next step, so after a crash (even SIGKILL) the work
+resumes where it was: finished lines are never run again, the dead gateway's units are taken over once their
+leases lapse, and the output file is assembled from the database exactly once per line at the end.
 """
 
 from __future__ import annotations
@@ -15,26 +20,28 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import RowMapping
 
+from gateway.batch.claims import Key, Unit
 from gateway.batch.files import FileStore
-from gateway.batch.jobs import BatchStore, new_request_id
+from gateway.batch.jobs import BatchStore
 from gateway.batch.lines import assemble, parse_input
-from gateway.batch.wire import BatchError, output_line
+from gateway.batch.wire import BatchError, new_request_id, output_line
 from gateway.chat import ChatService
 from gateway.errors import EngineUnavailable, GatewayError, RequestTimeout, ServerError, from_validation_error
 from gateway.lifecycle import Lifecycle
+from gateway.metrics import BatchMetrics
 from gateway.protocol import ChatCompletionRequest
 
 logger = logging.getLogger(__name__)
-LEASE_SECONDS = 30  # another gateway on the same database takes a batch over once this lapses
-KEEPER_INTERVAL = 1.0  # how often a running batch's lease is renewed and its status (cancel) read
-IDLE_POLL = 2.0  # new batches from other gateways are seen within this
-PAGE = 256  # pending requests read from the database at a time
-FINISH_STATUS = {"finalizing": "completed", "cancelling": "cancelled", "expired": "expired"}
+LEASE_SECONDS = 30  # another gateway takes a unit (or a lifecycle step) over once its lease lapses this long
+KEEPER_INTERVAL = 1.0  # how often running units' leases are renewed and their batches' status (cancel) read
+IDLE_POLL = 2.0  # new work from other gateways is seen within this
+QUEUE_DEPTH_INTERVAL = 5.0  # how often the queue-depth gauge is read from the database
 UNFINISHED = {
     "cancelled": ("batch_cancelled", "This request was not run because the batch was cancelled."),
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
@@ -52,14 +59,19 @@ class BatchWorker:
         concurrency: int,
         request_timeout: float,
         single_gateway: bool,
+        metrics: BatchMetrics | None = None,
     ) -> None:
-        self._batches, self._files, self._chat, self._lifecycle = batches, files, chat, lifecycle
+        self._batches, self._units, self._files = batches, batches.units, files
+        self._chat, self._lifecycle = chat, lifecycle
         self._concurrency = concurrency
         self._request_timeout = request_timeout
         self._single_gateway = single_gateway  # SQLite: no other gateway can hold a lease
+        self._metrics = metrics or BatchMetrics()
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._running: dict[Key, asyncio.Task[None]] = {}
+        self._paused_until = 0.0  # the engine was unavailable: claim nothing before this (monotonic)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -68,106 +80,165 @@ class BatchWorker:
         """A batch was created or cancelled here: look now rather than at the next poll."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stops between steps; unfinished requests stay pending for the next start."""
+    async def stop(self, *, release: bool = True) -> None:
+        """Stops between steps; unfinished requests stay pending. ``release=False`` leaves the leases to lapse, as a
+        gateway that died would (tests use it to show the takeover)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await self._batches.release_leases(self.name)
+            if release:
+                with contextlib.suppress(Exception):
+                    await self._batches.release_leases(self.name)
 
     async def _run(self) -> None:
         while self._lifecycle.state != "ready":
             await asyncio.sleep(0.5)
         if self._single_gateway:
             await self._batches.release_leases()  # held by this gateway's previous life
-        while True:
-            try:
-                batch = await self._batches.claim(self.name, LEASE_SECONDS)
-                if batch is not None:
-                    await self._process(batch)
-                    continue
-            except Exception:
-                logger.exception("the batch worker failed; retrying")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(IDLE_POLL):
-                    await self._wake.wait()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keep())
+            while True:
+                self._wake.clear()  # before looking: a unit finishing meanwhile wakes the wait below
+                try:
+                    busy = await self._tend()
+                    busy = await self._fill(group) or busy
+                except Exception:
+                    logger.exception("the batch worker failed; retrying")
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_POLL):
+                            await self._wake.wait()
 
-    async def _process(self, batch: RowMapping) -> None:
+    # --- units: claimed, run, kept ----------------------------------------------
+
+    async def _fill(self, group: asyncio.TaskGroup) -> bool:
+        """Claims a unit for each free slot and starts them; True when it started any."""
+        free = self._concurrency - len(self._running)
+        if free <= 0 or time.monotonic() < self._paused_until:
+            return False
+        claimed = await self._units.claim(self.name, free, LEASE_SECONDS)
+        for unit in claimed.units:
+            self._running[unit.key] = group.create_task(self._answer(unit))
+        self._metrics.units_claimed.inc(len(claimed.units))
+        self._metrics.lease_takeovers.inc(claimed.takeovers)
+        return bool(claimed.units)
+
+    async def _answer(self, unit: Unit) -> None:
+        try:
+            await self._units.count_attempt(unit)
+            ok, result = await self._call(unit)
+            await self._units.record(unit, ok, result)
+        except EngineUnavailable:
+            self._paused_until = time.monotonic() + IDLE_POLL
+            await self._give_back(unit)  # pending again, for when an engine is back
+        except Exception:
+            logger.exception("batch request %s of %s failed; it stays pending", unit.line, unit.batch_id)
+            await self._give_back(unit)
+        finally:
+            self._running.pop(unit.key, None)
+            self._wake.set()
+
+    async def _give_back(self, unit: Unit) -> None:
+        with contextlib.suppress(Exception):  # else its lease lapses, and the unit is taken over then
+            await self._units.release(self.name, [unit.key])
+
+    async def _keep(self) -> None:
+        """Renews the running units' leases; stops those whose batch was cancelled or ran past its window."""
+        depth_read = 0.0
+        while True:
+            await asyncio.sleep(KEEPER_INTERVAL)
+            try:
+                if self._running:
+                    await self._keep_units()
+                if time.monotonic() - depth_read >= QUEUE_DEPTH_INTERVAL:
+                    depth_read = time.monotonic()
+                    self._metrics.queue_depth.set(await self._units.queue_depth())
+            except Exception:
+                logger.exception("renewing the batch leases failed; retrying")
+
+    async def _keep_units(self) -> None:
+        keys = list(self._running)
+        await self._units.renew(self.name, keys, LEASE_SECONDS)
+        statuses = await self._units.statuses({batch_id for batch_id, _ in keys})
+        now = time.time()
+        stopped = {
+            batch_id for batch_id, (status, expires) in statuses.items() if status != "in_progress" or now >= expires
+        }
+        halted = [key for key in keys if key[0] in stopped]
+        for key in halted:
+            if (task := self._running.get(key)) is not None:
+                task.cancel()  # the engine aborts it; the request stays pending, reported at the finish
+        if halted:
+            await self._units.release(self.name, halted)
+            self._wake.set()
+
+    # --- a batch's lifecycle steps, each taken once -------------------------------
+
+    async def _tend(self) -> bool:
+        """Takes one due lifecycle step (validate, or finish as completed, cancelled or expired); True if any."""
+        batch = await self._batches.claim(self.name, LEASE_SECONDS)
+        if batch is None:
+            return False
+        try:
+            async with self._holding(batch["id"]):
+                await self._step(batch)
+        except Exception:
+            await self._batches.release(batch["id"], self.name)
+            raise
+        await self._batches.release(batch["id"], self.name)
+        return True
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, batch_id: str) -> AsyncIterator[None]:
+        """Keeps the batch's lease while a step runs (a large input takes a while to parse or assemble)."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(KEEPER_INTERVAL)
+                await self._batches.renew(batch_id, self.name, LEASE_SECONDS)
+
+        keeper = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _step(self, batch: RowMapping) -> None:
         status = batch["status"]
         if status == "validating":
-            status = await self._validate(batch)
-        if status == "in_progress":
-            status = await self._serve(batch)
-        if status in FINISH_STATUS:
-            await self._finish(batch, FINISH_STATUS[status])
+            await self._validate(batch)
+        elif status == "cancelling":
+            await self._finish(batch, "cancelled", since="cancelling")
+        elif status == "finalizing" or await self._batches.begin_finalizing(batch["id"]):
+            await self._finish(batch, "completed", since="finalizing")
+        elif status == "in_progress" and time.time() >= batch["expires_at"]:
+            await self._finish(batch, "expired", since="in_progress")
 
-    async def _validate(self, batch: RowMapping) -> str:
+    async def _validate(self, batch: RowMapping) -> None:
         path = self._files.path(batch["input_file_id"])
         try:
             data = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             message = "The input file was deleted before the batch started."
             await self._batches.fail(batch["id"], [BatchError(code="file_not_found", message=message)])
-            return "failed"
+            return
         parsed = await asyncio.to_thread(parse_input, data, batch["id"], batch["endpoint"])
         if parsed.errors:
             await self._batches.fail(batch["id"], parsed.errors)
-            return "failed"
-        return "in_progress" if await self._batches.start(batch["id"], parsed.rows) else "cancelling"
+            return
+        await self._batches.start(batch["id"], parsed.rows)  # False: cancelled meanwhile, finished as such later
+        self._wake.set()  # its requests can be claimed now
 
-    async def _serve(self, batch: RowMapping) -> str:
-        """Runs the pending requests; returns the status to finish with (a cancel or expiry stops early)."""
-        halt: list[str] = []
-        running: set[asyncio.Task[None]] = set()
-        keeper = asyncio.create_task(self._keep(batch, halt, running))
-        slots = asyncio.Semaphore(self._concurrency)
-        after = 0
-        try:
-            async with asyncio.TaskGroup() as group:
-                while not halt and (rows := await self._batches.pending(batch["id"], after, PAGE)):
-                    for row in rows:
-                        await slots.acquire()
-                        if halt:
-                            slots.release()
-                            break
-                        task = group.create_task(self._answer(batch["id"], row, slots))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-                        after = row["line"]
-        finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
-        return halt[0] if halt else "finalizing"
-
-    async def _keep(self, batch: RowMapping, halt: list[str], running: set[asyncio.Task[None]]) -> None:
-        """Renews the lease; on a cancel or the end of the completion window, stops the batch's requests."""
-        while True:
-            await asyncio.sleep(KEEPER_INTERVAL)
-            status = await self._batches.renew(batch["id"], self.name, LEASE_SECONDS)
-            if status == "cancelling" or time.time() > batch["expires_at"]:
-                halt.append("cancelling" if status == "cancelling" else "expired")
-                for task in list(running):
-                    task.cancel()  # the engine aborts it; the request stays pending
-                return
-
-    async def _answer(self, batch_id: str, row: RowMapping, slots: asyncio.Semaphore) -> None:
-        try:
-            await self._batches.count_attempt(batch_id, row["line"])
-            ok, result = await self._call(row)
-            await self._batches.record(batch_id, row["line"], ok, result)
-        finally:
-            slots.release()
-
-    async def _call(self, row: RowMapping) -> tuple[bool, dict[str, Any]]:
+    async def _call(self, unit: Unit) -> tuple[bool, dict[str, Any]]:
         """(answered with 200, output line); an engine that is down leaves the request pending instead."""
         request_id = new_request_id()
         try:
-            request = ChatCompletionRequest.model_validate(row["body"]).model_copy(update={"stream": False})
+            request = ChatCompletionRequest.model_validate(unit.body).model_copy(update={"stream": False})
             async with asyncio.timeout(self._request_timeout):
                 completion = await self._chat.complete(request)
-            return True, output_line(request_id, row["custom_id"], 200, completion.model_dump(), completion.id)
+            return True, output_line(request_id, unit.custom_id, 200, completion.model_dump(), completion.id)
         except ValidationError as invalid:
             error: GatewayError = from_validation_error(invalid)
         except EngineUnavailable:
@@ -177,16 +248,12 @@ class BatchWorker:
         except GatewayError as failed:
             error = failed
         except Exception:
-            logger.exception("batch request %s failed", row["custom_id"])
+            logger.exception("batch request %s failed", unit.custom_id)
             error = ServerError("The server had an error while processing your request.")
-        return False, output_line(
-            request_id, row["custom_id"], error.status_code, error.body().model_dump(), request_id
-        )
+        return False, output_line(request_id, unit.custom_id, error.status_code, error.body().model_dump(), request_id)
 
-    async def _finish(self, batch: RowMapping, status: str) -> None:
-        if status == "completed":
-            await self._batches.set_status(batch["id"], "finalizing", finalizing_at=int(time.time()))
+    async def _finish(self, batch: RowMapping, status: str, *, since: str) -> None:
         results = await self._batches.results(batch["id"])
         outputs = await asyncio.to_thread(assemble, results, UNFINISHED.get(status))
-        await self._batches.finish(batch, status, outputs)
-        logger.info("batch %s %s (%d requests)", batch["id"], status, len(results))
+        if await self._batches.finish(batch, status, since, outputs):
+            logger.info("batch %s %s (%d requests)", batch["id"], status, len(results))

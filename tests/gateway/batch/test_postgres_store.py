@@ -1,11 +1,22 @@
-"""The job store on a real PostgreSQL server: the same API, and two gateways sharing one batch without overlap."""
+"""The job store on a real PostgreSQL server: the same API, gateways sharing batches without overlap, and a dead
+gateway's claimed requests taken over once their leases lapse."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
+from gateway.batch.database import database_url
+from gateway.batch.tables import batch_requests
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 
@@ -66,3 +77,89 @@ def test_nul_characters_are_refused_before_they_reach_postgresql(make_client: Ma
     file_id = upload(client, "\n".join([request_line("nul\x00id"), request_line("fine")]), name="a\x00b.jsonl")["id"]
     batch = wait_for(client, create_batch(client, file_id)["id"], DONE)
     assert batch["status"] == "completed" and batch["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
+
+
+def _rows(url: str, batch_id: str) -> dict[str, tuple[str, int, str | None, str | None]]:
+    """custom_id → (state, attempts, output line id, lease holder), read straight from the database."""
+
+    async def read() -> list[Any]:
+        database = create_async_engine(database_url(Path(), url))
+        try:
+            async with database.connect() as connection:
+                statement = select(batch_requests).where(batch_requests.c.batch_id == batch_id)
+                return list((await connection.execute(statement)).mappings().all())
+        finally:
+            await database.dispose()
+
+    return {
+        row["custom_id"]: (
+            row["state"],
+            row["attempts"],
+            row["result"]["id"] if row["result"] else None,
+            row["lease_owner"],
+        )
+        for row in asyncio.run(read())
+    }
+
+
+def test_three_gateways_share_one_batch_each_request_run_once(
+    make_client: MakeClient, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.batch.worker.IDLE_POLL", 0.1)  # the others see the new batch at once
+    engines = [FakeEngine(delay=0.05) for _ in range(3)]
+    clients = [make_client(engine, batch={"database_url": postgres_url, "batch_concurrency": 2}) for engine in engines]
+    file_id = upload(clients[0], "\n".join(_line(f"r{n}") for n in range(90)))["id"]
+    batch = wait_for(clients[1], create_batch(clients[0], file_id)["id"], DONE)
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 90
+    served = Counter(request.prompt for engine in engines for request in engine.requests)
+    assert sum(served.values()) == 90 and max(served.values()) == 1
+    assert all(len(engine.requests) >= 10 for engine in engines), [len(engine.requests) for engine in engines]
+    claimed = [_metric(client, "ocr_gateway_batch_units_claimed_total") for client in clients]
+    assert claimed == [len(engine.requests) for engine in engines]
+    answered = [line["custom_id"] for line in jsonl(clients[2], batch["output_file_id"])]
+    assert answered == [f"r{n}" for n in range(90)]
+
+
+def test_a_dead_gateways_units_are_taken_over_when_their_leases_lapse(
+    make_client: MakeClient, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.batch.worker.LEASE_SECONDS", 2)
+    monkeypatch.setattr("gateway.batch.worker.KEEPER_INTERVAL", 0.2)
+    monkeypatch.setattr("gateway.batch.worker.IDLE_POLL", 0.1)
+    doomed, survivor = (
+        make_client(FakeEngine(delay=0.1), batch={"database_url": postgres_url, "batch_concurrency": 4})
+        for _ in range(2)
+    )
+    batch_id = create_batch(doomed, upload(doomed, "\n".join(_line(f"r{n}") for n in range(60)))["id"])["id"]
+    deadline = time.monotonic() + 20
+    while doomed.get(f"/v1/batches/{batch_id}").json()["request_counts"]["completed"] < 12:
+        assert time.monotonic() < deadline, "the batch did not get going"
+        time.sleep(0.02)
+    worker = doomed.app.state.batch_worker  # type: ignore[attr-defined]
+    doomed.portal.call(lambda: worker.stop(release=False))  # type: ignore[union-attr]  # dies holding its leases
+    killed_at = time.monotonic()
+    before = _rows(postgres_url, batch_id)
+    held = [cid for cid, row in before.items() if row[0] == "pending" and row[3] == worker.name]
+    assert held, "the gateway must die holding units"
+
+    while _metric(survivor, "ocr_gateway_batch_lease_takeovers_total") < len(held):
+        assert time.monotonic() < killed_at + 10, "the dead gateway's units were not taken over"
+        time.sleep(0.05)
+    takeover_seconds = time.monotonic() - killed_at
+    finished = wait_for(survivor, batch_id, DONE)
+    after = _rows(postgres_url, batch_id)
+    output = [line["custom_id"] for line in jsonl(survivor, finished["output_file_id"])]
+    done_before = {cid: row for cid, row in before.items() if row[0] == "completed"}
+    redone = [cid for cid, row in done_before.items() if after[cid] != row]
+    print(f"\ntakeover after {takeover_seconds:.1f} s (lease 2 s) of {len(held)} units; redone {len(redone)}")
+    assert finished["status"] == "completed" and sorted(output) == sorted(f"r{n}" for n in range(60))
+    assert redone == [] and len(output) == len(set(output))
+    assert all(after[cid][1] == before[cid][1] + 1 for cid in held)  # the held ones ran once more, no more
+    assert _metric(survivor, "ocr_gateway_batch_lease_takeovers_total") == len(held)
+    assert takeover_seconds < 2 + 1 + 1  # the lease, its whole-second rounding, and a poll
+
+
+def _metric(client: TestClient, name: str) -> float:
+    found = re.search(rf"^{name} (\S+)$", client.get("/metrics").text, re.M)
+    assert found, name
+    return float(found.group(1))

@@ -32,6 +32,7 @@ GROUP_FLAGS = {
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
     "Batch API options": (
         "--batch-api --no-batch-api --data-dir --database-url --max-batch-file-mb --batch-concurrency "
+        "--max-queued-batch-requests-per-key "
         "--task-results-hours --url-signing-key"
     ),
 }
