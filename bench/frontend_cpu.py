@@ -143,8 +143,9 @@ async def measured_round(
     }
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.fmean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+def spread(values: list[float], digits: int = 2) -> str:
+    """The mean and, in brackets, the range: ``1.02 (0.94–1.10)``."""
+    return f"{statistics.fmean(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def report(servers: dict[str, Server], follow_ups: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +34,7 @@ from pathlib import Path
 
 from adapters.engine import EngineRequest, SamplingOptions
 from adapters.rapidocr_engine import RapidOCREngine, RapidOCRPromptBuilder
+from bench.tesseract import require_languages
 from gateway.media.loader import MediaLimits, decode_image
 from prompts.catalog import load_prompt_set
 from tests.pages import Page, character_errors, cjk_page, latin_page, reported_page
@@ -82,9 +81,7 @@ def tesseract(path: Path, page: Page) -> str:
 
 def run(quick: bool, repeat: int) -> dict[str, dict[str, Cell]]:
     """Every system on every page, ``repeat`` times in alternating order: cells by page name, then system."""
-    missing = [language for language in ("eng", "chi_sim") if language not in tesseract_languages()]
-    if missing:
-        sys.exit(f"tesseract or its {missing} data is missing: make system-deps (tesseract-ocr, tesseract-ocr-chi-sim)")
+    require_languages()
     ours, ours_engine = engine_reader(library_pipeline=False)
     before, before_engine = engine_reader(library_pipeline=True)
     readers: dict[str, Reader] = {"rapidocr": ours, "rapidocr-before": before, "tesseract": tesseract}
@@ -128,13 +125,6 @@ def read_once(cell: Cell, reader: Reader, path: Path, page: Page) -> None:
     if not cell.reading:
         cell.reading = reading
         cell.errors, cell.characters = character_errors(page.lines, reading)
-
-
-def tesseract_languages() -> list[str]:
-    if shutil.which("tesseract") is None:
-        return []
-    listed = subprocess.run(["tesseract", "--list-langs"], capture_output=True, text=True).stdout
-    return listed.split()
 
 
 def header() -> str:

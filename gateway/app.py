@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,10 +19,11 @@ from starlette.staticfiles import StaticFiles
 from adapters.engine import Engine, PromptBuilder
 from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl
+from gateway.batch.signed_urls import UrlSigner, signing_secret
 from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
-from gateway.config import MediaSettings, Settings
+from gateway.config import BatchSettings, MediaSettings, Settings
 from gateway.docling_serve.service import DoclingConverter
 from gateway.docling_serve.tasks import ConvertTaskWorker
 from gateway.documents.convert import DocumentService
@@ -39,6 +41,7 @@ from gateway.media.loader import MediaLimits, MediaLoader
 from gateway.metrics import Metrics
 from gateway.middleware.auth import APIKeyMiddleware
 from gateway.middleware.request_log import RequestLogMiddleware
+from gateway.mistral.service import MistralOcr
 from gateway.ocr import OcrService
 from gateway.openapi import openapi_document
 from gateway.routes import BATCH_ENDPOINTS, ENDPOINTS
@@ -62,6 +65,7 @@ def build_app(
     lifecycle = Lifecycle(engine, on_engine_failure)
     admission = AdmissionControl(settings.max_running_requests, settings.max_queued_requests)
     batch_api = settings.batch.data_dir is not None
+    signer = _url_signer(settings.batch) if batch_api else None
     endpoints = [*ENDPOINTS, *(BATCH_ENDPOINTS if batch_api else [])]
     routes: list[Route | Mount] = [
         *(Route(endpoint.path, endpoint.handler, methods=[endpoint.method]) for endpoint in endpoints),
@@ -102,7 +106,7 @@ def build_app(
                 if settings.cors_origins
                 else []
             ),
-            Middleware(APIKeyMiddleware, keys=settings.api_keys),
+            Middleware(APIKeyMiddleware, keys=settings.api_keys, admits=signer.admits if signer else None),
         ],
         exception_handlers={
             GatewayError: handle_gateway_error,
@@ -129,7 +133,17 @@ def build_app(
     app.state.ocr = OcrService(app.state.chat, media, settings.media.max_pdf_pages)
     app.state.documents = DocumentService(app.state.ocr, engine.info.parses_layout)
     app.state.docling = DoclingConverter(app.state.documents, app.state.ocr, fetcher)
+    app.state.url_signer = signer
+    app.state.mistral_ocr = MistralOcr(
+        app.state.ocr, app.state.documents, fetcher, max_bytes=limits.max_bytes, model_name=model_name, signer=signer
+    )
     return app
+
+
+def _url_signer(settings: BatchSettings) -> UrlSigner:
+    """Signs Mistral-style file download URLs; its secret is kept in the data directory unless one is given."""
+    assert settings.data_dir is not None
+    return UrlSigner(signing_secret(Path(settings.data_dir).expanduser(), settings.url_signing_key))
 
 
 async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWorker]:

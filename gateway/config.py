@@ -57,6 +57,12 @@ class BatchSettings:
     task_results_hours: float = setting(
         24.0, "hours a finished /v1/convert/*/async task's result is kept before it is deleted", group="batch"
     )
+    url_signing_key: str | None = setting(
+        None,
+        "secret that signs /v1/files/{id}/url download links (default: one kept in --data-dir); gateways that "
+        "share a database share it",
+        group="batch",
+    )
 
     @property
     def max_file_bytes(self) -> int:

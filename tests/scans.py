@@ -58,14 +58,15 @@ def scanned_page(lines: list[str], font_path: str, size: int, *, left: int = 150
     return ScannedPage(image, lines, words)
 
 
-def image_only_pdf(pages: Iterable[Image.Image]) -> bytes:
-    """One page per image, each image embedded as it is (PNG, at DPI): a scan with no text layer."""
+def image_only_pdf(pages: Iterable[Image.Image], dpi: int = DPI, title: str | None = None) -> bytes:
+    """One page per image, each image embedded as it is (PNG, at ``dpi``): a scan with no text layer. A ``title``
+    (the document's metadata) makes the same pages distinct bytes."""
     encoded = []
     for page in pages:
         buffer = io.BytesIO()
-        page.save(buffer, "PNG", dpi=(DPI, DPI))
+        page.save(buffer, "PNG", dpi=(dpi, dpi))
         encoded.append(buffer.getvalue())
-    return img2pdf.convert(encoded)
+    return img2pdf.convert(encoded, title=title)
 
 
 def tokens(text: str) -> Counter[str]:

@@ -22,6 +22,9 @@ BatchStatus = Literal[
 ]
 
 
+MAX_EXPIRY_HOURS = 7 * 24
+
+
 class FileObject(ResponseModel):
     id: str
     object: Literal["file"] = "file"
@@ -46,6 +49,16 @@ class FileDeleted(ResponseModel):
     id: str
     object: Literal["file"] = "file"
     deleted: Literal[True] = True
+
+
+class SignedURLQuery(WireModel):
+    """Mistral's ``GET /v1/files/{id}/url``: how many hours the URL works (Mistral's default, 24)."""
+
+    expiry: Annotated[float, Field(gt=0, le=MAX_EXPIRY_HOURS)] = 24
+
+
+class SignedURL(ResponseModel):
+    url: str
 
 
 class FileListQuery(WireModel):

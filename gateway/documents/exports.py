@@ -19,10 +19,11 @@ from gateway.documents.build import page_only
 Chunk = dict[str, Any]
 
 
-def to_markdown(document: DoclingDocument, page_break: str | None = None) -> str:
+def to_markdown(document: DoclingDocument, page_break: str | None = None, *, page_no: int | None = None) -> str:
     """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment), with
-    ``page_break`` between pages when given."""
-    return document.export_to_markdown(page_break_placeholder=page_break or None)
+    ``page_break`` between pages when given; only page ``page_no``'s items when given (Mistral's OCR API answers
+    page by page)."""
+    return document.export_to_markdown(page_break_placeholder=page_break or None, page_no=page_no)
 
 
 def to_html(document: DoclingDocument) -> str:

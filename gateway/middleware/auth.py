@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,12 +26,14 @@ class APIKeyMiddleware:
     """Refuses protected routes without a valid key; ``/health``, ``/metrics`` and the page stay open.
 
     The decision uses the request's path as routed (``scope["path"]``), never the Host header, and
-    compares keys in constant time.
+    compares keys in constant time. A request ``admits`` lets through carries its own authority (a signed file
+    URL) and needs no key; ``admits`` may refuse one itself with a ``ClientError``.
     """
 
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], admits: Callable[[Scope], bool] | None = None) -> None:
         self.app = app
         self._keys = [key.encode() for key in keys if key]
+        self._admits = admits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._keys or not is_protected(scope["path"]) or scope["method"] == "OPTIONS":
@@ -44,6 +47,14 @@ class APIKeyMiddleware:
         if key is not None:
             # Files and batches belong to the key that made them; only a hash of it is stored.
             scope.setdefault("state", {})[OWNER] = hashlib.sha256(key).hexdigest()
+            await self.app(scope, receive, send)
+            return
+        try:
+            admitted = self._admits is not None and self._admits(scope)
+        except ClientError as invalid:  # a signed URL that is not valid: say so, rather than ask for a key
+            await error_response(invalid)(scope, receive, send)
+            return
+        if admitted:
             await self.app(scope, receive, send)
             return
         if docling:

@@ -1,4 +1,5 @@
-"""``/v1/files``: upload, list, retrieve, download and delete, as OpenAI's Files API."""
+"""``/v1/files``: upload, list, retrieve, download and delete, as OpenAI's Files API; and a signed download URL,
+as Mistral's (``purpose=ocr`` files for ``POST /v1/ocr``, see ``gateway/batch/signed_urls.py``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.types import Message, Receive
 
 from gateway import edge
-from gateway.batch.wire import FileDeleted, FileList, FileListQuery, FileObject
+from gateway.batch.signed_urls import UrlSigner, is_signed
+from gateway.batch.wire import (
+    MAX_EXPIRY_HOURS,
+    FileDeleted,
+    FileList,
+    FileListQuery,
+    FileObject,
+    SignedURL,
+    SignedURLQuery,
+)
 from gateway.errors import InvalidRequest, PayloadTooLarge
 from gateway.middleware.auth import key_owner
 from gateway.openapi import Endpoint, errors, operation, parameter, returns
 
-UPLOAD_PURPOSES = ("batch",)
+UPLOAD_PURPOSES = ("batch", "ocr")
 FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the purpose field, beyond the file itself
 CHUNK_BYTES = 2**20
 
@@ -53,15 +63,32 @@ async def retrieve_file(request: Request) -> JSONResponse:
 
 
 async def file_content(request: Request) -> FileResponse:
-    jobs = request.app.state.jobs
-    found = await jobs.files.get(key_owner(request.scope), request.path_params["file_id"])
+    jobs, file_id = request.app.state.jobs, request.path_params["file_id"]
+    if is_signed(request.query_params):  # a signed URL: the signature decides, with or without a key
+        _signer(request).check(file_id, request.query_params)
+        found = await jobs.files.get_signed(file_id)
+    else:
+        found = await jobs.files.get(key_owner(request.scope), file_id)
     return FileResponse(jobs.files.path(found.id), media_type="application/octet-stream")
+
+
+async def signed_url(request: Request) -> JSONResponse:
+    """Mistral's ``GET /v1/files/{id}/url?expiry=<hours>``: a download URL for the key's file that needs no key."""
+    query = edge.parse(SignedURLQuery, dict(request.query_params))
+    found = await request.app.state.jobs.files.get(key_owner(request.scope), request.path_params["file_id"])
+    url = _signer(request).url(str(request.base_url), found.id, query.expiry)
+    return JSONResponse(SignedURL(url=url).model_dump())
 
 
 async def delete_file(request: Request) -> JSONResponse:
     file_id = request.path_params["file_id"]
     await request.app.state.jobs.files.delete(key_owner(request.scope), file_id)
     return JSONResponse(FileDeleted(id=file_id).model_dump())
+
+
+def _signer(request: Request) -> UrlSigner:
+    signer: UrlSigner = request.app.state.url_signer
+    return signer
 
 
 def _limited(receive: Receive, max_body: int, limit: int) -> Receive:
@@ -144,9 +171,29 @@ ENDPOINTS = [
                     "description": "The file's bytes",
                     "content": {"application/octet-stream": {"schema": {"type": "string"}}},
                 },
-                **errors(401, 404),
+                **errors(401, 403, 404),
             },
-            parameters=[FILE_ID],
+            parameters=[
+                FILE_ID,
+                parameter("expires", "query", {"type": "integer"}),
+                parameter("signature", "query", {"type": "string"}),
+            ],
+            description="With the expires and signature of a signed URL (GET /v1/files/{file_id}/url), no API key "
+            "is needed; a changed or expired one gets 403.",
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/files/{file_id}/url",
+        signed_url,
+        operation(
+            "getSignedUrl",
+            {200: returns(SignedURL, "A download URL that needs no API key"), **errors(400, 401, 404)},
+            description="Mistral's signed URL for an uploaded file.",
+            parameters=[
+                FILE_ID,
+                parameter("expiry", "query", {"type": "number", "minimum": 0, "maximum": MAX_EXPIRY_HOURS}),
+            ],
         ),
     ),
 ]

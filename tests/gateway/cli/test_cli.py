@@ -32,7 +32,7 @@ GROUP_FLAGS = {
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
     "Batch API options": (
         "--batch-api --no-batch-api --data-dir --database-url --max-batch-file-mb --batch-concurrency "
-        "--task-results-hours"
+        "--task-results-hours --url-signing-key"
     ),
 }
 # Repeated flags take one item each; their variables hold them all, comma-separated.
