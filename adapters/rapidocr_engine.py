@@ -20,9 +20,12 @@ import asyncio
 import json
 import logging
 import math
+import os
+import queue
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +55,14 @@ logger = logging.getLogger(__name__)
 MODEL_NAME = "rapidocr-ppocrv6-small"
 PROMPT_SET = "1.5"  # answers in the newest HunyuanOCR prompt set's formats (spotting as JSON)
 MAX_SIDE = 2000  # RapidOCR shrinks larger images to this side (its Global.max_side_len) before detecting
+# Detection (DBNet, its cost in proportion to the pixels) sees at most this side; lines are still cut out of, and
+# recognised on, the image at up to MAX_SIDE. 11-pt text at 300 dpi stays ~20 px tall for the detector, plenty
+# (bench/README.md: CER on every bench.ocr_quality page as at 2000 px, for ~40% of the detection's CPU).
+DET_SIDE = 1280
+# Pages read at once, each by its own RapidOCR on single-threaded onnxruntime sessions: the gateway sends a PDF's
+# pages together, and one thread per page spends less CPU than threads synchronising (and spin-waiting) over
+# one page, most of all on a busy machine.
+MAX_READERS = 4
 # The model files inside the wheel, per RapidOCR stage; passing their paths keeps the library offline.
 MODEL_FILES = {
     "Det": "PP-OCRv6_det_small.onnx",
@@ -124,7 +135,8 @@ class RapidOCRPromptBuilder:
 
 
 class RapidOCREngine:
-    """PP-OCR detection, orientation and recognition in one worker thread, off the event loop."""
+    """PP-OCR detection, orientation and recognition in worker threads, off the event loop: one page per thread,
+    each thread with its own RapidOCR (``_threads``)."""
 
     # A dead engine stays dead: the server exits and its supervisor starts a fresh one.
     self_healing = False
@@ -134,7 +146,11 @@ class RapidOCREngine:
         as this engine read before; only the quality benchmark asks for it, to compare."""
         self._prompt_set = prompt_set
         self._library_pipeline = library_pipeline
-        self._ocr: Any = None
+        self._ocr: Any = None  # the first reader: healthy once it is loaded
+        self._readers, self._ort_threads = _threads()
+        # Loaded readers not reading a page now, the last used on top (its memory still warm): one page at a time
+        # is always read by the first.
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         # What the careful orientation costs: lines recognised once, and those recognised a second time.
         self._readings = Counter(
             "ocr_gateway_rapidocr_line_readings",
@@ -142,8 +158,7 @@ class RapidOCREngine:
             ["pass"],
             registry=None,
         )
-        # One worker: onnxruntime already spreads one image over every core, more would only compete.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rapidocr")
+        self._pool = ThreadPoolExecutor(max_workers=self._readers, thread_name_prefix="rapidocr")
         self._in_flight = 0
         self._info = EngineInfo(
             model_path=str(models_dir()),
@@ -159,7 +174,14 @@ class RapidOCREngine:
         return self._info
 
     async def start(self) -> None:
-        self._ocr = await asyncio.get_running_loop().run_in_executor(self._pool, _load)
+        loop = asyncio.get_running_loop()
+        # The library's pipeline as this engine ran it before: detection at up to MAX_SIDE too.
+        det_side = MAX_SIDE if self._library_pipeline else DET_SIDE
+        load = partial(_load, threads=self._ort_threads, det_side=det_side)
+        readers = [await loop.run_in_executor(self._pool, load) for _ in range(self._readers)]
+        for reader in reversed(readers):
+            self._idle.put(reader)
+        self._ocr = readers[0]
 
     async def shutdown(self) -> None:
         self._ocr = None
@@ -172,7 +194,8 @@ class RapidOCREngine:
         return self._in_flight
 
     def stats(self) -> EngineStats:
-        return EngineStats(running=min(self._in_flight, 1), waiting=max(self._in_flight - 1, 0))
+        running = min(self._in_flight, self._readers)
+        return EngineStats(running=running, waiting=self._in_flight - running)
 
     def metric_collectors(self) -> list[Collector]:
         return [self._readings]
@@ -218,16 +241,21 @@ class RapidOCREngine:
         return None if request.task in READ_TASKS else spotting
 
     def _read(self, images: list[Image.Image]) -> list[PageText]:
-        pages = []
-        for image in images:
-            if self._library_pipeline:
-                result = self._ocr(image)
-            else:
-                result, lines, again = _recognise(self._ocr, image)
-                self._readings.labels("first").inc(lines)
-                self._readings.labels("again").inc(again)
-            pages.append(_page(result, image.size))
-        return pages
+        # As many readers as pool threads: one is always idle for the thread that runs this.
+        ocr = self._idle.get_nowait()
+        try:
+            pages = []
+            for image in images:
+                if self._library_pipeline:
+                    result = ocr(image)
+                else:
+                    result, lines, again = _recognise(ocr, image)
+                    self._readings.labels("first").inc(lines)
+                    self._readings.labels("again").inc(again)
+                pages.append(_page(result, image.size))
+            return pages
+        finally:
+            self._idle.put(ocr)
 
 
 def _unsupported(capability: str, param: str | None = None) -> RequestRejected:
@@ -239,14 +267,29 @@ def _unsupported(capability: str, param: str | None = None) -> RequestRejected:
     )
 
 
-def _load() -> Any:
-    """RapidOCR on the wheel's own model files, warmed up (all three models load and run once)."""
+def _threads() -> tuple[int, int]:
+    """(readers, onnxruntime threads per reader): a reader per usable core, up to ``MAX_READERS``, sharing the
+    cores between them."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    readers = max(1, min(cores, MAX_READERS))
+    return readers, max(1, cores // readers)
+
+
+def _load(*, threads: int = 1, det_side: int = DET_SIDE) -> Any:
+    """RapidOCR on the wheel's own model files with ``threads`` onnxruntime threads per model call and detection
+    at up to ``det_side``, warmed up (all three models load and run once)."""
     from rapidocr import RapidOCR
 
     folder = models_dir()
-    # Detection at the image's own resolution (up to MAX_SIDE): RapidOCR's default upscales small images
+    # Detection at the image's own resolution up to det_side: RapidOCR's default upscales small images
     # to a 736-px short side, which costs ~6× the CPU on screenshots and snippets for the same text.
-    params: dict[str, Any] = {"Global.log_level": "warning", "Det.limit_type": "max", "Det.limit_side_len": MAX_SIDE}
+    params: dict[str, Any] = {
+        "Global.log_level": "warning",
+        "Det.limit_type": "max",
+        "Det.limit_side_len": det_side,
+        "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
     for stage, name in MODEL_FILES.items():
         path = folder / name
         if not path.is_file():

@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from adapters.images import CONTENT_ID, MAX_ASPECT_RATIO, Detail, ImageBudget
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.media.fetch import MediaFetcher
-from gateway.media.pdf import render_pdf
+from gateway.media.pdf import RENDER_DPI, render_pdf
 
 SUPPORTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"})
 DRAFT_SHORTFALL = 0.1  # JPEG draft decoding may land this far under the target size
@@ -139,8 +139,13 @@ class MediaLoader:
         return [await asyncio.to_thread(decode_image, data, self.budget, self.limits, detail, param)]
 
     def _fit(self, image: Image.Image, detail: Detail, param: str) -> Image.Image:
-        fitted = _resize(image, _target(self.budget, image.width, image.height, detail, param))
-        return _with_source_size(fitted, image.size)
+        dpi = image.info.get(RENDER_DPI)  # read first: an image that needs no resizing is returned as it is
+        fitted = _with_source_size(
+            _resize(image, _target(self.budget, image.width, image.height, detail, param)), image.size
+        )
+        if dpi is not None:
+            fitted.info[RENDER_DPI] = dpi
+        return fitted
 
 
 def parse_data_url(url: str, *, max_bytes: int, param: str) -> tuple[str, bytes]:

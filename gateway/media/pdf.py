@@ -11,9 +11,12 @@ from PIL import Image
 from gateway.errors import InvalidRequest
 from gateway.media.pdf_worker import PAGE_HEADER, TOO_MANY_PAGES
 
+RENDER_DPI = "render_dpi"  # Image.info key of a PDF page: the resolution it was rendered at
+
 
 async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: float, param: str) -> list[Image.Image]:
-    """One RGB image per page; a 400 for a PDF that is broken, too long, or too slow to render."""
+    """One RGB image per page (``info[RENDER_DPI]`` its resolution); a 400 for a PDF that is broken, too long,
+    or too slow to render."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -46,9 +49,11 @@ async def render_pdf(data: bytes, *, max_pages: int, max_pixels: int, timeout: f
 def _pages(output: bytes, param: str) -> list[Image.Image]:
     pages, offset = [], 0
     while offset < len(output):
-        width, height = PAGE_HEADER.unpack_from(output, offset)
+        width, height, dpi = PAGE_HEADER.unpack_from(output, offset)
         offset += PAGE_HEADER.size
-        pages.append(Image.frombytes("RGB", (width, height), output[offset : offset + width * height * 3]))
+        page = Image.frombytes("RGB", (width, height), output[offset : offset + width * height * 3])
+        page.info[RENDER_DPI] = dpi
+        pages.append(page)
         offset += width * height * 3
     if not pages:
         raise InvalidRequest("The PDF has no pages.", param=param)

@@ -2,7 +2,7 @@
 ``python -m gateway.media.pdf_worker MAX_PAGES MAX_PIXELS GATEWAY_PID``.
 
 The PDF arrives on stdin. On success the pages go to stdout, each as a header
-``width height`` (``PAGE_HEADER``: two big-endian uint32) followed by raw RGB bytes,
+``width height dpi`` (``PAGE_HEADER``: three big-endian uint32, dpi the rendering's) followed by raw RGB bytes,
 and the exit code is 0. Exit code 3 (``TOO_MANY_PAGES``) means too many pages (the
 count is printed); anything else means the PDF could not be rendered. A hostile PDF
 can at worst crash or exhaust this process, never the server.
@@ -28,8 +28,11 @@ if TYPE_CHECKING:
 MEMORY_LIMIT = 2 * 2**30
 CPU_SECONDS = 60
 MAX_RENDER_DPI = 200
+# A page this much covered by one image is a scan: rendered at the image's own resolution when that is below
+# MAX_RENDER_DPI, since an upscaled scan holds no more detail and reads worse (spaces between words blur away).
+SCAN_COVER = 0.9
 TOO_MANY_PAGES = 3
-PAGE_HEADER = struct.Struct(">II")
+PAGE_HEADER = struct.Struct(">III")
 
 
 def _limit_resources() -> None:
@@ -38,12 +41,31 @@ def _limit_resources() -> None:
 
 
 def page_images(pages: Iterable[Any], max_pixels: float = math.inf) -> Iterator[Image.Image]:
-    """Each of a pypdfium2 document's ``pages`` as an RGB image at 200 DPI, or fewer pixels if ``max_pixels`` asks."""
+    """Each of a pypdfium2 document's ``pages`` as an RGB image at 200 DPI (a scan at its own resolution if
+    lower), or fewer pixels if ``max_pixels`` asks; ``info["dpi"]`` says which."""
     for page in pages:
         width_pt, height_pt = page.get_size()
         # Sharp enough for OCR, but never more pixels than the model takes.
-        scale = min(MAX_RENDER_DPI / 72, math.sqrt(max_pixels / max(width_pt * height_pt, 1.0)))
-        yield page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil().convert("RGB")
+        dpi = min(MAX_RENDER_DPI, scan_dpi(page) or MAX_RENDER_DPI)
+        scale = min(dpi / 72, math.sqrt(max_pixels / max(width_pt * height_pt, 1.0)))
+        image = page.render(scale=scale, fill_color=(255, 255, 255, 255)).to_pil().convert("RGB")
+        image.info["dpi"] = (scale * 72, scale * 72)
+        yield image
+
+
+def scan_dpi(page: Any) -> float | None:
+    """The resolution of the image covering at least ``SCAN_COVER`` of the page, if one does (a scan)."""
+    import pypdfium2.raw as pdfium_c
+
+    width_pt, height_pt = page.get_size()
+    for image in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+        left, bottom, right, top = image.get_bounds()
+        if (right - left) * (top - bottom) < SCAN_COVER * width_pt * height_pt:
+            continue
+        width_px, height_px = image.get_px_size()
+        # By areas, so that an image turned a quarter (or a rotated page) needs no special case.
+        return math.sqrt(width_px * height_px / ((right - left) * (top - bottom))) * 72
+    return None
 
 
 def main() -> int:
@@ -58,7 +80,7 @@ def main() -> int:
         return TOO_MANY_PAGES
     out = sys.stdout.buffer
     for image in page_images(document, max_pixels):
-        out.write(PAGE_HEADER.pack(image.width, image.height))
+        out.write(PAGE_HEADER.pack(image.width, image.height, round(image.info["dpi"][0])))
         out.write(image.tobytes())
     return 0
 

@@ -29,6 +29,7 @@ from gateway.documents.exports import to_markdown
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.media.fetch import MediaFetcher
 from gateway.media.loader import parse_data_url, source_size
+from gateway.media.pdf import RENDER_DPI
 from gateway.media.pdf_worker import MAX_RENDER_DPI
 from gateway.mistral import wire
 from gateway.ocr import Document, OcrService, Upload
@@ -124,7 +125,7 @@ def _pages(built: DoclingDocument, document: Document) -> list[wire.MistralOcrPa
     pages = []
     for page in document.pages:
         width, height = source_size(page.image)
-        dpi = MAX_RENDER_DPI if page.number is not None else IMAGE_DPI
+        dpi = page.image.info.get(RENDER_DPI, MAX_RENDER_DPI) if page.number is not None else IMAGE_DPI
         pages.append(
             wire.MistralOcrPage(
                 index=page.index,

@@ -110,3 +110,27 @@ def test_what_pp_ocr_cannot_do_is_a_clear_400(
     with pytest.raises(RequestRejected, match=words) as refused:
         run(engine[0], task, **sampling)
     assert from_engine_error(refused.value).status_code == 400
+
+
+def test_pages_sent_together_are_read_at_once_each_as_on_its_own(engine: tuple[RapidOCREngine, list[str]]) -> None:
+    """The gateway sends a PDF's pages together: one reader per core reads them in parallel, without mixing them."""
+    ocr = engine[0]
+    pages = [
+        render_text([f"Page {number} of the report", f"Total {number * 111}.00"], FONT, 28)[0] for number in (1, 2, 3)
+    ]
+
+    async def read(image: object) -> str:
+        request = EngineRequest("test", "", [image], SamplingOptions(), stream=False, task="text")  # type: ignore[list-item]
+        return "".join([choice.text async for output in ocr.generate(request) for choice in output.choices])
+
+    async def together() -> tuple[list[str], list[int]]:
+        tasks = [asyncio.ensure_future(read(page)) for page in pages]
+        await asyncio.sleep(0)
+        running = [ocr.stats().running]
+        return list(await asyncio.gather(*tasks)), running
+
+    one_by_one = [asyncio.run(read(page)) for page in pages]
+    at_once, running = asyncio.run(together())
+    assert at_once == one_by_one
+    assert all(f"Page {number}" in text for number, text in zip((1, 2, 3), at_once, strict=True)), at_once
+    assert running == [min(3, ocr._readers)]

@@ -15,6 +15,7 @@ from adapters.images import CONTENT_ID, ImageBudget
 from gateway.errors import ClientError, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from gateway.media.fetch import FetchPolicy, MediaFetcher
 from gateway.media.loader import SOURCE_SIZE, MediaLimits, MediaLoader, RecentImages, decode_image, parse_data_url
+from gateway.media.pdf import RENDER_DPI
 from tests.images import data_url, encode, make_image
 
 PARAM = "messages[0].content[0].image_url.url"
@@ -130,6 +131,38 @@ def test_a_multi_page_pdf_gives_one_image_per_page() -> None:
     assert len(images) == 3
     assert all(image.mode == "RGB" and image.width * image.height <= BUDGET.max_pixels for image in images)
     assert images[0].getpixel((10, 10)) != images[1].getpixel((10, 10))
+
+
+@pytest.mark.parametrize(("scan_dpi", "rendered"), [(100, (850, 1100)), (150, (1275, 1651)), (300, (1700, 2200))])
+def test_a_scanned_page_renders_at_its_own_resolution_up_to_200_dpi(scan_dpi: int, rendered: tuple[int, int]) -> None:
+    """Upscaling a 100-dpi scan to 200 dpi adds no detail, and the engine read it worse."""
+    scan = Image.new("RGB", (round(8.5 * scan_dpi), 11 * scan_dpi), "white")
+    buffer = io.BytesIO()
+    scan.save(buffer, "PDF", resolution=scan_dpi)
+    big = ImageBudget(min_pixels=1, max_pixels=4000 * 4000, factor=1)
+    (page,) = load(data_url(buffer.getvalue(), "application/pdf"), budget=big)
+    assert page.info[SOURCE_SIZE] == rendered
+    assert page.info[RENDER_DPI] == min(scan_dpi, 200)
+
+
+def test_a_page_with_a_small_picture_renders_at_200_dpi() -> None:
+    """Only an image covering the page makes it a scan: text and drawings around a small one need 200 dpi."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument.new()
+    page = document.new_page(612, 792)  # Letter, in points
+    picture = pypdfium2.PdfImage.new(document)
+    picture.set_bitmap(pypdfium2.PdfBitmap.from_pil(Image.new("RGB", (50, 50), "gray")))
+    picture.set_matrix(pypdfium2.PdfMatrix().scale(144, 144).translate(72, 72))  # 2 × 2 in: a 25-dpi picture
+    page.insert_obj(picture)
+    page.gen_content()
+    saved = io.BytesIO()
+    document.save(saved)
+    big = ImageBudget(min_pixels=1, max_pixels=4000 * 4000, factor=1)
+    (rendered,) = load(data_url(saved.getvalue(), "application/pdf"), budget=big)
+    assert rendered.info[SOURCE_SIZE] == (1700, 2200)
+    assert rendered.info[RENDER_DPI] == 200
+    assert rendered.getpixel((400, 1800)) != (255, 255, 255)  # the picture is there, 1 in from the bottom left
 
 
 def test_a_pdf_with_too_many_pages_is_refused_with_the_count() -> None:
