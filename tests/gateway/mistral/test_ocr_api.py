@@ -104,7 +104,11 @@ def test_a_pdf_data_url_gives_each_page_its_markdown(api: TestClient) -> None:
     assert [page["index"] for page in result["pages"]] == [0, 1, 2]
     first = result["pages"][0]
     assert first["images"] == []
-    assert first["dimensions"]["dpi"] == 200 and first["dimensions"]["width"] > first["dimensions"]["height"]
+    # A scan renders at its image's own resolution (72 dpi: a 400-pixel image on a 400-point page), shrunk to the
+    # model's image budget; dpi is the resolution the page was read at, so width = 400 points at that dpi.
+    dimensions = first["dimensions"]
+    assert dimensions["width"] > dimensions["height"] and dimensions["dpi"] <= 72
+    assert abs(dimensions["width"] - 400 * dimensions["dpi"] / 72) <= 2
     assert result["pages"][1]["dimensions"]["width"] < result["pages"][1]["dimensions"]["height"]
     # The DoclingDocument's Markdown export: a title, a Markdown table, a formula, each page alone.
     markdown = first["markdown"]
