@@ -26,6 +26,7 @@ from openai import OpenAI
 from tests.servers import free_port, start_gateway, stop_gateway
 
 MODEL = "fixed-latency"  # the name the fixed-latency engine serves under
+HAPROXY_CFG = Path(__file__).parents[1] / "docker" / "haproxy.cfg"
 RUNS = re.compile(r'^ocr_gateway_engine_runs_total\{task="([^"]*)"\} ([0-9.e+]+)$', re.MULTILINE)
 
 
@@ -51,33 +52,20 @@ class Member:
 
 
 def haproxy_config(port: int, servers: dict[str, str]) -> str:
-    """HAProxy in front of ``servers`` (name → host:port): round-robin, ``/health/ready`` checked every second.
-
-    A request that cannot connect (a gateway just died) is sent to another gateway; a GET whose gateway died
-    before answering is retried there too. Other methods are not retried once sent: a POST may have done its work.
-    """
-    lines = [
-        "global",
-        "    maxconn 4096",
-        "defaults",
-        "    mode http",
-        "    timeout connect 2s",
-        "    timeout client 600s",
-        "    timeout server 600s",
-        "    retries 3",
-        "    option redispatch",
-        "    retry-on conn-failure empty-response response-timeout",
-        "frontend gateways",
-        f"    bind 127.0.0.1:{port}",
-        "    http-request disable-l7-retry unless METH_GET || METH_HEAD",
-        "    default_backend gateways",
-        "backend gateways",
-        "    balance roundrobin",
-        "    option httpchk GET /health/ready",
-        "    default-server inter 1s fall 2 rise 1",
-        *(f"    server {name} {address} check" for name, address in servers.items()),
-    ]
-    return "\n".join(lines) + "\n"
+    """``docker/haproxy.cfg`` as users run it, on loopback: listening on 127.0.0.1:``port``, in front of ``servers``
+    (name → host:port) instead of the compose file's, without Docker's DNS."""
+    kept = []
+    in_resolvers = False
+    for line in HAPROXY_CFG.read_text().splitlines():
+        if line.startswith("resolvers "):
+            in_resolvers = True
+        elif line and not line.startswith((" ", "#")):
+            in_resolvers = False
+        if in_resolvers or line.lstrip().startswith("server "):
+            continue
+        line = re.sub(r"^(\s*bind) :\d+$", rf"\1 127.0.0.1:{port}", line)
+        kept.append(re.sub(r" resolvers \S+", "", line))
+    return "\n".join([*kept, *(f"    server {name} {address} check" for name, address in servers.items())]) + "\n"
 
 
 @contextmanager
