@@ -71,7 +71,10 @@ def summarise(trials: list[Trial]) -> dict[str, object]:
     summary: dict[str, object] = {
         str(count): {
             "median_s": round(median, 2),
-            "spread_s": [round(min(t.seconds for t in by_count[count]), 2), round(max(t.seconds for t in by_count[count]), 2)],
+            "spread_s": [
+                round(min(t.seconds for t in by_count[count]), 2),
+                round(max(t.seconds for t in by_count[count]), 2),
+            ],
             "speedup": round(base / median, 2) if base else None,
             "all_finished": all(t.finished for t in by_count[count]),
         }
@@ -82,19 +85,25 @@ def summarise(trials: list[Trial]) -> dict[str, object]:
 
 def print_report(trials: list[Trial], summary: dict[str, object], args: argparse.Namespace) -> None:
     ceiling = args.concurrency / (args.latency_ms / 1000)
-    print(f"\n{args.requests} requests, {args.latency_ms} ms each, {args.concurrency} at once per gateway "
-          f"(one gateway's ceiling {ceiling:.0f} req/s)")
+    print(
+        f"\n{args.requests} requests, {args.latency_ms} ms each, {args.concurrency} at once per gateway "
+        f"(one gateway's ceiling {ceiling:.0f} req/s)"
+    )
     for trial in trials:
         shares = ", ".join(f"{name} {runs}" for name, runs in trial.runs.items())
         state = "" if trial.finished else "  (NOT finished within the time limit)"
-        print(f"  {trial.gateways} gateway(s): {trial.seconds:6.1f} s, {trial.per_second:6.1f} req/s; engine runs: "
-              f"{shares}{state}")
+        print(
+            f"  {trial.gateways} gateway(s): {trial.seconds:6.1f} s, {trial.per_second:6.1f} req/s; engine runs: "
+            f"{shares}{state}"
+        )
     base = min(int(count) for count in summary)
     for count, row in summary.items():
         assert isinstance(row, dict)
         low, high = row["spread_s"]
-        print(f"{count} gateway(s): median {row['median_s']} s (spread {low}–{high} s), speed-up vs {base}: "
-              f"{row['speedup']}×")
+        print(
+            f"{count} gateway(s): median {row['median_s']} s (spread {low}–{high} s), speed-up vs {base}: "
+            f"{row['speedup']}×"
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -41,7 +41,9 @@ def test_honours_the_engine_protocol() -> None:
 def test_the_same_request_gets_the_same_short_answer() -> None:
     async def scenario() -> tuple[str, str, str]:
         engine = await started()
-        first, again, other = [(await run(engine, request(p)))[0].choices[0].text for p in ("Page 1.", "Page 1.", "Page 2.")]
+        first, again, other = [
+            (await run(engine, request(p)))[0].choices[0].text for p in ("Page 1.", "Page 1.", "Page 2.")
+        ]
         return first, again, other
 
     first, again, other = asyncio.run(scenario())
