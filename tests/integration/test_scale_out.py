@@ -93,16 +93,18 @@ def _wait_for_task_lease(url: str, member: cluster.Member, timeout: float = 20) 
     raise AssertionError(f"{member.name} never started a task")
 
 
-def _poll_through_outage(openai: Any, url: str, batch_id: str, in_flight: set[str]) -> tuple[Any, int, float]:
+def _poll_through_outage(
+    openai: Any, url: str, batch_id: str, in_flight: set[str], killed_at: float
+) -> tuple[Any, int, float]:
     """Polls the batch through HAProxy until it is done; every poll must answer. Meanwhile watches the requests
-    that were in an engine at the kill: (batch, polls, seconds until the last of them was completed)."""
+    that were in an engine at the kill: (batch, polls, seconds from the kill until the last of them completed)."""
     start, polls, takeover = time.monotonic(), 0, 0.0
     sql = "SELECT count(*) FROM batch_requests WHERE batch_id = $1 AND custom_id = ANY($2) AND state <> 'completed'"
     while True:
         batch = openai.batches.retrieve(batch_id)
         polls += 1
         if in_flight and _query(url, sql, batch_id, sorted(in_flight))[0][0] == 0:
-            in_flight, takeover = set(), time.monotonic() - start
+            in_flight, takeover = set(), time.monotonic() - killed_at
         if batch.status == "completed":
             return batch, polls, takeover
         assert batch.status in ("in_progress", "finalizing"), batch.status
@@ -137,11 +139,11 @@ def _run(url: str, members: list[cluster.Member], balancer: str) -> None:
     killed = sigkill_and_watch_tree(victim.process)
     killed_at = time.monotonic()
     before = _rows(url, batch_id)
-    in_flight = {cid for cid, (state, attempts, _) in before.items() if state == "pending" and attempts > 0}
+    in_flight = {cid for cid, (state, attempts, _) in before.items() if state != "completed" and attempts > 0}
     assert killed.survivors == [], f"outlived the gateway: {killed.survivors}"
     assert port_is_free(int(victim.root_url.rsplit(":", 1)[1])), "the killed gateway's port is still held"
 
-    batch, polls, takeover = _poll_through_outage(openai, url, batch_id, in_flight)
+    batch, polls, takeover = _poll_through_outage(openai, url, batch_id, in_flight, killed_at)
     finished_after = time.monotonic() - started
     output = cluster.output_lines(openai, batch_id)
     task_results = {task_id: _fetch_task(balancer, task_id) for task_id in tasks}
