@@ -9,7 +9,8 @@ rounds (1,2,3 then 3,2,1 …), and the report gives each count's median with its
 the engine runs (from its own ``/metrics``).
 
     python -m bench.scale_out                       # 3,000 requests on 1/2/3 gateways, 2 rounds
-    python -m bench.scale_out --gateways 20 --rounds 1 --requests 6000 --time-limit 240   # the 20-gateway simulation
+    # the 20-gateway simulation: 4 requests/s per gateway, so 20 of them stay within what 2 cores can drive
+    python -m bench.scale_out --gateways 1,20 --rounds 1 --latency-ms 2000 --concurrency 8 --time-limit 120
 """
 
 from __future__ import annotations
@@ -63,24 +64,23 @@ def order(counts: list[int], round_number: int) -> list[int]:
 
 
 def summarise(trials: list[Trial]) -> dict[str, object]:
+    """Per gateway count: median seconds and spread, and the speed-up in requests/s over the smallest count
+    (requests/s, so a trial stopped by the time limit still counts what it did)."""
     by_count: dict[int, list[Trial]] = {}
     for trial in trials:
         by_count.setdefault(trial.gateways, []).append(trial)
-    medians = {count: statistics.median(t.seconds for t in runs) for count, runs in sorted(by_count.items())}
-    base = medians.get(min(medians))
-    summary: dict[str, object] = {
+    rates = {count: statistics.median(t.per_second for t in runs) for count, runs in sorted(by_count.items())}
+    base = rates[min(rates)]
+    return {
         str(count): {
-            "median_s": round(median, 2),
-            "spread_s": [
-                round(min(t.seconds for t in by_count[count]), 2),
-                round(max(t.seconds for t in by_count[count]), 2),
-            ],
-            "speedup": round(base / median, 2) if base else None,
-            "all_finished": all(t.finished for t in by_count[count]),
+            "median_s": round(statistics.median(t.seconds for t in runs), 2),
+            "spread_s": [round(min(t.seconds for t in runs), 2), round(max(t.seconds for t in runs), 2)],
+            "requests_per_s": round(rates[count], 1),
+            "speedup": round(rates[count] / base, 2) if base else None,
+            "all_finished": all(t.finished for t in runs),
         }
-        for count, median in medians.items()
+        for count, runs in sorted(by_count.items())
     }
-    return summary
 
 
 def print_report(trials: list[Trial], summary: dict[str, object], args: argparse.Namespace) -> None:
@@ -101,8 +101,8 @@ def print_report(trials: list[Trial], summary: dict[str, object], args: argparse
         assert isinstance(row, dict)
         low, high = row["spread_s"]
         print(
-            f"{count} gateway(s): median {row['median_s']} s (spread {low}–{high} s), speed-up vs {base}: "
-            f"{row['speedup']}×"
+            f"{count} gateway(s): median {row['median_s']} s (spread {low}–{high} s), {row['requests_per_s']} "
+            f"req/s, speed-up vs {base}: {row['speedup']}×"
         )
 
 
