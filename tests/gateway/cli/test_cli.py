@@ -26,7 +26,7 @@ GROUP_FLAGS = {
     "engine options": "--dtype --max-model-len --enforce-eager --no-enforce-eager --enable-prefix-caching "
     "--no-enable-prefix-caching --kv-cache-gb --gpu-memory-utilization --tensor-parallel-size "
     "--max-images-per-prompt --trust-remote-code --no-trust-remote-code --seed --device --max-batch-size "
-    "--torch-threads",
+    "--torch-threads --fixed-latency-ms",
     "upstream engine options": "--upstream --upstream-api-key --upstream-model",
     "media options": "--remote-media --no-remote-media --allowed-media-domains --allow-private-media "
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
