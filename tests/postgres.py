@@ -52,7 +52,7 @@ def postgres_cluster(binaries: Path) -> Iterator[Cluster]:
     data = root / "data"
     try:
         cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-        options = f"-p {cluster.port} -k {root} -h 127.0.0.1 -c fsync=off"
+        options = f"-p {cluster.port} -k {root} -h 127.0.0.1 -c fsync=off -c max_connections=500"
         cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
         try:
             yield cluster

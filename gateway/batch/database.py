@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "gateway.db"
 SQLITE_BUSY_MS = 30_000
+DATABASE_CONNECTIONS = 10  # per gateway, on PostgreSQL
 
 
 def database_url(data_dir: Path, url: str | None) -> str:
@@ -33,7 +34,10 @@ def database_url(data_dir: Path, url: str | None) -> str:
 
 async def open_database(url: str) -> AsyncEngine:
     """An engine on a migrated database."""
-    engine = create_async_engine(url)
+    # PostgreSQL: at most DATABASE_CONNECTIONS per gateway (requests wait for one rather than fail), so N gateways
+    # need max_connections above N × DATABASE_CONNECTIONS (or a pooler such as PgBouncer in front).
+    pooled = {"pool_size": DATABASE_CONNECTIONS // 2, "max_overflow": DATABASE_CONNECTIONS // 2}
+    engine = create_async_engine(url, **(pooled if make_url(url).get_backend_name() == "postgresql" else {}))
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     async with engine.begin() as connection:
