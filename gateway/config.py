@@ -52,6 +52,14 @@ class BatchSettings:
     database_url: str | None = setting(
         None, "postgresql://… to keep jobs in PostgreSQL (several gateways, shared disk)", group="batch"
     )
+    blob_store: str = setting(
+        "dir",
+        "where uploads, batch outputs and conversion results live. dir: files under --data-dir (gateways on several "
+        "machines share it, e.g. over NFS); db: the job database (--database-url), for gateways without a shared "
+        "disk and results of modest total size",
+        group="batch",
+        choices=("dir", "db"),
+    )
     max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
     batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
     max_queued_batch_requests_per_key: int = setting(

@@ -1,17 +1,15 @@
-"""Uploaded and generated files: a row in ``files`` per file, its contents in a ``BlobDir``."""
+"""Uploaded and generated files: a row in ``files`` per file, its contents in a blob store (``blobs.py``)."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.batch.blobs import BlobDir
+from gateway.batch.blobs import Blobs
 from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import files
 from gateway.batch.wire import FileList, FileListQuery, FileObject
@@ -29,15 +27,16 @@ def file_object(row: RowMapping) -> FileObject:
 
 
 class FileStore:
-    def __init__(self, database: AsyncEngine, blobs: BlobDir) -> None:
+    def __init__(self, database: AsyncEngine, blobs: Blobs) -> None:
         self._database = database
         self._blobs = blobs
 
-    def path(self, file_id: str) -> Path:
-        return self._blobs.path(file_id)
+    async def read(self, file_id: str) -> bytes:
+        """A file's contents; ``FileNotFoundError`` if it was deleted meanwhile."""
+        return await self._blobs.read(file_id)
 
     async def create(self, owner: str, filename: str, purpose: str, chunks: Iterable[bytes]) -> FileObject:
-        """Contents first (atomically), then the row: a file is listed only once it is whole on disk."""
+        """Contents first (atomically), then the row: a file is listed only once it is whole."""
         file_id = new_file_id()
         size = await self.write_contents(file_id, chunks)
         async with self._database.begin() as connection:
@@ -57,11 +56,11 @@ class FileStore:
         return created
 
     async def write_contents(self, file_id: str, chunks: Iterable[bytes]) -> int:
-        return await asyncio.to_thread(self._blobs.write, file_id, chunks)
+        return await self._blobs.write(file_id, chunks)
 
     async def remove_contents(self, file_id: str) -> None:
         """Contents written with ``write_contents`` that no row will point at."""
-        await asyncio.to_thread(self._blobs.remove, file_id)
+        await self._blobs.remove(file_id)
 
     async def get(self, owner: str, file_id: str, param: str = "id") -> FileObject:
         async with self._database.connect() as connection:

@@ -55,7 +55,11 @@ class BatchStore:
         source = await self._files.get(owner, request.input_file_id, param="input_file_id")
         if source.purpose != "batch":
             raise InvalidRequest("The input file must be uploaded with purpose 'batch'.", param="input_file_id")
-        lines = await asyncio.to_thread(count_requests, self._files.path(request.input_file_id))
+        try:
+            data = await self._files.read(request.input_file_id)
+        except FileNotFoundError:  # deleted since its row was read
+            raise NotFound(f"No such File object: {request.input_file_id}", param="input_file_id") from None
+        lines = await asyncio.to_thread(count_requests, data)
         await self._check_queue(owner, lines)
         now, batch_id = int(time.time()), f"batch_{secrets.token_hex(12)}"
         row = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -27,10 +26,9 @@ class ParsedInput:
     errors: list[BatchError] = field(default_factory=list)  # reasons the whole batch fails
 
 
-def count_requests(path: Path) -> int:
-    """The input's non-blank lines, read without parsing: what a batch will queue. Blocking (run it in a thread)."""
-    with path.open("rb") as lines:
-        return sum(1 for line in lines if line.strip())
+def count_requests(data: bytes) -> int:
+    """The input's non-blank lines, counted without parsing: what a batch will queue. Blocking (run it in a thread)."""
+    return sum(1 for line in data.splitlines() if line.strip())
 
 
 def parse_input(data: bytes, batch_id: str, endpoint: str) -> ParsedInput:

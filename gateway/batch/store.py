@@ -1,4 +1,4 @@
-"""The job store: the database and the files directory, opened (and migrated) when the gateway starts."""
+"""The job store: the database and the blob store, opened (and migrated) when the gateway starts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.batch.blobs import BlobDir
+from gateway.batch.blobs import BlobDir, Blobs, DatabaseBlobs
 from gateway.batch.database import database_url, open_database
 from gateway.batch.files import FileStore
 from gateway.batch.jobs import BatchStore
@@ -31,10 +31,17 @@ class JobStore:
         data_dir = Path(settings.data_dir).expanduser()
         data_dir.mkdir(parents=True, exist_ok=True)
         database = await open_database(database_url(data_dir, settings.database_url))
-        files = FileStore(database, BlobDir(data_dir / FILES_DIR))
-        tasks = ConvertTaskStore(database, BlobDir(data_dir / TASKS_DIR), settings.task_results_hours * 3600)
+        files = FileStore(database, _blobs(settings.blob_store, database, data_dir / FILES_DIR))
+        tasks = ConvertTaskStore(
+            database, _blobs(settings.blob_store, database, data_dir / TASKS_DIR), settings.task_results_hours * 3600
+        )
         batches = BatchStore(database, files, settings.max_queued_batch_requests_per_key)
         return cls(database, files, batches, tasks)
 
     async def close(self) -> None:
         await self.database.dispose()
+
+
+def _blobs(kind: str, database: AsyncEngine, folder: Path) -> Blobs:
+    """``db``: one table for files and tasks alike (their ids never collide); ``dir``: a folder each."""
+    return DatabaseBlobs(database) if kind == "db" else BlobDir(folder)

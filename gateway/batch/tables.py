@@ -6,7 +6,7 @@ another's files or batches. Integer ``seq`` keys give a stable creation order fo
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -96,4 +96,13 @@ convert_tasks = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
     Index("ix_convert_tasks_status", "status", "seq"),
+)
+
+# File contents with ``--blob-store db`` (``blobs.py``): uploads and batch outputs under their file id, conversion
+# tasks' inputs and answers under ``<task id>-in-<n>`` / ``<task id>-result``.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )

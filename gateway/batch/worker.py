@@ -217,9 +217,8 @@ class BatchWorker:
             await self._finish(batch, "expired", since="in_progress")
 
     async def _validate(self, batch: RowMapping) -> None:
-        path = self._files.path(batch["input_file_id"])
         try:
-            data = await asyncio.to_thread(path.read_bytes)
+            data = await self._files.read(batch["input_file_id"])
         except FileNotFoundError:
             message = "The input file was deleted before the batch started."
             await self._batches.fail(batch["id"], [BatchError(code="file_not_found", message=message)])

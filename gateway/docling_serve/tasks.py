@@ -23,7 +23,7 @@ from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.admission import AdmissionControl, Ticket
-from gateway.batch.blobs import BlobDir
+from gateway.batch.blobs import Blobs
 from gateway.batch.tables import convert_tasks
 from gateway.batch.wire import is_id
 from gateway.docling_serve import wire
@@ -52,7 +52,7 @@ class TaskRequest:
 
 
 class ConvertTaskStore:
-    def __init__(self, database: AsyncEngine, blobs: BlobDir, keep_seconds: float) -> None:
+    def __init__(self, database: AsyncEngine, blobs: Blobs, keep_seconds: float) -> None:
         self._database = database
         self._blobs = blobs
         self.keep_seconds = keep_seconds
@@ -60,7 +60,7 @@ class ConvertTaskStore:
     async def create(self, owner: str, request: TaskRequest) -> wire.TaskStatusResponse:
         task_id = str(uuid.uuid4())
         for index, upload in enumerate(request.uploads):
-            await asyncio.to_thread(self._blobs.write, _input(task_id, index), [upload.data])
+            await self._blobs.write(_input(task_id, index), [upload.data])
         stored = {
             "options": request.options.model_dump(mode="json"),
             "target": request.target.model_dump(mode="json"),
@@ -106,7 +106,7 @@ class ConvertTaskStore:
         row = await self._row(owner, task_id)
         if row["status"] not in FINISHED:
             raise NotFound("Task result not found. Please wait for a completion status.", param="task_id")
-        data = await asyncio.to_thread(self._blobs.path(_result(task_id)).read_bytes)
+        data = await self._blobs.read(_result(task_id))
         return data, str(row["result_type"])
 
     async def _row(self, owner: str, task_id: str) -> RowMapping:
@@ -172,7 +172,7 @@ class ConvertTaskStore:
         stored = row["request"]
         uploads = []
         for index, described in enumerate(stored["inputs"]):
-            data = await asyncio.to_thread(self._blobs.path(_input(row["id"], index)).read_bytes)
+            data = await self._blobs.read(_input(row["id"], index))
             uploads.append(Upload(described["filename"], described["mime"], data))
         options = wire.ConvertOptions.model_validate(stored["options"])
         return TaskRequest(options, wire.Target.model_validate(stored["target"]), uploads)
@@ -190,7 +190,7 @@ class ConvertTaskStore:
     ) -> None:
         """The answer written, then the row finished — only if ``worker`` still holds the task."""
         body, media_type = answer
-        await asyncio.to_thread(self._blobs.write, _result(row["id"]), [body])
+        await self._blobs.write(_result(row["id"]), [body])
         now = int(time.time())
         async with self._database.begin() as connection:
             await connection.execute(
@@ -209,7 +209,7 @@ class ConvertTaskStore:
                 )
             )
         for index in range(row["num_docs"]):
-            self._blobs.remove(_input(row["id"], index))
+            await self._blobs.remove(_input(row["id"], index))
 
     async def sweep(self) -> int:
         """Deletes finished tasks past their keeping time (rows, then their blobs); how many."""
@@ -224,7 +224,7 @@ class ConvertTaskStore:
                 await connection.execute(delete(convert_tasks).where(convert_tasks.c.id.in_([r[0] for r in rows])))
         for task_id, inputs in rows:
             for name in [_result(task_id), *(_input(task_id, index) for index in range(inputs))]:
-                self._blobs.remove(name)
+                await self._blobs.remove(name)
         return len(rows)
 
 

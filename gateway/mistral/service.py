@@ -115,7 +115,7 @@ class MistralOcr:
         if found.bytes > self._max_bytes:
             raise PayloadTooLarge(f"The file holds more than {self._max_bytes} bytes.", param="document")
         try:
-            data = await asyncio.to_thread(files.path(found.id).read_bytes)
+            data = await files.read(found.id)
         except FileNotFoundError:  # deleted since its row was read
             raise NotFound(f"No such File object: {found.id}", param="document") from None
         return Upload(found.filename, UNDECLARED, data)

@@ -8,7 +8,7 @@ from typing import IO
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
 from gateway import edge
@@ -22,7 +22,7 @@ from gateway.batch.wire import (
     SignedURL,
     SignedURLQuery,
 )
-from gateway.errors import InvalidRequest, PayloadTooLarge
+from gateway.errors import InvalidRequest, NotFound, PayloadTooLarge
 from gateway.middleware.auth import key_owner
 from gateway.openapi import Endpoint, errors, operation, parameter, returns
 
@@ -62,14 +62,18 @@ async def retrieve_file(request: Request) -> JSONResponse:
     return JSONResponse(found.model_dump())
 
 
-async def file_content(request: Request) -> FileResponse:
+async def file_content(request: Request) -> Response:
     jobs, file_id = request.app.state.jobs, request.path_params["file_id"]
     if is_signed(request.query_params):  # a signed URL: the signature decides, with or without a key
         _signer(request).check(file_id, request.query_params)
         found = await jobs.files.get_signed(file_id)
     else:
         found = await jobs.files.get(key_owner(request.scope), file_id)
-    return FileResponse(jobs.files.path(found.id), media_type="application/octet-stream")
+    try:  # read whole: files are bounded by --max-batch-file-mb, and the database store has no file to send
+        data = await jobs.files.read(found.id)
+    except FileNotFoundError:  # deleted since its row was read
+        raise NotFound(f"No such File object: {file_id}", param="id") from None
+    return Response(data, media_type="application/octet-stream")
 
 
 async def signed_url(request: Request) -> JSONResponse:

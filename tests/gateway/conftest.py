@@ -11,6 +11,12 @@ from gateway.config import Settings
 from tests.fakes import FakeEngine
 
 
+@pytest.fixture(params=["dir", "db"])
+def blob_store(request: pytest.FixtureRequest) -> str:
+    """``--blob-store``: the job-store tests run with file contents in a folder and in the database."""
+    return str(request.param)
+
+
 @pytest.fixture
 def fake_engine() -> FakeEngine:
     return FakeEngine()

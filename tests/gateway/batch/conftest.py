@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,12 +22,14 @@ MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[MakeClient]:
+def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) -> Iterator[MakeClient]:
     """The real app with a fake engine and a job store in ``tmp_path``; settings and engine can be overridden."""
     clients: list[TestClient] = []
 
     def make(engine: FakeEngine | None = None, **settings: Any) -> TestClient:
-        batch = BatchSettings(data_dir=str(tmp_path / "data"), **settings.pop("batch", {}))
+        batch = BatchSettings(
+            data_dir=str(tmp_path / "data"), **{"blob_store": blob_store, **settings.pop("batch", {})}
+        )
         app = build_app(
             Settings(served_model_name="fake-ocr", batch=batch, **settings),
             engine or FakeEngine(),
@@ -81,6 +85,16 @@ def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
     response = client.get(f"/v1/files/{file_id}/content")
     assert response.status_code == 200
     return [json.loads(line) for line in response.text.splitlines()]
+
+
+def blob_names(blob_store: str, data_dir: Path, folder: str) -> list[str]:
+    """The blobs kept in ``folder`` (``files`` or ``tasks``) of a job store on SQLite, wherever ``blob_store`` keeps
+    them: the files in that folder, or the ``blobs`` rows (file ids start with ``file-``, task blobs do not)."""
+    if blob_store == "dir":
+        return sorted(path.name for path in (data_dir / folder).iterdir())
+    with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as database:
+        names = [name for (name,) in database.execute("SELECT id FROM blobs")]
+    return sorted(name for name in names if name.startswith("file-") == (folder == "files"))
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from pathlib import Path
@@ -11,7 +12,7 @@ from gateway.batch.blobs import BlobDir, write_atomically
 
 def test_uploaded_files_are_private_and_folder_results_follow_the_umask(tmp_path: Path) -> None:
     blobs = BlobDir(tmp_path / "files")
-    assert blobs.write("file-1", [b"secret ", b"data"]) == len(b"secret data")
+    assert asyncio.run(blobs.write("file-1", [b"secret ", b"data"])) == len(b"secret data")
     result = tmp_path / "out" / "receipts" / "a.png.txt"
     previous = os.umask(0o022)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.batch.blobs import PARTIAL_PREFIX, BlobDir
-from tests.gateway.batch.conftest import MakeClient, upload
+from tests.gateway.batch.conftest import MakeClient, blob_names, upload
 
 
 def test_upload_returns_an_openai_file_object(jobs: TestClient) -> None:
@@ -65,13 +66,13 @@ def test_bad_uploads_get_400_naming_the_param(jobs: TestClient, files: dict | No
     assert response.json()["error"]["param"] == param
 
 
-def test_oversized_upload_gets_413_and_leaves_nothing(make_client: MakeClient, tmp_path: Path) -> None:
+def test_oversized_upload_gets_413_and_leaves_nothing(make_client: MakeClient, tmp_path: Path, blob_store: str) -> None:
     client = make_client(batch={"max_batch_file_mb": 0.5})
     response = client.post("/v1/files", files={"file": ("big.jsonl", b"x" * 600_000)}, data={"purpose": "batch"})
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert client.get("/v1/files").json()["data"] == []
-    assert list((tmp_path / "data" / "files").iterdir()) == []
+    assert blob_names(blob_store, tmp_path / "data", "files") == []
 
 
 def test_oversized_chunked_upload_is_cut_off_with_413(make_client: MakeClient) -> None:
@@ -99,7 +100,7 @@ def test_a_write_that_fails_halfway_leaves_no_file(tmp_path: Path) -> None:
         raise ConnectionError("client went away")
 
     with pytest.raises(ConnectionError):
-        blobs.write("file-1", chunks())
+        asyncio.run(blobs.write("file-1", chunks()))
     assert not blobs.path("file-1").exists()
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(PARTIAL_PREFIX)]
 

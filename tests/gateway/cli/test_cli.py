@@ -31,7 +31,7 @@ GROUP_FLAGS = {
     "media options": "--remote-media --no-remote-media --allowed-media-domains --allow-private-media "
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
     "Batch API options": (
-        "--batch-api --no-batch-api --data-dir --database-url --max-batch-file-mb --batch-concurrency "
+        "--batch-api --no-batch-api --data-dir --database-url --blob-store --max-batch-file-mb --batch-concurrency "
         "--max-queued-batch-requests-per-key "
         "--task-results-hours --url-signing-key"
     ),

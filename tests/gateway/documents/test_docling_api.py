@@ -21,6 +21,7 @@ from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import BatchSettings, MediaSettings, Settings
 from tests.fakes import FakeEngine
+from tests.gateway.batch.conftest import blob_names
 from tests.gateway.documents.test_convert_api import DOCUMENT, PNG, SPOTTING
 from tests.images import make_image, make_pdf
 from tests.waiting import wait_until
@@ -36,12 +37,16 @@ def fake() -> FakeEngine:
 
 
 @pytest.fixture
-def make_client(fake: FakeEngine, prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[MakeClient]:
+def make_client(
+    fake: FakeEngine, prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str
+) -> Iterator[MakeClient]:
     """The real app on the fake engine with a job store in ``tmp_path`` (the same one for every client made)."""
     clients: list[TestClient] = []
 
     def make(**settings: Any) -> TestClient:
-        batch = BatchSettings(data_dir=str(tmp_path / "data"), **settings.pop("batch", {}))
+        batch = BatchSettings(
+            data_dir=str(tmp_path / "data"), **{"blob_store": blob_store, **settings.pop("batch", {})}
+        )
         app = build_app(
             Settings(served_model_name="fake-ocr", batch=batch, api_keys=(KEY, OTHER_KEY), **settings),
             fake,
@@ -256,7 +261,7 @@ def test_an_async_source_task_answers_like_the_sync_route(client: TestClient) ->
 
 
 def test_a_task_survives_a_restart_and_is_run_by_the_next_gateway(
-    make_client: MakeClient, fake: FakeEngine, tmp_path: Path
+    make_client: MakeClient, fake: FakeEngine, tmp_path: Path, blob_store: str
 ) -> None:
     """A gateway that never got the engine ready (as one killed before it ran anything) leaves its task pending;
     the next gateway on the same job store runs it."""
@@ -266,16 +271,18 @@ def test_a_task_survives_a_restart_and_is_run_by_the_next_gateway(
     task_id = first.post("/v1/convert/file/async", files=files, headers=headers()).json()["task_id"]
     assert poll(first, task_id).json()["task_status"] == "pending"
     first.__exit__(None, None, None)
-    assert sorted(path.name for path in (tmp_path / "data" / "tasks").iterdir()) == [f"{task_id}-in-0"]
+    assert blob_names(blob_store, tmp_path / "data", "tasks") == [f"{task_id}-in-0"]
     fake.start_delay = 0.0
     second = make_client()
     assert poll(second, task_id, wait=20).json()["task_status"] == "success"
     assert second.get(f"/v1/result/{task_id}", headers=headers()).status_code == 200
     # The input is gone once the answer is kept.
-    assert sorted(path.name for path in (tmp_path / "data" / "tasks").iterdir()) == [f"{task_id}-result"]
+    assert blob_names(blob_store, tmp_path / "data", "tasks") == [f"{task_id}-result"]
 
 
-def test_a_result_is_kept_for_the_stated_time_then_swept(make_client: MakeClient, tmp_path: Path) -> None:
+def test_a_result_is_kept_for_the_stated_time_then_swept(
+    make_client: MakeClient, tmp_path: Path, blob_store: str
+) -> None:
     client = make_client(batch={"task_results_hours": 1 / 3600})  # one second
     files = {"files": ("scan.png", PNG, "image/png")}
     task_id = client.post("/v1/convert/file/async", files=files, headers=headers()).json()["task_id"]
@@ -284,7 +291,7 @@ def test_a_result_is_kept_for_the_stated_time_then_swept(make_client: MakeClient
     store = client.app.state.jobs.tasks  # type: ignore[attr-defined]
     assert client.portal.call(store.sweep) == 1  # type: ignore[union-attr]
     assert poll(client, task_id).status_code == 404
-    assert list((tmp_path / "data" / "tasks").iterdir()) == []
+    assert blob_names(blob_store, tmp_path / "data", "tasks") == []
 
 
 def test_a_task_whose_only_file_is_broken_finishes_as_a_failure_with_the_reason(client: TestClient) -> None:

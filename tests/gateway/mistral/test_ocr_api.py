@@ -29,11 +29,12 @@ MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[MakeClient]:
+def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) -> Iterator[MakeClient]:
     clients: list[TestClient] = []
 
     def make(data_dir: Path | None = tmp_path / "data", **settings: Any) -> TestClient:
-        batch = BatchSettings(data_dir=str(data_dir) if data_dir else None, **settings.pop("batch", {}))
+        given = {"blob_store": blob_store, **settings.pop("batch", {})}
+        batch = BatchSettings(data_dir=str(data_dir) if data_dir else None, **given)
         engine = FakeEngine(replies={"document": DOCUMENT})
         app = build_app(
             Settings(served_model_name="fake-ocr", api_keys=(KEY_A, KEY_B), batch=batch, **settings),
