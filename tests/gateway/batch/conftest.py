@@ -27,9 +27,8 @@ def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) 
     clients: list[TestClient] = []
 
     def make(engine: FakeEngine | None = None, **settings: Any) -> TestClient:
-        batch = BatchSettings(
-            data_dir=str(tmp_path / "data"), **{"blob_store": blob_store, **settings.pop("batch", {})}
-        )
+        given = {"data_dir": str(tmp_path / "data"), "blob_store": blob_store, **settings.pop("batch", {})}
+        batch = BatchSettings(**given)
         app = build_app(
             Settings(served_model_name="fake-ocr", batch=batch, **settings),
             engine or FakeEngine(),

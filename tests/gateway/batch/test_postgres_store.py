@@ -64,6 +64,30 @@ def test_a_second_gateway_sees_the_first_ones_files(make_client: MakeClient, pos
     assert second.get(f"/v1/files/{file_id}/content").content == b"shared\n"
 
 
+@pytest.mark.parametrize("blob_store", ["db"])
+def test_gateways_without_a_shared_disk_share_files_and_outputs_through_the_database(
+    make_client: MakeClient, postgres_url: str, tmp_path: Path
+) -> None:
+    first, second = (
+        make_client(batch={"database_url": postgres_url, "blob_store": "db", "data_dir": str(tmp_path / name)})
+        for name in ("machine-a", "machine-b")
+    )
+    body = "\n".join(_line(f"r{i}") for i in range(6))
+    file_id = upload(first, body)["id"]
+    assert second.get(f"/v1/files/{file_id}/content").content == body.encode()
+    batch = wait_for(second, create_batch(second, file_id)["id"], DONE)  # the input is read from the database
+    assert batch["status"] == "completed" and batch["request_counts"]["completed"] == 6
+    for client in (first, second):
+        assert sorted(line["custom_id"] for line in jsonl(client, batch["output_file_id"])) == [
+            f"r{i}" for i in range(6)
+        ]
+    assert second.delete(f"/v1/files/{file_id}").status_code == 200
+    assert first.get(f"/v1/files/{file_id}/content").status_code == 404
+    # Nothing of it on either machine's disk.
+    for name in ("machine-a", "machine-b"):
+        assert not (tmp_path / name / "files").exists() and not (tmp_path / name / "tasks").exists()
+
+
 def _line(custom_id: str) -> str:
     return request_line(custom_id, text=f"Extract the text of {custom_id}.")  # a prompt of its own per request
 
