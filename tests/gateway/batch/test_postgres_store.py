@@ -150,9 +150,10 @@ def test_a_dead_gateways_units_are_taken_over_when_their_leases_lapse(
     monkeypatch.setattr("gateway.batch.worker.LEASE_SECONDS", 3)
     monkeypatch.setattr("gateway.batch.worker.KEEPER_INTERVAL", 0.2)
     monkeypatch.setattr("gateway.batch.worker.IDLE_POLL", 0.1)
+    # The doomed gateway's engine is slow, so it always has units in the engine when it dies.
     doomed, survivor = (
-        make_client(FakeEngine(delay=0.1), batch={"database_url": postgres_url, "batch_concurrency": 4})
-        for _ in range(2)
+        make_client(FakeEngine(delay=delay), batch={"database_url": postgres_url, "batch_concurrency": 4})
+        for delay in (1.0, 0.1)
     )
     batch_id = create_batch(doomed, upload(doomed, "\n".join(_line(f"r{n}") for n in range(60)))["id"])["id"]
     deadline = time.monotonic() + 20
