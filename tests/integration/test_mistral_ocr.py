@@ -243,7 +243,10 @@ def test_vllm_engine_answers_in_mistrals_shape(gateway: Gateway, tmp_path: Path)
     assert answer["model"] == gateway.model
     assert answer["usage_info"] == {"pages_processed": 2, "doc_size_bytes": path.stat().st_size}
     assert [page["index"] for page in answer["pages"]] == [0, 1]
-    for page in answer["pages"]:
+    # Each scan is a 200-dpi image: read at that resolution or below (shrunk to the model's image budget), and dpi
+    # says which, so the width is the page's points at that dpi.
+    for page, pixels in zip(answer["pages"], (400, 300), strict=True):
         assert isinstance(page["markdown"], str) and page["images"] == []
-        assert page["dimensions"]["dpi"] == 200 and page["dimensions"]["width"] > 0
+        dpi, width = page["dimensions"]["dpi"], page["dimensions"]["width"]
+        assert 0 < dpi <= 200 and abs(width - pixels * dpi / 200) <= 2, page["dimensions"]
     assert gateway.wait_for_engine_idle() == 0
