@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -45,6 +46,9 @@ def detail_errors(handler: Handler) -> Handler:
             error = from_engine_error(caught) if isinstance(caught, EngineFault) else caught
             status = 422 if isinstance(error, InvalidRequest) else error.status_code
             return JSONResponse({"detail": error.message}, status_code=status, headers=error.headers)
+        except HTTPException as refused:  # Starlette's own, e.g. the form parser's "Too many files"
+            status = 422 if refused.status_code == 400 else refused.status_code
+            return JSONResponse({"detail": refused.detail}, status_code=status, headers=refused.headers)
 
     return shaped
 

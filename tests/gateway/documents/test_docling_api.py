@@ -329,3 +329,9 @@ def test_the_routes_are_in_the_openapi_document(client: TestClient) -> None:
 def test_max_tokens_bounds_every_page_s_answer(client: TestClient, fake: FakeEngine) -> None:
     assert convert_file(client, {"max_tokens": "7", "to_formats": ["md", "json"]}).status_code == 200
     assert [request.sampling.max_tokens for request in fake.requests] == [7, 7]
+
+
+def test_too_many_files_for_the_form_parser_is_a_422_in_docling_s_shape(client: TestClient) -> None:
+    files = [("files", (f"{n}.png", PNG, "image/png")) for n in range(40)]
+    response = convert_file(client, {}, files)
+    assert response.status_code == 422 and set(response.json()) == {"detail"}, response.text
