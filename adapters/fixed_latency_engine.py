@@ -16,36 +16,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from prometheus_client import Counter
 
-from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EnginePrompt, EngineRequest, EngineStats, Turn
+from adapters.engine import ChoiceDelta, EngineInfo, EngineOutput, EngineRequest, EngineStats
 from adapters.errors import EngineDown
-from adapters.images import ImageBudget
+from adapters.rapidocr_engine import RapidOCRPromptBuilder
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
 
 MODEL_NAME = "fixed-latency"
-MAX_SIDE = 2000  # images are shrunk to this side, as a real engine's processor would
 
 
-class FixedLatencyPromptBuilder:
-    """No chat template: the prompt is the conversation's words; answers in ``prompt_set``'s formats."""
+class FixedLatencyPromptBuilder(RapidOCRPromptBuilder):
+    """rapidocr's builder (no chat template: the prompt is the conversation's words; images up to 2000 px), under
+    this engine's model type."""
 
     def __init__(self, prompt_set: str) -> None:
-        self.model_config: dict[str, Any] = {"model_type": MODEL_NAME, "prompt_set": prompt_set}
-        self.stop_token_ids: list[int] = []
-
-    def image_budget(self) -> ImageBudget:
-        return ImageBudget(min_pixels=1, max_pixels=MAX_SIDE * MAX_SIDE, factor=1, max_side=MAX_SIDE)
-
-    def build(self, turns: list[Turn]) -> EnginePrompt:
-        images = [part for turn in turns for part in turn.parts if isinstance(part, Image.Image)]
-        words = "\n".join(part for turn in turns for part in turn.parts if isinstance(part, str) and part)
-        return EnginePrompt(text=words, images=images, turns=turns)
+        super().__init__(prompt_set, model_type=MODEL_NAME)
 
 
 class FixedLatencyEngine:

@@ -120,8 +120,8 @@ class RapidOCRPromptBuilder:
     """The prompt builder for rapidocr: no chat template (the prompt is the conversation's words), its own
     image budget, and the prompt set it answers in."""
 
-    def __init__(self, prompt_set: str = PROMPT_SET) -> None:
-        self.model_config: dict[str, Any] = {"model_type": "rapidocr", "prompt_set": prompt_set}
+    def __init__(self, prompt_set: str = PROMPT_SET, model_type: str = "rapidocr") -> None:
+        self.model_config: dict[str, Any] = {"model_type": model_type, "prompt_set": prompt_set}
         self.stop_token_ids: list[int] = []
 
     def image_budget(self) -> ImageBudget:
