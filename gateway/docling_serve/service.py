@@ -214,7 +214,7 @@ def _zipped(converted: Converted, options: wire.ConvertOptions) -> bytes:
             if status == "failure":
                 continue
             stem = _unique(PurePosixPath(exported.filename).stem or "document", stems)
-            for name in options.to_formats:
+            for name in dict.fromkeys(options.to_formats):  # a format asked twice is one file
                 content = getattr(exported, f"{name}_content", None) if name in ZIP_SUFFIXES else None
                 if content is not None:
                     text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)

@@ -154,6 +154,8 @@ def test_several_files_or_a_zip_target_answer_a_zip_of_each_document_s_files(cli
     assert names == ["a.json", "a.md", "a_2.json", "a_2.md"]
     single = convert_file(client, {"target_type": "zip"})
     assert zipfile.ZipFile(io.BytesIO(single.content)).namelist() == ["scan.md"]
+    twice = convert_file(client, {"target_type": "zip", "to_formats": ["md", "md"]})
+    assert twice.status_code == 200 and zipfile.ZipFile(io.BytesIO(twice.content)).namelist() == ["scan.md"]
 
 
 def test_one_broken_file_among_several_fails_alone(client: TestClient) -> None:
