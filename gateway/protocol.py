@@ -117,6 +117,7 @@ def null_means(default: Any) -> BeforeValidator:
 
 
 INT64 = Field(ge=-(2**63), le=2**63 - 1)  # what the engine can carry
+TokenLimit = Annotated[int, Field(ge=1, le=2**31 - 1)]  # a max_tokens the engine can carry
 
 
 class CompletionOptions(WireModel):
@@ -126,8 +127,8 @@ class CompletionOptions(WireModel):
     model: str | None = None
     stream: Annotated[bool, null_means(False)] = False
     stream_options: StreamOptions | None = None
-    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_tokens: TokenLimit | None = None
+    max_completion_tokens: TokenLimit | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=-1, le=2**31 - 1)] | None = None
@@ -341,7 +342,7 @@ class OcrOptions(WireModel):
     lang: Literal["en", "zh"] | None = None
     target_lang: str | None = Field(default=None, max_length=20)
     fields: QueryFieldNames = None
-    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_tokens: TokenLimit | None = None
     stream: Annotated[Literal["ndjson", "sse"] | None, BeforeValidator(_stream_mode)] = None
     # What to answer with: the page texts as JSON (default), or one document in a format (gateway/documents/).
     format: Literal["json", "markdown", "text", "html", "doctags", "docling", "chunks", "pdf"] = "json"

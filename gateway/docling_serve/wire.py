@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.protocol import WireModel
+from gateway.protocol import TokenLimit, WireModel
 
 # docling's OutputFormat: all of them are accepted, the first five are made (the others are named in ``errors``).
 OUTPUT_FORMATS = (
@@ -84,7 +84,7 @@ class ConvertOptions(WireModel):
     # a JSON or DocTags answer asks for boxes, Markdown, HTML and text do not. Open WebUI passes DOCLING_PARAMS
     # through as form fields, so {"boxes": false} there keeps its Markdown + JSON request at one call per page.
     boxes: bool | None = None
-    max_tokens: int | None = Field(default=None, ge=1)  # ours too: the longest answer per page (as /ocr's)
+    max_tokens: TokenLimit | None = None  # ours too: the longest answer per page (as /ocr's)
 
     _lists = field_validator("from_formats", "to_formats", mode="before")(_listed)
 

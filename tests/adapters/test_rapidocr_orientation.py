@@ -25,7 +25,7 @@ from prompts.catalog import load_prompt_set
 from tests.images import render_text
 from tests.pages import LATIN_FONT, REPORTED_LINES, character_errors, reported_page
 
-# The library's pipeline misread a whole line of the reported page (CER 0.14 here); ours read it all right.
+# A page read right: the library's pipeline, misreading a whole line of the reported page, scored CER 0.14.
 MAX_CER = 0.02
 
 
@@ -101,16 +101,12 @@ def cer(lines: list[str], reading: str) -> float:
     return errors / characters
 
 
-def test_the_reported_page_reads_right_where_the_library_pipeline_turns_a_line_over(
-    engines: dict[str, RapidOCREngine],
-) -> None:
+def test_the_reported_page_reads_right(engines: dict[str, RapidOCREngine]) -> None:
+    # The library's pipeline on onnxruntime turned line 2 over here (CER 0.14); on OpenVINO its classifier calls
+    # that line upright (0.77), so this page no longer tells the two pipelines apart — the long line held upside
+    # down (below) still does.
     page = reported_page()
-    image = as_ocr_hands_it_over(page.image)
-    before = read(engines["library"], image)
-    assert REPORTED_LINES[1] not in before and cer(page.lines, before) > MAX_CER, (
-        f"RapidOCR's own pipeline no longer misreads this page, so it no longer shows the fix: {before!r}"
-    )
-    after = read(engines["ours"], image)
+    after = read(engines["ours"], as_ocr_hands_it_over(page.image))
     assert after.splitlines()[1] == REPORTED_LINES[1]
     assert cer(page.lines, after) <= MAX_CER, after
 

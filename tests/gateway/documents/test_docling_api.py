@@ -187,6 +187,7 @@ def test_source_route_takes_base64_sources_and_the_older_file_sources(client: Te
         ("/v1/convert/file", {"files": {"files": ("x.png", PNG)}, "data": {"target_type": "s3"}}, 422, "kind"),
         ("/v1/convert/file", {"files": {"files": ("x.png", PNG)}, "data": {"page_range": ["3", "1"]}}, 422, "page"),
         ("/v1/convert/file", {"files": {"files": ("x.png", PNG)}, "data": {"from_formats": "pdf"}}, 422, "from_form"),
+        ("/v1/convert/file", {"files": {"files": ("x.png", PNG)}, "data": {"max_tokens": str(2**70)}}, 422, "max_tok"),
         ("/v1/convert/source", {"json": {"options": {}}}, 422, "source"),
         (
             "/v1/convert/source",
