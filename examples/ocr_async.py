@@ -52,7 +52,7 @@ async def main() -> int:
         model = args.model or (await client.models.list()).data[0].id
         started = time.perf_counter()
         texts = await asyncio.gather(*(ocr(client, model, image, args.max_tokens) for image in args.images))
-    for image, text in zip(args.images, texts):
+    for image, text in zip(args.images, texts, strict=True):
         print(f"== {image.name} ==\n{text}")
     print(f"[{len(texts)} images in {time.perf_counter() - started:.2f} s]", file=sys.stderr)
     return 0

@@ -58,6 +58,20 @@ def scanned_page(lines: list[str], font_path: str, size: int, *, left: int = 150
     return ScannedPage(image, lines, words)
 
 
+def latin_and_cjk_scan(folder: Path, latin: list[str], cjk: list[str]) -> tuple[list[ScannedPage], Path]:
+    """``folder/scan.pdf``: an image-only PDF of a page of ``latin`` lines (DejaVu Sans) and one of ``cjk`` lines
+    (WenQuanYi Zen Hei), and the two pages as drawn."""
+    import pytest
+
+    for font in (LATIN_FONT, CJK_FONT):
+        if not Path(font).is_file():
+            pytest.fail(f"{font} is missing: install the Makefile's DEBIAN_TEST_PACKAGES (make system-deps)")
+    pages = [scanned_page(latin, LATIN_FONT, 36), scanned_page(cjk, CJK_FONT, 44)]
+    path = folder / "scan.pdf"
+    path.write_bytes(image_only_pdf(page.image for page in pages))
+    return pages, path
+
+
 def image_only_pdf(pages: Iterable[Image.Image], dpi: int = DPI, title: str | None = None) -> bytes:
     """One page per image, each image embedded as it is (PNG, at ``dpi``): a scan with no text layer. A ``title``
     (the document's metadata) makes the same pages distinct bytes."""

@@ -7,7 +7,7 @@ there and exits 0, printing ``{"pdfa": true|false}``; exit code 4 (``INVALID_INP
 PDF or image it can make searchable, and the message saying why is printed; anything else means it failed
 (details on stderr).
 
-OCRmyPDF runs with our plugin reading the lines file, on one thread, with:
+OCRmyPDF runs with our plugin reading the lines file, a thread per core, with:
 
 - ``mode="skip"`` (``--skip-text``): pages that already have text are left exactly as they are and only the
   others get a text layer — what people expect of a PDF that is partly born-digital. ``--force-ocr`` would
@@ -146,7 +146,7 @@ def run_ocrmypdf(pdf: Path, output: Path) -> bool:
             mode="skip",
             optimize=0,
             output_type="auto",
-            jobs=1,
+            jobs=_cores(),  # pages in parallel, as plain ocrmypdf does (the engine's reading is done by now)
             use_threads=True,
             progress_bar=False,
         )
@@ -156,6 +156,10 @@ def run_ocrmypdf(pdf: Path, output: Path) -> bool:
         raise InvalidInput(f"The PDF cannot be made searchable: {error}") from error
     with pikepdf.open(output) as result:
         return bool(result.open_metadata().pdfa_status)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ import requests
 
 from tests.conftest import Gateway
 from tests.images import encode, make_image
-from tests.scans import CJK_FONT, LATIN_FONT, ScannedPage, image_only_pdf, recall, scanned_page
+from tests.scans import ScannedPage, image_only_pdf, latin_and_cjk_scan, recall
 from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
 
 KEY_A, KEY_B = "sk-open-webui", "sk-someone-else"
@@ -142,13 +142,7 @@ def rapidocr_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], Path]:
-    for font in (LATIN_FONT, CJK_FONT):
-        if not Path(font).is_file():
-            pytest.fail(f"{font} is missing: install the Makefile's DEBIAN_TEST_PACKAGES (make system-deps)")
-    pages = [scanned_page(LATIN, LATIN_FONT, 36), scanned_page(CJK, CJK_FONT, 44)]
-    path = tmp_path_factory.mktemp("scan") / "scan.pdf"
-    path.write_bytes(image_only_pdf(page.image for page in pages))
-    return pages, path
+    return latin_and_cjk_scan(tmp_path_factory.mktemp("scan"), LATIN, CJK)
 
 
 @pytest.mark.parametrize("use_base64", [False, True], ids=["signed-url", "base64"])

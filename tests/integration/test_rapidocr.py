@@ -77,7 +77,7 @@ CASES: dict[str, tuple[str, int, list[str]]] = {
     ),
 }
 # Measured on this set: 0.0 for every case but the mixed one (0.038: "," read as "，", a space lost), 0.003
-# overall. The bounds leave room for other onnxruntime builds and CPUs.
+# overall. The bounds leave room for other OpenVINO builds and CPUs.
 MAX_CASE_CER = 0.10
 MAX_OVERALL_CER = 0.03
 

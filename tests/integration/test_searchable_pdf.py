@@ -26,18 +26,15 @@ import pypdfium2
 import pytest
 
 from tests.scans import (
-    CJK_FONT,
-    LATIN_FONT,
     ScannedPage,
-    image_only_pdf,
     image_streams,
     images,
+    latin_and_cjk_scan,
     page_count_and_sizes,
     pdftotext,
     pdftotext_words,
     placed,
     recall,
-    scanned_page,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,12 +64,7 @@ MIN_MEAN_OVERLAP = 0.45
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], Path]:
-    for font in (LATIN_FONT, CJK_FONT):
-        if not Path(font).is_file():
-            pytest.fail(f"{font} is missing: install the Makefile's DEBIAN_TEST_PACKAGES (make system-deps)")
-    pages = [scanned_page(LATIN, LATIN_FONT, 36), scanned_page(CJK, CJK_FONT, 44)]
-    path = tmp_path_factory.mktemp("scan") / "scan.pdf"
-    path.write_bytes(image_only_pdf(page.image for page in pages))
+    pages, path = latin_and_cjk_scan(tmp_path_factory.mktemp("scan"), LATIN, CJK)
     assert pdftotext(path).strip() == ""  # no text layer to begin with
     return pages, path
 

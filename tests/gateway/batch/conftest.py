@@ -5,43 +5,15 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from gateway.app import build_app
-from gateway.config import BatchSettings, Settings
-from tests.fakes import FakeEngine
+from tests.gateway.conftest import MakeClient
 from tests.postgres import Cluster, postgres_cluster, server_binaries
-
-MakeClient = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) -> Iterator[MakeClient]:
-    """The real app with a fake engine and a job store in ``tmp_path``; settings and engine can be overridden."""
-    clients: list[TestClient] = []
-
-    def make(engine: FakeEngine | None = None, **settings: Any) -> TestClient:
-        given = {"data_dir": str(tmp_path / "data"), "blob_store": blob_store, **settings.pop("batch", {})}
-        batch = BatchSettings(**given)
-        app = build_app(
-            Settings(served_model_name="fake-ocr", batch=batch, **settings),
-            engine or FakeEngine(),
-            prompts,
-            on_engine_failure=lambda: None,
-        )
-        client = TestClient(app, raise_server_exceptions=False)
-        clients.append(client.__enter__())
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
 
 
 @pytest.fixture

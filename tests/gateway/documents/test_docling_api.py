@@ -9,7 +9,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,16 @@ import pytest
 from docling_core.types.doc import DoclingDocument
 from starlette.testclient import TestClient
 
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from gateway.app import build_app
-from gateway.config import BatchSettings, MediaSettings, Settings
+from gateway.config import MediaSettings
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import blob_names
+from tests.gateway.conftest import MakeClient
 from tests.gateway.documents.test_convert_api import DOCUMENT, PNG, SPOTTING
 from tests.images import make_image, make_pdf
 from tests.waiting import wait_until
 
 KEY, OTHER_KEY = "sk-docling", "sk-someone-else"
 PDF = make_pdf([make_image(400, 500, seed=1), make_image(400, 500, seed=2)])
-MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
@@ -37,29 +35,9 @@ def fake() -> FakeEngine:
 
 
 @pytest.fixture
-def make_client(
-    fake: FakeEngine, prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str
-) -> Iterator[MakeClient]:
-    """The real app on the fake engine with a job store in ``tmp_path`` (the same one for every client made)."""
-    clients: list[TestClient] = []
-
-    def make(**settings: Any) -> TestClient:
-        batch = BatchSettings(
-            data_dir=str(tmp_path / "data"), **{"blob_store": blob_store, **settings.pop("batch", {})}
-        )
-        app = build_app(
-            Settings(served_model_name="fake-ocr", batch=batch, api_keys=(KEY, OTHER_KEY), **settings),
-            fake,
-            prompts,
-            on_engine_failure=lambda: None,
-        )
-        client = TestClient(app, raise_server_exceptions=False).__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+def make_client(make_client: MakeClient, fake: FakeEngine) -> MakeClient:
+    """Clients on the one fake engine (its requests recorded across restarts), taking two keys."""
+    return partial(make_client, fake, api_keys=(KEY, OTHER_KEY))
 
 
 @pytest.fixture

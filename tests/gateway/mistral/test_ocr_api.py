@@ -7,48 +7,32 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from gateway.app import build_app
 from gateway.batch.signed_urls import SECRET_FILE, UrlSigner
-from gateway.config import BatchSettings, MediaSettings, Settings
+from gateway.config import MediaSettings
 from tests.fakes import FakeEngine
+from tests.gateway.conftest import MakeClient
 from tests.images import data_url, encode, make_image, make_pdf
 
 KEY_A, KEY_B = "sk-a", "sk-b"
 A = {"Authorization": f"Bearer {KEY_A}"}
 B = {"Authorization": f"Bearer {KEY_B}"}
 DOCUMENT = "# Invoice 42\n\n| Item | Price |\n|---|---|\n| Tea | 3 |\n\n$$E = mc^2$$"
-MakeClient = Callable[..., TestClient]
 
 
 @pytest.fixture
-def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) -> Iterator[MakeClient]:
-    clients: list[TestClient] = []
+def make_client(make_client: MakeClient) -> MakeClient:
+    """Clients taking two keys, each on a fake that answers document parsing with ``DOCUMENT``."""
 
-    def make(data_dir: Path | None = tmp_path / "data", **settings: Any) -> TestClient:
-        given = {"blob_store": blob_store, **settings.pop("batch", {})}
-        batch = BatchSettings(data_dir=str(data_dir) if data_dir else None, **given)
-        engine = FakeEngine(replies={"document": DOCUMENT})
-        app = build_app(
-            Settings(served_model_name="fake-ocr", api_keys=(KEY_A, KEY_B), batch=batch, **settings),
-            engine,
-            prompts,
-            on_engine_failure=lambda: None,
-        )
-        client = TestClient(app, raise_server_exceptions=False).__enter__()
-        clients.append(client)
-        return client
+    def make(**settings: Any) -> TestClient:
+        return make_client(FakeEngine(replies={"document": DOCUMENT}), api_keys=(KEY_A, KEY_B), **settings)
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    return make
 
 
 @pytest.fixture
@@ -258,7 +242,7 @@ def test_no_key_no_ocr(api: TestClient) -> None:
 
 
 def test_without_a_data_directory_inline_documents_still_work(make_client: MakeClient) -> None:
-    client = make_client(data_dir=None)
+    client = make_client(batch={"data_dir": None})
     assert ocr(client, document_url(PNG)).status_code == 200
     assert_error(ocr(client, {"type": "file", "file_id": "file-abc"}), 400, "document.file_id")
     assert (
