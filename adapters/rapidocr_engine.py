@@ -20,7 +20,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 import queue
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from prometheus_client import Counter
 
+from adapters.cpu import usable_cores
 from adapters.engine import (
     ChoiceDelta,
     EngineInfo,
@@ -270,7 +270,7 @@ def _unsupported(capability: str, param: str | None = None) -> RequestRejected:
 def _threads() -> tuple[int, int]:
     """(readers, OpenVINO threads per reader): a reader per usable core, up to ``MAX_READERS``, sharing the
     cores between them."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     readers = max(1, min(cores, MAX_READERS))
     return readers, max(1, cores // readers)
 

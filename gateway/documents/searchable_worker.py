@@ -37,6 +37,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from adapters.cpu import usable_cores
 from adapters.parent_death import die_with
 from gateway.documents.page_lines import LINES_FILE, PageLines, TextLine, onto_media_box, read_lines, write_lines
 
@@ -146,7 +147,7 @@ def run_ocrmypdf(pdf: Path, output: Path) -> bool:
             mode="skip",
             optimize=0,
             output_type="auto",
-            jobs=_cores(),  # pages in parallel, as plain ocrmypdf does (the engine's reading is done by now)
+            jobs=usable_cores(),  # pages in parallel, as plain ocrmypdf does (the engine's reading is done by now)
             use_threads=True,
             progress_bar=False,
         )
@@ -156,10 +157,6 @@ def run_ocrmypdf(pdf: Path, output: Path) -> bool:
         raise InvalidInput(f"The PDF cannot be made searchable: {error}") from error
     with pikepdf.open(output) as result:
         return bool(result.open_metadata().pdfa_status)
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def main() -> int:
