@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.batch.database import finished_when_cancelled
 from gateway.batch.tables import blobs
 
 PARTIAL_PREFIX = ".partial-"
@@ -95,6 +96,7 @@ class BlobDir:
             self.path(blob_id).unlink()
 
 
+@finished_when_cancelled
 class DatabaseBlobs:
     """A row per blob in the ``blobs`` table: one transaction writes it, so it is whole or absent.
 

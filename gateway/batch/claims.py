@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.batch.database import finished_when_cancelled
 from gateway.batch.tables import batch_requests, batches
 
 RUNNABLE_BATCHES = 500  # the oldest runnable batches a claim spreads its slots over
@@ -76,6 +77,7 @@ def _lease_free(now: int) -> Any:
     return or_(batch_requests.c.lease_expires_at.is_(None), batch_requests.c.lease_expires_at < now)
 
 
+@finished_when_cancelled
 class UnitClaims:
     """The worker's side of ``batch_requests``: claim, renew, release, count an attempt, record an answer."""
 

@@ -5,8 +5,12 @@ SQLAlchemy's asyncio engine with ``aiosqlite`` or ``asyncpg``; Alembic brings th
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -18,6 +22,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "gateway.db"
 SQLITE_BUSY_MS = 30_000
 DATABASE_CONNECTIONS = 10  # per gateway, on PostgreSQL
+Store = TypeVar("Store", bound=type)
 
 
 def database_url(data_dir: Path, url: str | None) -> str:
@@ -59,3 +64,34 @@ def _upgrade(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def finished_when_cancelled(store: Store) -> Store:
+    """Each public ``async def`` of ``store`` runs to its end even when its caller is cancelled meanwhile (a client
+    leaving, a worker stopping), and the cancellation is raised once it has: a store call cut off in the middle
+    of a transaction can leave its SQLite connection holding the write lock, and every other writer then waits
+    out ``busy_timeout`` (seen: a gateway's shutdown 60–90 s late). Store calls are short, so nothing waits long."""
+    for name, method in list(vars(store).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(store, name, _to_the_end(method))
+    return store
+
+
+def _to_the_end(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        cancelled: asyncio.CancelledError | None = None
+        while True:
+            try:
+                result = await asyncio.shield(task)
+                break
+            except asyncio.CancelledError as error:
+                if task.done():
+                    raise
+                cancelled = error
+        if cancelled is not None:
+            raise cancelled
+        return result
+
+    return call

@@ -10,6 +10,7 @@ from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.blobs import Blobs
+from gateway.batch.database import finished_when_cancelled
 from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import files
 from gateway.batch.wire import FileList, FileListQuery, FileObject
@@ -26,6 +27,7 @@ def file_object(row: RowMapping) -> FileObject:
     )
 
 
+@finished_when_cancelled
 class FileStore:
     def __init__(self, database: AsyncEngine, blobs: Blobs) -> None:
         self._database = database

@@ -20,6 +20,7 @@ from sqlalchemy import RowMapping, and_, exists, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.claims import UnitClaims
+from gateway.batch.database import finished_when_cancelled
 from gateway.batch.files import FileStore, new_file_id
 from gateway.batch.lines import count_requests
 from gateway.batch.rows import owned_page, owned_row
@@ -42,6 +43,7 @@ OUTPUT_PURPOSE = "batch_output"
 INSERT_CHUNK = 500
 
 
+@finished_when_cancelled
 class BatchStore:
     def __init__(self, database: AsyncEngine, files: FileStore, max_queued_per_key: int = 0) -> None:
         self._database = database

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.admission import AdmissionControl, Ticket
 from gateway.batch.blobs import Blobs
+from gateway.batch.database import finished_when_cancelled
 from gateway.batch.tables import convert_tasks
 from gateway.batch.wire import is_id
 from gateway.docling_serve import wire
@@ -51,6 +52,7 @@ class TaskRequest:
     uploads: list[Upload]
 
 
+@finished_when_cancelled
 class ConvertTaskStore:
     def __init__(self, database: AsyncEngine, blobs: Blobs, keep_seconds: float) -> None:
         self._database = database
