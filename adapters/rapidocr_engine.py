@@ -9,9 +9,7 @@ The models ship inside the ``rapidocr`` wheel and are passed by path, so the lib
 download code (it only downloads models its wheel lacks). Usage counts characters: the recogniser emits one
 character per step, so a completion's tokens are its characters and a prompt's are its words' characters.
 
-Lines are turned upright more carefully than RapidOCR's own pipeline does (``_recognise``): its orientation
-classifier sees every line squeezed into 192×48 pixels, so on a long line it guesses, and a line it turns upside
-down reads as noise. ``bench/ocr_quality.py`` measures the difference.
+How a page is read (the models, OpenVINO, lines turned upright with care) is ``rapidocr_reading``'s concern.
 """
 
 from __future__ import annotations
@@ -19,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import queue
 from collections.abc import AsyncGenerator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from prometheus_client import Counter
 
 from adapters.cpu import usable_cores
@@ -45,38 +41,19 @@ from adapters.engine import (
 )
 from adapters.errors import EngineDown, EngineFailed, RequestRejected
 from adapters.images import ImageBudget
+from adapters.rapidocr_reading import DET_SIDE, MAX_SIDE, load, models_dir, recognise
 from prompts.catalog import PromptSet
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
-    from rapidocr import RapidOCR
 
 logger = logging.getLogger(__name__)
 MODEL_NAME = "rapidocr-ppocrv6-small"
 PROMPT_SET = "1.5"  # answers in the newest HunyuanOCR prompt set's formats (spotting as JSON)
-MAX_SIDE = 2000  # RapidOCR shrinks larger images to this side (its Global.max_side_len) before detecting
-# Detection (DBNet, its cost in proportion to the pixels) sees at most this side; lines are still cut out of, and
-# recognised on, the image at up to MAX_SIDE. 11-pt text at 300 dpi stays ~20 px tall for the detector, plenty
-# (bench/README.md: CER on every bench.ocr_quality page as at 2000 px, for ~40% of the detection's CPU).
-DET_SIDE = 1280
 # Pages read at once, each by its own RapidOCR on single-threaded OpenVINO models: the gateway sends a PDF's
 # pages together, and one thread per page spends less CPU than threads synchronising (and spin-waiting) over
 # one page, most of all on a busy machine.
 MAX_READERS = 4
-# The model files inside the wheel, per RapidOCR stage; passing their paths keeps the library offline.
-MODEL_FILES = {
-    "Det": "PP-OCRv6_det_small.onnx",
-    "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
-    "Rec": "PP-OCRv6_rec_small.onnx",
-}
-# The orientation classifier judges a line squeezed into 192×48 px. On 1186 lines of rendered pages (Latin and
-# Chinese, 100–300 dpi, upright and upside down) its whole-line verdict on Latin lines was right on every line under
-# 10:1, 93% at 10–20:1, 74% at 20–30:1 and 47% past 30:1, a coin toss; asked about pieces of at most 6:1 and
-# averaged, it was right on all of them.
-PIECE_RATIO = 6
-# There a line read the right way up scored at least 0.965, one read upside down at most 0.944: a line scoring
-# below this is read again turned over, and the better-scoring reading kept.
-REREAD_BELOW = 0.95
 READ_TASKS = frozenset({"text", "document"})
 SPOTTING_FORMATS = frozenset({"spotting", "spotting_json"})  # catalog outputs: HunyuanOCR 1.0's runs, 1.5's JSON
 # What a refused task would need, for the 400's message.
@@ -96,12 +73,6 @@ HOW_TO_GET_HUNYUANOCR = (
     "Run the gateway with HunyuanOCR's weights: `ocr-gateway serve --engine vllm --model PATH_TO_HunyuanOCR` "
     "(--engine auto picks it by itself when the weights are found)."
 )
-
-
-def models_dir() -> Path:
-    import rapidocr
-
-    return Path(rapidocr.__file__).parent / "models"
 
 
 @dataclass(frozen=True)
@@ -147,7 +118,7 @@ class RapidOCREngine:
         self._prompt_set = prompt_set
         self._library_pipeline = library_pipeline
         self._ocr: Any = None  # the first reader: healthy once it is loaded
-        self._readers, self._ort_threads = _threads()
+        self._readers, self._threads_per_reader = _threads()
         # Loaded readers not reading a page now, the last used on top (its memory still warm): one page at a time
         # is always read by the first.
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
@@ -177,8 +148,8 @@ class RapidOCREngine:
         loop = asyncio.get_running_loop()
         # The library's pipeline as this engine ran it before: detection at up to MAX_SIDE too.
         det_side = MAX_SIDE if self._library_pipeline else DET_SIDE
-        load = partial(_load, threads=self._ort_threads, det_side=det_side)
-        readers = [await loop.run_in_executor(self._pool, load) for _ in range(self._readers)]
+        reader = partial(load, threads=self._threads_per_reader, det_side=det_side)
+        readers = [await loop.run_in_executor(self._pool, reader) for _ in range(self._readers)]
         for reader in reversed(readers):
             self._idle.put(reader)
         self._ocr = readers[0]
@@ -249,7 +220,7 @@ class RapidOCREngine:
                 if self._library_pipeline:
                     result = ocr(image)
                 else:
-                    result, lines, again = _recognise(ocr, image)
+                    result, lines, again = recognise(ocr, image)
                     self._readings.labels("first").inc(lines)
                     self._readings.labels("again").inc(again)
                 pages.append(_page(result, image.size))
@@ -273,104 +244,6 @@ def _threads() -> tuple[int, int]:
     cores = usable_cores()
     readers = max(1, min(cores, MAX_READERS))
     return readers, max(1, cores // readers)
-
-
-def _load(*, threads: int = 1, det_side: int = DET_SIDE) -> Any:
-    """RapidOCR on the wheel's own model files, run by OpenVINO with ``threads`` threads per model call, and
-    detection at up to ``det_side``, warmed up (all three models load and run once).
-
-    OpenVINO, not RapidOCR's default onnxruntime: on the same ONNX files it takes ~1/6 of the CPU for detection
-    and ~1/2 for recognition on a CPU thread (bench/README.md), reading the same text."""
-    from rapidocr import EngineType, RapidOCR
-
-    folder = models_dir()
-    # Detection at the image's own resolution up to det_side: RapidOCR's default upscales small images
-    # to a 736-px short side, which costs ~6× the CPU on screenshots and snippets for the same text.
-    params: dict[str, Any] = {
-        "Global.log_level": "warning",
-        "Det.limit_type": "max",
-        "Det.limit_side_len": det_side,
-        "EngineConfig.openvino.inference_num_threads": threads,
-        "EngineConfig.openvino.num_streams": 1,
-    }
-    for stage, name in MODEL_FILES.items():
-        path = folder / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: reinstall the rapidocr package.")
-        params[f"{stage}.model_path"] = str(path)
-        params[f"{stage}.engine_type"] = EngineType.OPENVINO
-    ocr = RapidOCR(params=params)
-    ocr(_warm_up_image())
-    if ocr.text_cls is None or ocr.text_rec is None:
-        raise RuntimeError("RapidOCR's warm-up did not load its classifier and recogniser.")
-    return ocr
-
-
-def _warm_up_image() -> Image.Image:
-    image = Image.new("RGB", (320, 64), "white")
-    ImageDraw.Draw(image).text((12, 12), "Warm up 0123", fill="black", font=ImageFont.load_default(32))
-    return image
-
-
-def _recognise(ocr: RapidOCR, image: Image.Image) -> tuple[Any, int, int]:
-    """RapidOCR's pipeline step by step, with lines turned upright by ``_orient`` and doubtful lines read again
-    turned over: its output, how many lines were recognised, and how many of them a second time."""
-    from rapidocr.ch_ppocr_cls import TextClsOutput
-    from rapidocr.main import RapidOCRError
-    from rapidocr.utils.output import RapidOCROutput
-
-    original = ocr.load_img(image)
-    resized, record = ocr.preprocess_img(original)
-    try:
-        crops, detected = ocr.detect_and_crop(resized, record)
-    except RapidOCRError:  # its way of saying the image holds no text
-        return RapidOCROutput(), 0, 0
-    upright = _orient(ocr.text_cls, crops)
-    recognised = ocr.recognize_txt(upright)
-    again = _read_doubtful_again(ocr, upright, recognised)
-    result = ocr.build_final_output(original, detected, TextClsOutput(), recognised, crops, record)
-    return result, len(crops), again
-
-
-def _orient(classifier: Any, crops: list[np.ndarray]) -> list[np.ndarray]:
-    """Each line crop turned over when the classifier, asked about each piece of it, says it is upside down (the
-    mean of the pieces' 180° probabilities past the classifier's own threshold)."""
-    pieces = [_pieces(crop) for crop in crops]
-    verdicts = classifier([piece for line in pieces for piece in line]).cls_res
-    upright, start = [], 0
-    for crop, line in zip(crops, pieces, strict=True):
-        votes = verdicts[start : start + len(line)]
-        start += len(line)
-        turned = np.mean([score if label == "180" else 1 - score for label, score in votes])
-        upright.append(_turned_over(crop) if turned > classifier.cls_thresh else crop)
-    return upright
-
-
-def _pieces(crop: np.ndarray) -> list[np.ndarray]:
-    """The crop cut along its length into equal pieces of at most ``PIECE_RATIO``:1."""
-    height, width = crop.shape[:2]
-    count = max(1, math.ceil(width / max(height, 1) / PIECE_RATIO))
-    edges = np.linspace(0, width, count + 1).astype(int)
-    return [crop[:, left:right] for left, right in zip(edges[:-1], edges[1:], strict=True)]
-
-
-def _read_doubtful_again(ocr: RapidOCR, upright: list[np.ndarray], recognised: Any) -> int:
-    """Lines read below ``REREAD_BELOW`` recognised again turned over, the better reading kept (in
-    ``recognised``); returns how many were read again."""
-    doubtful = [index for index, score in enumerate(recognised.scores) if score < REREAD_BELOW]
-    if not doubtful:
-        return 0
-    second = ocr.recognize_txt([_turned_over(upright[index]) for index in doubtful])
-    texts, scores = list(recognised.txts), list(recognised.scores)
-    for index, text, score in zip(doubtful, second.txts or (), second.scores, strict=True):
-        if score > scores[index]:
-            texts[index], scores[index] = text, score
-    recognised.txts, recognised.scores = tuple(texts), tuple(scores)
-    return len(doubtful)
-
-
-def _turned_over(crop: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(crop[::-1, ::-1])
 
 
 def _page(result: Any, size: tuple[int, int]) -> PageText:

@@ -14,12 +14,8 @@ import pytest
 from PIL import Image
 
 from adapters.engine import EngineRequest, SamplingOptions
-from adapters.rapidocr_engine import (
-    REREAD_BELOW,
-    RapidOCREngine,
-    RapidOCRPromptBuilder,
-    _read_doubtful_again,
-)
+from adapters.rapidocr_engine import RapidOCREngine, RapidOCRPromptBuilder
+from adapters.rapidocr_reading import REREAD_BELOW, read_doubtful_again
 from gateway.media.loader import MediaLimits, decode_image
 from prompts.catalog import load_prompt_set
 from tests.images import render_text
@@ -142,6 +138,6 @@ def test_a_doubtful_line_is_read_again_turned_over_and_the_better_reading_kept(
     crops[0] = np.ascontiguousarray(crops[0][::-1, ::-1])  # handed over upside down, as a fooled classifier does
     first = ocr.recognize_txt(crops)
     assert first.scores[0] < REREAD_BELOW <= first.scores[1] and first.txts[0] != lines[0]
-    assert _read_doubtful_again(ocr, crops, first) == 1
+    assert read_doubtful_again(ocr, crops, first) == 1
     assert list(first.txts) == lines and first.scores[0] >= REREAD_BELOW
     assert recognitions.lines == 2 + 1  # both lines once, the doubtful one again
