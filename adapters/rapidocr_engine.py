@@ -148,8 +148,8 @@ class RapidOCREngine:
         loop = asyncio.get_running_loop()
         # The library's pipeline as this engine ran it before: detection at up to MAX_SIDE too.
         det_side = MAX_SIDE if self._library_pipeline else DET_SIDE
-        reader = partial(load, threads=self._threads_per_reader, det_side=det_side)
-        readers = [await loop.run_in_executor(self._pool, reader) for _ in range(self._readers)]
+        load_reader = partial(load, threads=self._threads_per_reader, det_side=det_side)
+        readers = [await loop.run_in_executor(self._pool, load_reader) for _ in range(self._readers)]
         for reader in reversed(readers):
             self._idle.put(reader)
         self._ocr = readers[0]

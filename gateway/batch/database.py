@@ -82,16 +82,15 @@ def _to_the_end(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitabl
     async def call(*args: Any, **kwargs: Any) -> Any:
         task = asyncio.ensure_future(method(*args, **kwargs))
         cancelled: asyncio.CancelledError | None = None
-        while True:
+        while not task.done():
             try:
-                result = await asyncio.shield(task)
-                break
+                await asyncio.wait([task])  # waiting is cancelled, never the call
             except asyncio.CancelledError as error:
-                if task.done():
-                    raise
                 cancelled = error
         if cancelled is not None:
+            if not task.cancelled():
+                task.exception()  # read: the caller's cancellation is what it gets, even where the call failed
             raise cancelled
-        return result
+        return task.result()
 
     return call

@@ -24,6 +24,11 @@ class SlowStore:
         self.finished = True
         return "written"
 
+    async def fail(self) -> None:
+        self.started.set()
+        await asyncio.sleep(0.2)
+        raise RuntimeError("the store call failed")
+
     async def _private(self) -> None:
         await asyncio.sleep(10)
 
@@ -44,3 +49,15 @@ def test_a_cancelled_caller_waits_for_the_call_to_finish_then_is_cancelled() -> 
 def test_results_pass_through_and_private_methods_are_left_alone() -> None:
     assert asyncio.run(SlowStore().write()) == "written"
     assert hasattr(SlowStore.write, "__wrapped__") and not hasattr(SlowStore._private, "__wrapped__")
+
+
+def test_a_cancelled_caller_is_cancelled_even_where_the_call_then_fails() -> None:
+    async def scenario() -> None:
+        store = SlowStore()
+        caller = asyncio.create_task(store.fail())
+        await store.started.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):  # not the RuntimeError: a stopping worker must stop
+            await caller
+
+    asyncio.run(scenario())
