@@ -33,8 +33,9 @@ from gateway.errors import ModelNotFound, engine_errors
 from gateway.media.loader import MediaLoader, source_size
 from gateway.tasks import TaskPlanner
 from prompts.catalog import PromptSet, ResolvedTask
+from prompts.markup import answer_text
 from prompts.postprocess import LoopGuard, cut_repeated_tail
-from prompts.spotting import parse_spotting
+from prompts.spotting import NO_BOXES, parse_spotting, unplaced_text
 from prompts.tables import html_tables_to_markdown
 
 SPOTTING_OUTPUTS = ("spotting", "spotting_json")
@@ -140,7 +141,7 @@ class ChatService:
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
             state.raw, truncated = text, truncated or cut
-            state.text = [_converted(run, text)]
+            state.text = [_converted(run, answer_text(text)[0] if run.task else text)]
         choices = [
             wire.Choice(
                 index=index,
@@ -151,12 +152,11 @@ class ChatService:
             for index, state in sorted(run.states.items())
         ]
         _report(run, report)
+        info = self._ocr_info(run, truncated or run.looped)
+        if report is not None and info.warnings:
+            report["warnings"] = info.warnings
         return wire.ChatCompletion(
-            id=run.engine_request.request_id,
-            model=self.model_name,
-            choices=choices,
-            usage=_usage(run),
-            ocr=self._ocr_info(run, truncated or run.looped),
+            id=run.engine_request.request_id, model=self.model_name, choices=choices, usage=_usage(run), ocr=info
         )
 
     async def stream_turns(
@@ -295,12 +295,13 @@ class ChatService:
         )
 
     def _ocr_info(self, run: _Run, loop_truncated: bool) -> wire.OcrInfo:
-        boxes = _boxes(run, run.states[0].raw or run.states[0].joined())
+        text = run.states[0].raw or run.states[0].joined()
         return wire.OcrInfo(
             task=run.task.task if run.task else None,
             prompt_set=self._tasks.prompt_set.version,
             loop_truncated=loop_truncated,
-            boxes=boxes,
+            boxes=_boxes(run, text),
+            warnings=_warnings(run, text),
         )
 
 
@@ -325,6 +326,17 @@ def _boxes(run: _Run, text: str) -> list[dict[str, Any]] | None:
         return None
     width, height = source_size(run.images[0])
     return [box.as_dict() for box in parse_spotting(text, width, height)]
+
+
+def _warnings(run: _Run, text: str) -> list[str] | None:
+    """What the client should know about reading the first choice's answer (tasks only: free-form questions get
+    the model's words as they are)."""
+    if run.task is None:
+        return None
+    said = list(answer_text(text)[1])
+    if run.task.output in SPOTTING_OUTPUTS and not said and unplaced_text(text):
+        said.append(NO_BOXES)
+    return said or None
 
 
 def _converted(run: _Run, text: str) -> str:

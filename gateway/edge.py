@@ -139,10 +139,20 @@ def start_deadline(request: Request) -> float:
 
 def task_headers(fields: Mapping[str, Any]) -> dict[str, str]:
     """``X-OCR-Task`` / ``X-OCR-Prompt-Set``: the task the request ran, for clients and proxies that read
-    headers (sent before a stream's first chunk)."""
+    headers (sent before a stream's first chunk); ``X-OCR-Warning``: what the answer's reading warns of, when the
+    answer is complete (the body says it too)."""
     if "prompt_set" not in fields:
         return {}
-    return {"X-OCR-Task": fields.get("task") or "none", "X-OCR-Prompt-Set": fields["prompt_set"]}
+    headers = {"X-OCR-Task": fields.get("task") or "none", "X-OCR-Prompt-Set": fields["prompt_set"]}
+    if warnings := fields.get("warnings"):
+        headers["X-OCR-Warning"] = warning_header(warnings)
+    return headers
+
+
+def warning_header(warnings: list[str], most: int = 5) -> str:
+    """Warnings as one header value: the first ``most``, ASCII (a header is Latin-1), joined by " | "."""
+    shown = [*warnings[:most], *([f"and {len(warnings) - most} more"] if len(warnings) > most else [])]
+    return " | ".join(shown).encode("ascii", "backslashreplace").decode()
 
 
 async def answer(

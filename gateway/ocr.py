@@ -206,6 +206,7 @@ class OcrService:
             usage=usage,
             data=_parsed_json(text) if self._extracts(task) else None,
             boxes=info.boxes if info else None,
+            warnings=info.warnings if info else None,
         )
 
     def _extracts(self, task: str | None) -> bool:
@@ -238,7 +239,13 @@ class OcrService:
             timings=timings,
             data=([page.data for page in pages] if several else pages[0].data) if self._extracts(task) else None,
             boxes=boxes,
+            warnings=_warnings(pages, paged) or None,
         )
+
+
+def _warnings(pages: list[wire.OcrPage], paged: bool) -> list[str]:
+    """Every page's warnings, each naming its page when there are several."""
+    return [f"Page {page.index + 1}: {warning}" if paged else warning for page in pages for warning in page.warnings or []]
 
 
 def _turn(page: Page, options: wire.OcrOptions) -> Turn:
@@ -272,6 +279,8 @@ def _report_usage(report: Report, response: wire.OcrResponse) -> None:
         prompt_set=response.prompt_set,
         images=len(response.pages or [None]),
     )
+    if response.warnings:
+        report["warnings"] = response.warnings
 
 
 async def _all_or_none(work: list[Awaitable[T]]) -> list[T]:

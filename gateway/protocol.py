@@ -206,6 +206,7 @@ class OcrInfo(ResponseModel):
     prompt_set: str
     loop_truncated: bool = False  # a repeating tail was cut or generation stopped because it looped
     boxes: list[dict[str, Any]] | None = None  # spotting: text boxes in the original image's pixels
+    warnings: list[str] | None = None  # what could not be read as the task's form (also the X-OCR-Warning header)
 
 
 class TopLogprob(ResponseModel):
@@ -379,6 +380,7 @@ class OcrPage(ResponseModel):
     usage: Usage
     data: Any = None  # extraction tasks: the answer parsed as JSON (None when it is not valid JSON)
     boxes: list[dict[str, Any]] | None = None  # spotting: boxes in this image's (or PDF page's) pixels
+    warnings: list[str] | None = None  # what could not be read as the task's form
 
 
 class OcrResponse(ResponseModel):
@@ -394,6 +396,7 @@ class OcrResponse(ResponseModel):
     timings: OcrTimings
     data: Any = None  # one page: its data; several: a list, one per page
     boxes: list[dict[str, Any]] | None = None  # several pages: each box also names its "page" index
+    warnings: list[str] | None = None  # every page's warnings ("Page N: …" when there are several)
 
 
 # ``POST /ocr?stream=…``: the events of a stream, in order: start, deltas and pages as they come, done.

@@ -26,12 +26,14 @@ class Cell:
 
 @dataclass(frozen=True)
 class Table:
-    """A table's cells once each, on a grid of ``num_rows`` × ``num_cols``; ``caption`` from ``<caption>``."""
+    """A table's cells once each, on a grid of ``num_rows`` × ``num_cols``; ``caption`` from ``<caption>``;
+    ``cut``: the HTML ended before its ``</table>`` (the length limit)."""
 
     cells: tuple[Cell, ...]
     num_rows: int
     num_cols: int
     caption: str = ""
+    cut: bool = False
 
 
 class _TableReader(HTMLParser):
@@ -147,7 +149,8 @@ def read_table(html: str) -> Table:
         for cell in reader.cells
     )
     num_cols = max((len(row) for row in reader.rows), default=0)
-    return Table(cells, num_rows, num_cols, " ".join("".join(reader.caption).split()))
+    cut = _TABLE_END.search(html) is None
+    return Table(cells, num_rows, num_cols, " ".join("".join(reader.caption).split()), cut)
 
 
 def table_to_markdown(html: str) -> str:

@@ -147,8 +147,8 @@ class DoclingConverter:
             built = await self._documents.read_document(
                 source.document, source.upload.filename, asked, report, at_once=at_once
             )
-            exported = await asyncio.to_thread(_export, built, source.name, options)
-            documents.append((exported, "success", []))
+            exported = await asyncio.to_thread(_export, built.document, source.name, options)
+            documents.append((exported, "success", [_reading_warning(warning) for warning in built.warnings]))
         return Converted(documents, time.perf_counter() - started, ignored_options(options))
 
 
@@ -164,6 +164,11 @@ def respond(converted: Converted, options: wire.ConvertOptions, target: wire.Tar
         )
         return response.model_dump_json(exclude_none=False).encode(), "application/json"
     return _zipped(converted, options), "application/zip"
+
+
+def _reading_warning(message: str) -> wire.ErrorItem:
+    """A page the model answered in a form that could not be read as it is (its text is kept as plain text)."""
+    return wire.ErrorItem(component_type="model", module_name=MODULE, error_message=message)
 
 
 def ignored_options(options: wire.ConvertOptions) -> list[wire.ErrorItem]:

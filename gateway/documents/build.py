@@ -41,9 +41,10 @@ from docling_core.types.doc import (
 )
 
 from gateway.documents.align import align
-from gateway.documents.answers import read_answer
+from gateway.documents.answers import Reading, read_answer
 from gateway.documents.blocks import FIGURES, Block, BlockKind, caption_owner
-from prompts.spotting import parse_spotting
+from prompts.markup import answer_text
+from prompts.spotting import NO_BOXES, parse_spotting, unplaced_text
 from prompts.tables import Table
 
 _TEXT_LABELS: dict[BlockKind, DocItemLabel] = {
@@ -67,22 +68,39 @@ class PageAnswers:
     spotting: str | None = None  # the spotting answer (1.0's text(x1,y1),(x2,y2) runs or 1.5's JSON)
 
 
-def build_document(pages: Iterable[PageAnswers], name: str = "document") -> DoclingDocument:
+@dataclass(frozen=True)
+class Built:
+    """A document, and what its reading warns of (``"Page N: …"``, for the client to see)."""
+
+    document: DoclingDocument
+    warnings: list[str]
+
+
+def build_document(pages: Iterable[PageAnswers], name: str = "document") -> Built:
     """A DoclingDocument of ``pages`` in the order given."""
-    document = DoclingDocument(name=name)
+    document, warnings = DoclingDocument(name=name), []
     for page in pages:
         document.add_page(page_no=page.number, size=Size(width=page.width, height=page.height))
-        _PageWriter(document, page).write(page_blocks(page))
-    return document
+        reading = read_page(page)
+        _PageWriter(document, page).write(reading.blocks)
+        warnings += [f"Page {page.number}: {warning}" for warning in reading.warnings]
+    return Built(document, warnings)
 
 
-def page_blocks(page: PageAnswers) -> list[Block]:
+def read_page(page: PageAnswers) -> Reading:
     """The blocks of one page, with the boxes its answers give."""
     lines = parse_spotting(page.spotting, page.width, page.height) if page.spotting is not None else None
     if page.document is None:
-        return [Block("paragraph", line.text, box=line.box) for line in lines or [] if line.text.strip()]
-    blocks = read_answer(page.document, page.width, page.height)
-    return align(blocks, lines, page.height) if lines is not None else blocks
+        blocks = [Block("paragraph", line.text, box=line.box) for line in lines or [] if line.text.strip()]
+        if blocks:
+            return Reading(blocks)
+        spotted, said = answer_text(page.spotting or "")
+        if text := unplaced_text(spotted):  # words, but no place for them: read as the page's text
+            reading = read_answer(text, page.width, page.height)
+            return Reading(reading.blocks, (NO_BOXES, *reading.warnings))
+        return Reading([], said)
+    reading = read_answer(page.document, page.width, page.height)
+    return replace(reading, blocks=align(reading.blocks, lines, page.height)) if lines is not None else reading
 
 
 def page_only(provenance: ProvenanceItem, document: DoclingDocument) -> bool:

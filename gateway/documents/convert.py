@@ -24,11 +24,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from docling_core.types.doc import DoclingDocument
-
 from gateway import protocol as wire
 from gateway.chat import Report
-from gateway.documents.build import PageAnswers, build_document
+from gateway.documents.build import Built, PageAnswers, build_document
 from gateway.documents.exports import EXPORTS
 from gateway.documents.page_lines import PageLines
 from gateway.documents.searchable import SearchablePdf, searchable_pdf
@@ -42,11 +40,13 @@ PLACED_BY_DEFAULT = ("docling", "chunks", "doctags")
 
 @dataclass(frozen=True)
 class Converted:
-    """A document in one format: its bytes, their content type, and headers that describe them."""
+    """A document in one format: its bytes, their content type, headers that describe them, and what its reading
+    warns of."""
 
     body: bytes
     media_type: str
     headers: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,15 +95,19 @@ class DocumentService:
         if options.format == "pdf":
             return await _searchable(source, answers, report, timeout)
         # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
-        return await asyncio.to_thread(export_document, answers, options.format, _stem(source.filename))
+        converted = await asyncio.to_thread(export_document, answers, options.format, _stem(source.filename))
+        _report_warnings(report, converted.warnings)
+        return converted
 
     async def read_document(
         self, document: Document, filename: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
-    ) -> DoclingDocument:
+    ) -> Built:
         """``document``'s pages read with the tasks ``options`` plan, built into one DoclingDocument (for APIs
-        that export several formats of one reading)."""
+        that export several formats of one reading), with what its reading warns of."""
         answers = await self._page_answers(document, options, report, at_once)
-        return await asyncio.to_thread(build_document, answers, _stem(filename))
+        built = await asyncio.to_thread(build_document, answers, _stem(filename))
+        _report_warnings(report, built.warnings)
+        return built
 
     async def _page_answers(
         self, document: Document, options: wire.OcrOptions, report: Report, at_once: int
@@ -136,9 +140,10 @@ def plan_pages(format: str, boxes: bool | None, *, parses_layout: bool, tasks: C
 def export_document(pages: list[PageAnswers], format: str, name: str) -> Converted:
     """``pages`` built into one DoclingDocument called ``name``, exported in ``format`` (any but ``pdf``)."""
     export, media_type = EXPORTS[format]
-    content = export(build_document(pages, name))
+    built = build_document(pages, name)
+    content = export(built.document)
     body = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    return Converted(body.encode(), media_type)
+    return Converted(body.encode(), media_type, warnings=built.warnings)
 
 
 async def make_searchable(source: bytes, pages: list[PageAnswers], *, timeout: float) -> SearchablePdf:
@@ -168,6 +173,11 @@ def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers
 
 def _stem(name: str | None) -> str:
     return PurePath(name).stem if name else "document"
+
+
+def _report_warnings(report: Report, warnings: list[str]) -> None:
+    if report is not None and warnings:
+        report["warnings"] = warnings
 
 
 def _report(report: Report, plan: Plan, pages: list[wire.OcrPage], prompt_set: str, images: int) -> None:

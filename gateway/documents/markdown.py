@@ -9,7 +9,11 @@ read here:
   coordinate pairs is read as a figure too (Tencent's own clean-up makes the same call);
 - ``<caption>`` inside a ``<table>`` is the table's caption; a paragraph next to a table or picture that starts
   like "Figure 2" / "Table 1" / "图 3" / "表 1" is a caption too;
-- a paragraph that is only a Markdown image is a picture without a box (its alt text the caption).
+- a paragraph that is only a Markdown image is a picture without a box (its alt text the caption);
+- lines written one under another (an address, a form's lines) stay lines of their paragraph;
+- pipe tables as 1.5 writes them: rows longer than the header (the header is widened, as no cell may be lost),
+  a full-width colon in the rule (``|---：|``), ``<br>`` in cells; an HTML table cut before its ``</table>`` is
+  read as far as it goes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.texmath import texmath_plugin
 
 from gateway.documents.blocks import FIGURES, Block
+from prompts.layout import bounds, points
 from prompts.spotting import to_pixels
 from prompts.tables import Cell, Table, read_table
 
@@ -38,7 +43,8 @@ _PARSER = (
 # a line of thousands of coordinates (a looping model) costs linear time.
 _BOX_AT_END = re.compile(r"[ \t,，]*\(\s*\d{1,4}\s*,\s*\d{1,4}\s*\)\s*,\s*\(\s*\d{1,4}\s*,\s*\d{1,4}\s*\)[ \t]*$")
 _BOX_WINDOW = 64
-_POINT = re.compile(r"(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)")
+_PIPE = re.compile(r"(?<!\\)\|")
+_RULE_CELL = re.compile(r"^\s*[:：]?\s*-+\s*[:：]?\s*$")
 _TAG = re.compile(r"<[^<>]*>")
 _CAPTION = re.compile(
     r"^(?:fig(?:ure)?\.?|tab(?:le)?\.?|chart|图|表)\s*[0-9０-９一二三四五六七八九十ivx]", re.IGNORECASE
@@ -48,18 +54,44 @@ _CAPTION = re.compile(
 def read_markdown(text: str, width: int, height: int) -> list[Block]:
     """The blocks of one page's Markdown; figure boxes in pixels of its ``width`` × ``height`` image."""
     reader = _Reader(width, height)
-    reader.read(SyntaxTreeNode(_PARSER.parse(text)).children, depth=0)
+    reader.read(SyntaxTreeNode(_PARSER.parse(_even_pipe_tables(text))).children, depth=0)
     return _mark_captions(reader.blocks)
 
 
 def region_box(coordinates: str, width: int, height: int) -> tuple[int, int, int, int] | None:
     """The pixel box around the points in ``coordinates`` (0–1000, written as ``(x,y),(x,y)…``, ``[[x,y],…]`` or
     ``[x1,y1,x2,y2]``); None with fewer than two points."""
-    points = [(float(x), float(y)) for x, y in _POINT.findall(coordinates)]
-    if len(points) < 2:
+    found = bounds(points(coordinates))
+    return to_pixels(found, width, height) if found is not None else None
+
+
+def _even_pipe_tables(text: str) -> str:
+    """Pipe tables made readable by CommonMark's table rule, which drops the cells of a row past the header's
+    count and wants an ASCII rule: the header and rule widened to the longest row, full-width colons made ASCII."""
+    if "|" not in text:
+        return text
+    lines, index = text.split("\n"), 0
+    while index < len(lines) - 1:
+        header, rule = _cells(lines[index]), _cells(lines[index + 1])
+        if not (header and rule and all(_RULE_CELL.match(cell) for cell in rule)):
+            index += 1
+            continue
+        end = index + 2
+        while end < len(lines) and "|" in lines[end]:
+            end += 1
+        width = max(len(header), len(rule), *(len(_cells(line) or []) for line in lines[index + 2 : end]))
+        lines[index] = "|" + "|".join(header + [" "] * (width - len(header))) + "|"
+        lines[index + 1] = "|" + "|".join([cell.replace("：", ":") for cell in rule] + ["---"] * (width - len(rule))) + "|"
+        index = end
+    return "\n".join(lines)
+
+
+def _cells(line: str) -> list[str] | None:
+    """A pipe-table line's cells (outer pipes optional); None for a line without a pipe."""
+    stripped = line.strip()
+    if "|" not in stripped:
         return None
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    return to_pixels([min(xs), min(ys), max(xs), max(ys)], width, height)
+    return _PIPE.split(stripped.removeprefix("|").removesuffix("|"))
 
 
 class _Reader:
@@ -117,7 +149,7 @@ class _Reader:
             self._add(Block("picture"))
             self._add(Block("caption", _plain(tokens[0].children or [])))
         else:
-            self._add(Block("paragraph", _plain(tokens)))
+            self._add(Block("paragraph", _plain(tokens, lines=True)))
 
     def _list(self, node: SyntaxTreeNode, depth: int) -> None:
         self._lists += 1
@@ -132,13 +164,17 @@ class _Reader:
     def _html(self, source: str) -> None:
         """Tables as tables; what stands around them (an HTML block runs to the next blank line) as Markdown."""
         start, lower = 0, source.lower()
-        while (opening := lower.find("<table", start)) != -1 and (closing := lower.find("</table>", opening)) != -1:
+        while (opening := lower.find("<table", start)) != -1:
             self._loose(source[start:opening])
-            table = read_table(source[opening : closing + len("</table>")])
+            closing = lower.find("</table>", opening)
+            start = len(source) if closing == -1 else closing + len("</table>")  # cut: the table runs to the end
+            table = read_table(source[opening:start])
+            if not table.cells:  # no cell to hold its words: text
+                self._loose(source[opening:start])
+                continue
             if table.caption:
                 self._add(Block("caption", table.caption))
             self._add(_table_block(table))
-            start = closing + len("</table>")
         self._loose(source[start:])
 
     def _loose(self, source: str) -> None:
@@ -191,8 +227,9 @@ def _parse_inline(source: str) -> list[Token]:
     return [child for token in _PARSER.parseInline(source) for child in token.children or []]
 
 
-def _plain(tokens: list[Token]) -> str:
-    """Inline tokens as plain text: emphasis, links and HTML tags gone, formulas kept in their ``$`` delimiters."""
+def _plain(tokens: list[Token], *, lines: bool = False) -> str:
+    """Inline tokens as plain text: emphasis, links and HTML tags gone, formulas kept in their ``$`` delimiters;
+    line breaks (``<br>`` too) kept as ``\\n`` when ``lines``, else spaces."""
     parts = []
     for token in tokens:
         if token.type in ("text", "code_inline"):
@@ -204,5 +241,6 @@ def _plain(tokens: list[Token]) -> str:
         elif token.type == "image":
             parts.append(_plain(token.children or []))
         elif token.type in ("softbreak", "hardbreak") or token.content.lower().startswith("<br"):
-            parts.append(" ")
-    return " ".join("".join(parts).split())
+            parts.append("\n" if lines else " ")
+    kept = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in kept if line)

@@ -107,9 +107,11 @@ class MistralOcr:
     ) -> wire.MistralOcrResponse:
         """Every page's Markdown, ``at_once`` pages in the engine at a time."""
         built = await self._documents.read_document(document, upload.filename, MARKDOWN, report, at_once=at_once)
-        pages = await asyncio.to_thread(_pages, built, document)
+        pages = await asyncio.to_thread(_pages, built.document, document)
         usage = wire.UsageInfo(pages_processed=len(pages), doc_size_bytes=len(upload.data))
-        return wire.MistralOcrResponse(pages=pages, model=self._model_name, usage_info=usage)
+        return wire.MistralOcrResponse(
+            pages=pages, model=self._model_name, usage_info=usage, warnings=built.warnings or None
+        )
 
     async def _stored(self, files: FileStore, found: FileObject) -> Upload:
         if found.bytes > self._max_bytes:

@@ -120,3 +120,5 @@ class MistralOcrResponse(ResponseModel):
     model: str
     document_annotation: str | None = None
     usage_info: UsageInfo
+    # Ours: what could not be read as the model's form, "Page N: …" (Mistral's clients ignore fields they lack).
+    warnings: list[str] | None = None

@@ -10,7 +10,7 @@ from tests.gateway.documents.canned import HEIGHT, LAYOUT_PARSE, WIDTH, pixels
 
 
 def test_layout_parse_regions_take_their_category_and_box() -> None:
-    blocks = read_answer(LAYOUT_PARSE, WIDTH, HEIGHT)
+    blocks = read_answer(LAYOUT_PARSE, WIDTH, HEIGHT).blocks
     assert [(block.kind, block.text, block.box) for block in blocks] == [
         ("page_header", "ACME Engineering Quarterly 2026", pixels((60, 15, 560, 35))),
         ("heading", "Pump Maintenance Report", pixels((100, 50, 900, 90))),
@@ -24,7 +24,7 @@ def test_layout_parse_regions_take_their_category_and_box() -> None:
 
 def test_a_page_number_at_the_top_is_a_page_header() -> None:
     answer = "12<hy-meta><layout>page_number</layout><quad>(480,10),(520,10),(520,30),(480,30)</quad></hy-meta>"
-    assert [block.kind for block in read_answer(answer, 1000, 1000)] == ["page_header"]
+    assert [block.kind for block in read_answer(answer, 1000, 1000).blocks] == ["page_header"]
 
 
 def test_a_heading_region_without_hashes_is_a_section_heading_and_a_title_a_title() -> None:
@@ -32,7 +32,7 @@ def test_a_heading_region_without_hashes_is_a_section_heading_and_a_title_a_titl
         "Report<hy-meta><layout>title</layout><quad>(0,0),(1000,0),(1000,50),(0,50)</quad></hy-meta>"
         "Results<hy-meta><layout>para_title</layout><quad>(0,60),(1000,60),(1000,90),(0,90)</quad></hy-meta>"
     )
-    assert [(block.kind, block.text, block.level) for block in read_answer(answer, 1000, 1000)] == [
+    assert [(block.kind, block.text, block.level) for block in read_answer(answer, 1000, 1000).blocks] == [
         ("heading", "Report", 1),
         ("heading", "Results", 2),
     ]
@@ -43,7 +43,7 @@ def test_a_region_cut_off_by_the_length_limit_keeps_its_text_without_a_box() -> 
         "Intro<hy-meta><layout>paragraph</layout><quad>(0,0),(1000,0),(1000,50),(0,50)</quad></hy-meta>\n"
         "# Closing notes<hy-meta><layout>heading</layout><quad>[[80,220],[920,220]"
     )
-    blocks = read_answer(answer, 1000, 1000)
+    blocks = read_answer(answer, 1000, 1000).blocks
     assert blocks[-1] == Block("heading", "Closing notes", level=1)
 
 
@@ -55,7 +55,7 @@ def test_layout_json_regions_read_like_the_tags_and_the_layout_task_gives_boxes_
         {"layout_type": "formula", "bbox": "(0,0),(10,10)", "text": "$$x^2$$"},
         {"not": "a region"},
     ]
-    blocks = read_answer(json.dumps(regions), WIDTH, HEIGHT)
+    blocks = read_answer(json.dumps(regions), WIDTH, HEIGHT).blocks
     assert [(block.kind, block.text, block.box) for block in blocks] == [
         ("page_header", "ACME", pixels((60, 15, 560, 35))),
         ("picture", "", pixels((100, 700, 900, 900))),
@@ -64,5 +64,5 @@ def test_layout_json_regions_read_like_the_tags_and_the_layout_task_gives_boxes_
 
 
 def test_an_answer_that_is_neither_form_is_markdown() -> None:
-    assert read_answer('["just", "a list"]', 100, 100) == [Block("paragraph", '["just", "a list"]')]
-    assert read_answer("[not json but layout_type", 100, 100) == [Block("paragraph", "[not json but layout_type")]
+    assert read_answer('["just", "a list"]', 100, 100).blocks == [Block("paragraph", '["just", "a list"]')]
+    assert read_answer("[not json but layout_type", 100, 100).blocks == [Block("paragraph", "[not json but layout_type")]

@@ -52,7 +52,7 @@ def box(item: DocItem) -> tuple[float, float, float, float]:
 @pytest.fixture(params=[spotting_v1, spotting_v15], ids=["spotting-1.0", "spotting_json-1.5"])
 def document(request: pytest.FixtureRequest) -> DoclingDocument:
     spotting: Callable[[], str] = request.param
-    return build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT, spotting())], name="scan")
+    return build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT, spotting())], name="scan").document
 
 
 def test_the_page_has_its_size_and_the_items_their_labels_in_reading_order(document: DoclingDocument) -> None:
@@ -162,7 +162,7 @@ def test_the_json_validates_back_into_the_same_document(document: DoclingDocumen
 
 
 def test_without_spotting_items_are_placed_on_their_page_only_and_figures_keep_their_coordinates() -> None:
-    document = build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT)])
+    document = build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT)]).document
     (picture,) = document.pictures
     assert box(picture) == pixels((100, 700, 900, 900)) and not page_only(picture.prov[0], document)
     for item in items(document):
@@ -172,14 +172,14 @@ def test_without_spotting_items_are_placed_on_their_page_only_and_figures_keep_t
 
 
 def test_spotting_alone_makes_every_line_a_text_item_with_its_box() -> None:
-    document = build_document([PageAnswers(1, WIDTH, HEIGHT, spotting=spotting_v1())])
+    document = build_document([PageAnswers(1, WIDTH, HEIGHT, spotting=spotting_v1())]).document
     assert [(item.label, item.text, box(item)) for item in items(document)] == [
         (DocItemLabel.TEXT, text, pixels(line_box)) for text, line_box in LINES
     ]
 
 
 def test_layout_parse_labels_become_docling_labels_with_the_models_boxes() -> None:
-    document = build_document([PageAnswers(1, WIDTH, HEIGHT, LAYOUT_PARSE, spotting_v15())])
+    document = build_document([PageAnswers(1, WIDTH, HEIGHT, LAYOUT_PARSE, spotting_v15())]).document
     assert [(item.label, box(item)) for item in items(document)] == [
         (DocItemLabel.PAGE_HEADER, pixels((60, 15, 560, 35))),
         (DocItemLabel.TITLE, pixels((100, 50, 900, 90))),
@@ -196,7 +196,7 @@ def test_two_pages_keep_their_own_numbers_sizes_and_boxes() -> None:
     spotted = spotting_v1([("Appendix", (100, 100, 300, 120)), ("Spare parts are listed below.", (100, 150, 700, 170))])
     document = build_document(
         [PageAnswers(1, WIDTH, HEIGHT, DOCUMENT, spotting_v1()), PageAnswers(2, 800, 1000, second, spotted)]
-    )
+    ).document
     assert {number: page.size.as_tuple() for number, page in document.pages.items()} == {
         1: (WIDTH, HEIGHT),
         2: (800, 1000),
@@ -210,14 +210,14 @@ def test_two_pages_keep_their_own_numbers_sizes_and_boxes() -> None:
 def test_a_table_past_doclings_cell_limit_is_kept_as_text() -> None:
     wide_row = "<tr>" + '<td colspan="50">x</td>' * 100 + "</tr>"
     answer = "<table>" + wide_row + "<tr><td>y</td></tr>" * 250 + "</table>"
-    document = build_document([PageAnswers(1, 100, 100, answer)])
+    document = build_document([PageAnswers(1, 100, 100, answer)]).document
     assert not document.tables
     (text,) = document.texts
     assert text.label == DocItemLabel.TEXT and text.text.startswith("x x x")
 
 
 def test_a_picture_item_is_made_for_an_image_the_model_linked() -> None:
-    document = build_document([PageAnswers(1, 100, 100, "![A pump](pump.png)")])
+    document = build_document([PageAnswers(1, 100, 100, "![A pump](pump.png)")]).document
     (picture,) = document.pictures
     assert isinstance(picture, PictureItem) and picture.caption_text(document) == "A pump"
     assert box(picture) == (0, 0, 100, 100)

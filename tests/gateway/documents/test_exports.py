@@ -17,7 +17,7 @@ BODY_WORDS = ("Pump Maintenance Report", "Hydraulic pressure measured at 212 bar
 @pytest.fixture(scope="module")
 def document() -> DoclingDocument:
     second = PageAnswers(2, 800, 1000, "## Appendix\n\nSpare parts are listed below.")  # no spotting: page only
-    return build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT, spotting_v1()), second])
+    return build_document([PageAnswers(1, WIDTH, HEIGHT, DOCUMENT, spotting_v1()), second]).document
 
 
 @pytest.mark.parametrize("export", [to_markdown, to_html, to_text, to_doctags], ids=lambda f: f.__name__)

@@ -39,9 +39,9 @@ def test_headings_keep_their_level_and_lose_their_markup() -> None:
     ]
 
 
-def test_a_paragraphs_lines_join_and_inline_formulas_stay_as_latex() -> None:
+def test_a_paragraphs_lines_stay_lines_and_inline_formulas_stay_as_latex() -> None:
     blocks = read_markdown("Energy is **$E = mc^2$** here\nand \\(x_1\\) there<br>too.", 100, 100)
-    assert kinds(blocks) == [("paragraph", "Energy is $E = mc^2$ here and $x_1$ there too.")]
+    assert kinds(blocks) == [("paragraph", "Energy is $E = mc^2$ here\nand $x_1$ there\ntoo.")]
 
 
 def test_list_items_know_their_list_depth_marker_and_numbering() -> None:
