@@ -245,7 +245,9 @@ class OcrService:
 
 def _warnings(pages: list[wire.OcrPage], paged: bool) -> list[str]:
     """Every page's warnings, each naming its page when there are several."""
-    return [f"Page {page.index + 1}: {warning}" if paged else warning for page in pages for warning in page.warnings or []]
+    return [
+        f"Page {page.index + 1}: {warning}" if paged else warning for page in pages for warning in page.warnings or []
+    ]
 
 
 def _turn(page: Page, options: wire.OcrOptions) -> Turn:

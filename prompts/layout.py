@@ -20,12 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prompts.loose_json import objects_in, unfenced
-from prompts.markup import NUMBER
+from prompts.markup import NUMBER, POINTS
 
-# A polygon's points: numbers, ``(x,y)`` or ``[x,y]`` pairs, separated by commas — so a ``<poly>`` that runs on
-# into text ("(160,347)500 Superior Ave.(179,184),…") ends where the commas do.
-_ELEMENT = rf"\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\)|\[\s*{NUMBER}\s*,\s*{NUMBER}\s*\]|{NUMBER}"
-POINTS = rf"\[?\s*(?:{_ELEMENT})(?:\s*,\s*(?:{_ELEMENT}))*\s*\]?"
 _META = re.compile(
     r"<hy-meta>\s*"
     r"(?:<layout>\s*([^<]*?)\s*(?:</layout>|(?=<)|$))?\s*"

@@ -16,10 +16,16 @@ TAG_NAMES = ("hy-meta", "layout", "poly", "quad", "ref", "box", "dir", "trans", 
 _NAMES = "|".join(re.escape(name) for name in TAG_NAMES)
 _TAG = re.compile(rf"<\s*/?\s*(?:{_NAMES})\s*/?>")
 _CUT_TAG = re.compile(r"<\s*/?\s*([a-z-]*)$")  # a tag the length limit cut: ``<hy-me``, ``</pol``
-# The inside of a tag that holds points, or a direction: never text.
-_VALUE_TAGS = re.compile(r"<(poly|quad|box|point|dir)>[^<]*(?:</\1>|$)")
-_LABEL = re.compile(r"<layout>[^<]*(?:</layout>|$)")
 NUMBER = r"-?\d{1,6}(?:\.\d+)?"
+# A polygon's points: numbers, ``(x,y)`` or ``[x,y]`` pairs, separated by commas — so a ``<poly>`` that runs on
+# into text ("(160,347)500 Superior Ave.(179,184),…") ends where the commas do.
+_ELEMENT = rf"\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\)|\[\s*{NUMBER}\s*,\s*{NUMBER}\s*\]|{NUMBER}"
+POINTS = rf"\[?\s*(?:{_ELEMENT})(?:\s*,\s*(?:{_ELEMENT}))*\s*\]?"
+# What a tag holds that is never text: points, a direction (up to where they end, closed or not).
+_VALUE_TAGS = re.compile(
+    rf"<(?:poly|quad|box|point)>\s*(?:{POINTS})?\s*(?:</(?:poly|quad|box|point)>)?|<dir>[^<]*(?:</dir>)?"
+)
+_LABEL = re.compile(r"<layout>[^<]*(?:</layout>|$)")
 # Two or more ``(x,y)`` points in a row: a box (spotting, figures) or a polygon.
 COORDINATE_RUN = re.compile(rf"\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\)(?:\s*,\s*\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\))+")
 

@@ -24,6 +24,8 @@ from prompts.markup import COORDINATE_RUN, is_punctuation, strip_markup
 
 NO_BOXES = "The spotting answer holds no box: its text is given without places."
 _SEPARATORS = " \t\n,，;；"
+_NOT_COORDINATES = re.compile(r"[^-\d\s,.()\[\]'\"]")
+_HTML_TAG = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,15 @@ def _region_items(region: Region) -> list[tuple[str, tuple[float, float, float, 
 
 def _json_item(item: dict[str, Any]) -> tuple[str, tuple[float, float, float, float] | None]:
     coordinates = next((item[key] for key in ("box", "bbox", "poly", "quad", "points") if key in item), None)
-    return _clean(str(item.get("text") or "")), bounds(points(coordinates)) if coordinates is not None else None
+    if coordinates is None or _NOT_COORDINATES.search(str(coordinates)):  # a "box" that holds text
+        return _clean(str(item.get("text") or "")), None
+    return _clean(str(item.get("text") or "")), bounds(points(coordinates))
 
 
 def _clean(text: str) -> str:
-    return " ".join(strip_markup(text).strip(_SEPARATORS).split())
+    """An item's text: no markup — HunyuanOCR's or any other tag (a port's ``<pFig>``) — and no separator left
+    between items."""
+    return " ".join(_HTML_TAG.sub(" ", strip_markup(text)).strip(_SEPARATORS).split())
 
 
 def to_pixels(normalised: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:

@@ -19,12 +19,15 @@ HERE = Path(__file__).parent / "real_answers"
 _JSON_ITEM = re.compile(r'(?:"layout_type"\s*:\s*"([^"]*)"[^{]*?)?"text"\s*:\s*"((?:[^"\\]|\\.)*)(?:"|$)')
 _TAGGED_META = re.compile(r"(<hy-meta>\s*<layout>[^<]*)")
 FURNITURE = ("header", "footer", "page_header", "page_footer", "page_number", "page")
-_POINTS = r"\[?\s*(?:\(\s*\d+\s*,\s*\d+\s*\)|\[\s*\d+\s*,\s*\d+\s*\]|\d+)(?:\s*,\s*(?:\(\s*\d+\s*,\s*\d+\s*\)|\[\s*\d+\s*,\s*\d+\s*\]|\d+))*\s*\]?"
+_POINT = r"\(\s*\d+\s*,\s*\d+\s*\)|\[\s*\d+\s*,\s*\d+\s*\]|\d+"
+_POINTS = rf"\[?\s*(?:{_POINT})(?:\s*,\s*(?:{_POINT}))*\s*\]?"
 # Tags and what they hold as values: a category, a direction, points (up to where the points end: a polygon may
 # run on into text).
 _VALUE_TAG = re.compile(rf"<(?:layout|dir)>[^<]*|<(?:poly|quad|box)>\s*(?:{_POINTS})?")
 _ANY_TAG = re.compile(r"<[^<>]*>|<[^<>]*$")
-_RUN = re.compile(r"\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\)(?:\s*,\s*\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\))+")
+_RUN = re.compile(
+    r"\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\)(?:\s*,\s*\(\s*-?\d+(?:\.\d+)?\s*,\s*-?\d+(?:\.\d+)?\s*\))+"
+)
 _WORD = re.compile(r"[^\W_]+")
 # What must never reach a text output: HunyuanOCR's tags (whole or cut) and raw coordinate runs.
 _LEAK = re.compile(r"</?\s*(?:hy-meta|poly|quad|ref|layout|dir|trans)\b|<hy-|" + _RUN.pattern)

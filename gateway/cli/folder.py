@@ -166,8 +166,9 @@ class FolderRun:
                 number,
                 page.width,
                 page.height,
-                document=parsed[number - 1] if parsed else None,
-                spotting=spotted[number - 1] if spotted else None,
+                document=_content(parsed[number - 1]) if parsed else None,
+                spotting=_content(spotted[number - 1]) if spotted else None,
+                warnings=tuple(_warnings(parsed, number) + _warnings(spotted, number)),
             )
             for number, page in enumerate(pages, start=1)
         ]
@@ -175,12 +176,15 @@ class FolderRun:
             return await self._searchable(data, answers)
         # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
         output_format = DOCUMENT_FORMATS[self._batch.format]
-        return (await asyncio.to_thread(export_document, answers, output_format, source.stem)).body
+        converted = await asyncio.to_thread(export_document, answers, output_format, source.stem)
+        for warning in converted.warnings:
+            tqdm.write(f"warning: {source}: {warning}", file=sys.stderr)  # above the progress bar
+        return converted.body
 
-    async def _read(self, pages: list[PageImage], task: str | None) -> list[str] | None:
+    async def _read(self, pages: list[PageImage], task: str | None) -> list[dict[str, Any]] | None:
         if task is None:
             return None
-        return [_content(answer) for answer in await asyncio.gather(*(self._ask(page.url, task) for page in pages))]
+        return list(await asyncio.gather(*(self._ask(page.url, task) for page in pages)))
 
     async def _searchable(self, data: bytes, pages: list[PageAnswers]) -> bytes:
         async with self._searchable_runs:
@@ -226,6 +230,11 @@ class _Failed(Exception):
 
 def _content(answer: dict[str, Any]) -> str:
     return str(answer["choices"][0]["message"]["content"] or "")
+
+
+def _warnings(answers: list[dict[str, Any]] | None, number: int) -> list[str]:
+    """What the gateway found reading page ``number``'s answer (the ``ocr`` extension's ``warnings``)."""
+    return list((answers[number - 1].get("ocr") or {}).get("warnings") or []) if answers else []
 
 
 def _page_record(number: int, answer: dict[str, Any]) -> dict[str, Any]:

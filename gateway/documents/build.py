@@ -66,6 +66,7 @@ class PageAnswers:
     height: int
     document: str | None = None  # the document-parsing answer (Markdown, or 1.5's layout forms)
     spotting: str | None = None  # the spotting answer (1.0's text(x1,y1),(x2,y2) runs or 1.5's JSON)
+    warnings: tuple[str, ...] = ()  # what reading the answers for their tasks found (a non-answer, emptied)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,8 @@ def build_document(pages: Iterable[PageAnswers], name: str = "document") -> Buil
         document.add_page(page_no=page.number, size=Size(width=page.width, height=page.height))
         reading = read_page(page)
         _PageWriter(document, page).write(reading.blocks)
-        warnings += [f"Page {page.number}: {warning}" for warning in reading.warnings]
+        found = dict.fromkeys([*page.warnings, *reading.warnings])
+        warnings += [f"Page {page.number}: {warning}" for warning in found]
     return Built(document, warnings)
 
 

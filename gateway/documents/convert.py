@@ -117,7 +117,7 @@ class DocumentService:
         spotted = await self._read(document, options, plan.spotting, at_once) if plan.spotting else None
         _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
         return [
-            _answers(page, parsed[index].text if parsed else None, spotted[index].text if spotted else None)
+            _answers(page, parsed[index] if parsed else None, spotted[index] if spotted else None)
             for index, page in enumerate(document.pages)
         ]
 
@@ -166,9 +166,17 @@ async def _searchable(source: Upload, pages: list[PageAnswers], report: Report, 
     return Converted(made.data, "application/pdf", {"X-OCR-PDF": kind})
 
 
-def _answers(page: Page, parsed: str | None, spotted: str | None) -> PageAnswers:
+def _answers(page: Page, parsed: wire.OcrPage | None, spotted: wire.OcrPage | None) -> PageAnswers:
     width, height = source_size(page.image)
-    return PageAnswers(page.index + 1, width, height, document=parsed, spotting=spotted)
+    warnings = [warning for answer in (parsed, spotted) if answer is not None for warning in answer.warnings or []]
+    return PageAnswers(
+        page.index + 1,
+        width,
+        height,
+        document=parsed.text if parsed else None,
+        spotting=spotted.text if spotted else None,
+        warnings=tuple(warnings),
+    )
 
 
 def _stem(name: str | None) -> str:

@@ -9,21 +9,36 @@ token budget, loads a Hugging Face tokenizer from the hub by default, which a ma
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
+from docling_core.transforms.serializer.markdown import MarkdownDocSerializer, MarkdownParams
 from docling_core.types.doc import DocItem, DoclingDocument
 
 from gateway.documents.build import page_only
 
 Chunk = dict[str, Any]
+_INLINE_MATH = re.compile(r"(\$\$.+?\$\$|\$[^$\n]+?\$)")  # split keeps them, as every odd part
 
 
 def to_markdown(document: DoclingDocument, page_break: str | None = None, *, page_no: int | None = None) -> str:
     """The body as Markdown (tables as Markdown tables, formulas as ``$$…$$``, pictures as a comment), with
     ``page_break`` between pages when given; only page ``page_no``'s items when given (Mistral's OCR API answers
     page by page)."""
-    return document.export_to_markdown(page_break_placeholder=page_break or None, page_no=page_no)
+    params = MarkdownParams(page_break_placeholder=page_break or None, pages={page_no} if page_no is not None else None)
+    return _MarkdownSerializer(doc=document, params=params).serialize().text
+
+
+class _MarkdownSerializer(MarkdownDocSerializer):
+    """docling's Markdown serializer, but inline LaTeX (``$…$`` in a text, as HunyuanOCR writes it) is left as
+    written: docling escapes every underscore of a text (``\\chi\\_{U}``), which no Markdown renderer of maths
+    reads back."""
+
+    @classmethod
+    def _escape_underscores(cls, text: str) -> str:
+        escape = super()._escape_underscores
+        return "".join(part if part.startswith("$") else escape(part) for part in _INLINE_MATH.split(text))
 
 
 def to_html(document: DoclingDocument) -> str:

@@ -81,7 +81,9 @@ def _even_pipe_tables(text: str) -> str:
             end += 1
         width = max(len(header), len(rule), *(len(_cells(line) or []) for line in lines[index + 2 : end]))
         lines[index] = "|" + "|".join(header + [" "] * (width - len(header))) + "|"
-        lines[index + 1] = "|" + "|".join([cell.replace("：", ":") for cell in rule] + ["---"] * (width - len(rule))) + "|"
+        lines[index + 1] = (
+            "|" + "|".join([cell.replace("：", ":") for cell in rule] + ["---"] * (width - len(rule))) + "|"
+        )
         index = end
     return "\n".join(lines)
 

@@ -16,7 +16,9 @@ complex scripts, orders right-to-left words, and picks a font per word by its ch
 
 from __future__ import annotations
 
+import math
 import re
+import textwrap
 import unicodedata
 from collections.abc import Iterable
 from functools import cache
@@ -31,6 +33,7 @@ PixelBox = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max in pi
 _WORD = re.compile(r"\S+")
 TEXT_FONT = Path(ocrmypdf.__file__).parent / "data" / "NotoSans-Regular.ttf"
 AVERAGE_WIDTH = 0.55  # ems: an average Latin letter, for characters the font lacks
+LINE_HEIGHT = 1.2  # ems: a line of print, from one baseline to the next
 
 
 @cache
@@ -68,13 +71,13 @@ def split_words(text: str, box: PixelBox) -> list[tuple[str, PixelBox]]:
 def page_tree(
     lines: Iterable[tuple[str, PixelBox]], width: int, height: int, dpi: float, page_number: int
 ) -> OcrElement:
-    """The element tree of a ``width`` × ``height`` page image: one line element per line with text and a box
-    of some area, each holding its words. ``page_number`` counts from 0, as OCRmyPDF's do."""
+    """The element tree of a ``width`` × ``height`` page image: one line element per line with text, each holding
+    its words (a vertical line or a block as the lines it is printed in, ``_as_printed``). ``page_number`` counts
+    from 0, as OCRmyPDF's do."""
     elements = []
-    for text, box in lines:
-        box = _inside(box, width, height)
+    for text, box in (part for line in lines for part in _as_printed(line[0], _inside(line[1], width, height))):
         words = split_words(text, box)
-        if words and box[2] > box[0] and box[3] > box[1]:
+        if words:
             elements.append(
                 OcrElement(
                     ocr_class=OcrClass.LINE,
@@ -91,9 +94,32 @@ def page_tree(
     )
 
 
+def _as_printed(text: str, box: PixelBox) -> list[tuple[str, PixelBox]]:
+    """One spotted item as the lines it is printed in, for a renderer that sets each line left to right: a box at
+    least twice as tall as wide holds a vertical line (CJK set top to bottom), one character under the other; a
+    box that holds a block of text (a layout region given for spotting) its text wrapped over as many lines as
+    letters of a plausible shape need."""
+    characters = [character for character in text if not character.isspace()]
+    left, top, right, bottom = box
+    width, height = right - left, bottom - top
+    if len(characters) >= 2 and height >= 2 * width:
+        step = height / len(characters)
+        return [(c, (left, top + i * step, right, top + (i + 1) * step)) for i, c in enumerate(characters)]
+    ems = sum(character_width(character) for character in text)
+    count = round(math.sqrt(ems * height / (LINE_HEIGHT * width))) if width > 0 else 1
+    if count < 2:
+        return [(text, box)]
+    lines = textwrap.wrap(text, width=max(1, math.ceil(len(text) / count)))
+    step = height / len(lines)
+    return [(line, (left, top + i * step, right, top + (i + 1) * step)) for i, line in enumerate(lines)]
+
+
 def _inside(box: PixelBox, width: int, height: int) -> PixelBox:
+    """``box`` clamped into the page, corners in order, at least a pixel each way (the model gives lines of no
+    height at times: their words still belong in the layer)."""
     x1, y1, x2, y2 = (min(max(value, 0.0), side) for value, side in zip(box, (width, height) * 2, strict=True))
-    return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+    left, top = min(min(x1, x2), width - 1.0), min(min(y1, y2), height - 1.0)
+    return left, top, max(max(x1, x2), left + 1.0), max(max(y1, y2), top + 1.0)
 
 
 def _bbox(box: PixelBox) -> BoundingBox:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from gateway.documents.answers import read_answer
+from gateway.documents.answers import BOX_ONLY, TABLE_CUT, Reading, read_answer
 from gateway.documents.blocks import Block
+from prompts.markup import NON_ANSWER
 from tests.gateway.documents.canned import HEIGHT, LAYOUT_PARSE, WIDTH, pixels
 
 
@@ -65,4 +66,45 @@ def test_layout_json_regions_read_like_the_tags_and_the_layout_task_gives_boxes_
 
 def test_an_answer_that_is_neither_form_is_markdown() -> None:
     assert read_answer('["just", "a list"]', 100, 100).blocks == [Block("paragraph", '["just", "a list"]')]
-    assert read_answer("[not json but layout_type", 100, 100).blocks == [Block("paragraph", "[not json but layout_type")]
+    assert read_answer("[not json but layout_type", 100, 100).blocks == [
+        Block("paragraph", "[not json but layout_type")
+    ]
+
+
+def test_a_non_answer_is_an_empty_page_with_a_warning() -> None:
+    for answer in ("图片中没有文字。", "<dir>0</dir>"):
+        assert read_answer(answer, 100, 100) == Reading([], (NON_ANSWER,))
+
+
+def test_a_page_that_is_only_boxes_says_its_text_was_not_read() -> None:
+    reading = read_answer("(156,68),(783,758)", 1000, 1000)
+    assert [block.kind for block in reading.blocks] == ["picture"] and reading.warnings == (BOX_ONLY,)
+    layout_only = '[{"layout_type":"paragraph","bbox":"(7,38),(952,38),(952,998),(7,998)"}]'
+    assert read_answer(layout_only, 1000, 1000) == Reading([], (BOX_ONLY,))
+
+
+def test_a_table_cut_by_the_length_limit_is_kept_and_said_so() -> None:
+    reading = read_answer("<table><tr><td>Part</td><td>Count</td></tr><tr><td>Seal", 100, 100)
+    assert [block.text for block in reading.blocks] == ["Part Count Seal"] and reading.warnings == (TABLE_CUT,)
+
+
+def test_categories_seen_in_real_answers_take_their_kinds() -> None:
+    box = "(0,0),(1000,0),(1000,50),(0,50)"
+    answer = "".join(
+        f'{{"layout_type":"{category}","bbox":"{box}","text":"{text}"}},'
+        for category, text in [("sub_title", "Results"), ("chart_caption", "Fig. 2"), ("table_note", "n=12")]
+    )
+    blocks = read_answer(f"[{answer.rstrip(',')}]", 1000, 1000).blocks
+    assert [(block.kind, block.text) for block in blocks] == [
+        ("heading", "Results"),
+        ("caption", "Fig. 2"),
+        ("footnote", "n=12"),
+    ]
+
+
+def test_a_layout_answer_that_turned_into_spotting_keeps_its_words_as_lines() -> None:
+    answer = (
+        "<hy-meta><layout>paragraph</layout><poly>(69,178),(160,178),(160,347)"
+        "500 Superior Ave.(179,184),(316,238)Suite 250(179,238),(255,275)"
+    )
+    assert [block.text for block in read_answer(answer, 1000, 1000).blocks] == ["500 Superior Ave.\nSuite 250"]

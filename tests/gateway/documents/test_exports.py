@@ -82,3 +82,8 @@ def test_every_format_has_an_export_and_a_content_type(document: DoclingDocument
         result = export(document)
         assert result, name
         assert media_type.startswith("application/json" if name in ("docling", "chunks") else "text/")
+
+
+def test_inline_latex_reaches_the_markdown_as_written_and_other_underscores_are_escaped() -> None:
+    built = build_document([PageAnswers(1, 100, 100, "The sets $\\chi_{U},\\chi_{UK}$ of snake_case.")])
+    assert to_markdown(built.document) == "The sets $\\chi_{U},\\chi_{UK}$ of snake\\_case."

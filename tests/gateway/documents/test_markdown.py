@@ -154,3 +154,27 @@ def test_answers_of_a_looping_model_are_read_in_linear_time() -> None:
     ]
     assert read_markdown(f"{boxes} and then prose (5)", 1000, 1000)[0].kind == "paragraph"
     assert [block.kind for block in read_markdown("<table>" * 50_000 + "x", 100, 100)] == ["paragraph"]
+
+
+def test_a_pipe_tables_row_longer_than_its_header_loses_no_cell() -> None:
+    answer = "| Item | Due |\n|---|--|\n| Ambulance | 05 Sep |\n|  |  | Sub Total: $13,900.00 <br>Tax Rate (5%): 695 |"
+    table = read_markdown(answer, 100, 100)[0].table
+    assert table is not None and table.num_cols == 3
+    assert "Sub Total: $13,900.00 Tax Rate (5%): 695" in [cell.text for cell in table.cells]
+
+
+def test_a_pipe_table_whose_rule_has_a_full_width_colon_is_a_table() -> None:
+    blocks = read_markdown("| Fee | Amount |\n|---：|---|\n| Late | $38.00 |", 100, 100)
+    assert [block.kind for block in blocks] == ["table"] and "$38.00" in blocks[0].text
+
+
+def test_an_html_table_cut_before_its_end_is_read_up_to_the_cut() -> None:
+    blocks = read_markdown("<table><caption>Fees</caption><td>stray</td><tr><td>Late</td><td>38", 100, 100)
+    table = blocks[-1].table
+    assert table is not None and table.cut and [cell.text for cell in table.cells] == ["stray", "Late", "38"]
+    assert (blocks[0].kind, blocks[0].text) == ("caption", "Fees")
+
+
+def test_lines_written_one_under_another_stay_lines() -> None:
+    blocks = read_markdown("Bill To: Aaron Brown  \nGreater South Avenue\n10001 New York U.S.A", 100, 100)
+    assert kinds(blocks) == [("paragraph", "Bill To: Aaron Brown\nGreater South Avenue\n10001 New York U.S.A")]

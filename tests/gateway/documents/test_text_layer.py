@@ -59,7 +59,7 @@ def test_the_page_tree_has_a_line_per_line_holding_its_words() -> None:
     assert words[:2] == split_words("Total 12", (10, 10, 90, 30))
 
 
-def test_boxes_are_clamped_into_the_page_and_lines_without_text_or_area_are_left_out() -> None:
+def test_boxes_are_clamped_into_the_page_lines_without_text_left_out_and_flat_ones_kept_a_pixel_high() -> None:
     tree = page_tree(
         [("out", (-20, -5, 40, 15)), ("", (0, 0, 50, 50)), ("flat", (10, 30, 60, 30)), ("ok", (60, 80, 150, 99))],
         100,
@@ -67,10 +67,22 @@ def test_boxes_are_clamped_into_the_page_and_lines_without_text_or_area_are_left
         72.0,
         0,
     )
-    assert [line.get_text_recursive() for line in tree.children] == ["out", "ok"]
-    first, second = (line.bbox for line in tree.children)
+    assert [line.get_text_recursive() for line in tree.children] == ["out", "flat", "ok"]
+    first, flat, last = (line.bbox for line in tree.children)
     assert (first.left, first.top, first.right, first.bottom) == (0, 0, 40, 15)
-    assert (second.left, second.right) == (60, 100)
+    assert (flat.top, flat.bottom) == (30, 31)  # the model wrote a box of no height: its words still count
+    assert (last.left, last.right) == (60, 100)
+
+
+def test_a_vertical_line_is_set_one_character_under_the_other_and_a_block_over_several_lines() -> None:
+    vertical = page_tree([("茶餘酒後", (400, 0, 450, 400))], 1000, 1000, 72.0, 0)
+    assert [line.get_text_recursive() for line in vertical.children] == ["茶", "餘", "酒", "後"]
+    assert [line.bbox.top for line in vertical.children] == [0, 100, 200, 300]
+    caption = "Figure 4 | To test model performance under different compression ratios we configure it"
+    block = page_tree([(caption, (100, 50, 870, 240))], 1000, 1000, 72.0, 0)
+    assert len(block.children) > 2 and " ".join(line.get_text_recursive() for line in block.children) == caption
+    one_line = page_tree([("Hydraulic pressure 212 bar", (100, 0, 400, 20))], 1000, 1000, 72.0, 0)
+    assert len(one_line.children) == 1
 
 
 @pytest.mark.parametrize("text", ["Hydraulic pressure 212 bar", "订单号 A1234 已发货", "مرحبا بالعالم"])
