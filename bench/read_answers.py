@@ -8,6 +8,7 @@ image), whose texts hold its words.
 
     python -m bench.read_answers            # the table, one line per form
     python -m bench.read_answers --failures # and why each unclean answer fails
+    python -m bench.read_answers --plan     # 1.5's tasks for documents: which keep the text, which give boxes
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from gateway.documents.answers import read_answer
 from gateway.documents.build import PageAnswers, build_document
 from gateway.documents.exports import to_markdown, to_text
 from prompts.catalog import load_prompt_set
@@ -139,11 +141,34 @@ def report(verdicts: list[Verdict], failures: bool) -> str:
     return "\n".join(lines)
 
 
+def plan_evidence(answers: list[RealAnswer]) -> str:
+    """For the 1.5 answers to each task a document can be read with: how many keep the page's text (words that
+    reach the page's blocks) and how many give usable boxes."""
+    rows = []
+    for task, gives_boxes in (("layout_parse", True), ("document", False), ("spotting_json", True), ("spotting", True)):
+        asked = [answer for answer in answers if answer.model == "1.5" and answer.task == task]
+        text = boxes = 0
+        for answer in asked:
+            cleaned, _ = cut_repeated_tail(answer.answer, min_chars=load_prompt_set("1.5").cleanup_min_chars)
+            reading = read_answer(cleaned, *answer.size)
+            text += any(block.text for block in reading.blocks)
+            if task == "layout_parse":
+                boxes += any(block.box for block in reading.blocks)
+            elif gives_boxes:
+                boxes += bool(parse_spotting(cleaned, *answer.size))
+        shown = f"{boxes:>5} / {len(asked)}" if gives_boxes else f"{'—':>5}"
+        rows.append(f"{task:<14} {text:>4} / {len(asked):<3} {shown}")
+    return "\n".join([f"{'1.5 task':<14} {'text kept':>9} {'boxes':>9}", *rows])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--failures", action="store_true", help="list each unclean answer and why")
+    parser.add_argument("--plan", action="store_true", help="which 1.5 tasks keep the text and give boxes")
     args = parser.parse_args()
     print(report([judge(answer) for answer in ANSWERS], args.failures))
+    if args.plan:
+        print(plan_evidence(ANSWERS))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ POINTS = rf"\[?\s*(?:{_ELEMENT})(?:\s*,\s*(?:{_ELEMENT}))*\s*\]?"
 _VALUE_TAGS = re.compile(
     rf"<(?:poly|quad|box|point)>\s*(?:{POINTS})?\s*(?:</(?:poly|quad|box|point)>)?|<dir>[^<]*(?:</dir>)?"
 )
+_DIRECTION = re.compile(r"^<dir>[^<]*(?:</dir>|</?[a-z]*$)?")  # closed, or cut by the length limit
+_PLACES = re.compile(r"<(?:hy-meta|poly|quad)>")
 _LABEL = re.compile(r"<layout>[^<]*(?:</layout>|$)")
 # Two or more ``(x,y)`` points in a row: a box (spotting, figures) or a polygon.
 COORDINATE_RUN = re.compile(rf"\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\)(?:\s*,\s*\(\s*{NUMBER}\s*,\s*{NUMBER}\s*\))+")
@@ -52,16 +54,21 @@ _PUNCTUATION = re.compile(r"[\W_]+", re.UNICODE)
 NON_ANSWER = "The model answered that the image holds no text; the text is left empty."
 
 
-def strip_markup(text: str) -> str:
-    """``text`` with every HunyuanOCR tag and coordinate run taken out (what they held as values too)."""
-    if "<" in text:
-        text = _VALUE_TAGS.sub(" ", text)
-        text = _LABEL.sub(" ", text)
-        text = _TAG.sub(" ", text)
-        if (cut := _CUT_TAG.search(text)) and any(name.startswith(cut.group(1)) for name in TAG_NAMES):
-            text = text[: cut.start()]
-    if "(" in text:
+def strip_markup(text: str, *, runs: bool = True) -> str:
+    """``text`` with every HunyuanOCR tag (and the values tags hold) taken out, and its coordinate runs unless
+    ``runs`` is false (LaTeX, code and tables keep theirs)."""
+    text = _without_tags(text)
+    if runs and "(" in text:
         text = COORDINATE_RUN.sub(" ", text)
+    return text
+
+
+def _without_tags(text: str) -> str:
+    if "<" not in text:
+        return text
+    text = _TAG.sub(" ", _LABEL.sub(" ", _VALUE_TAGS.sub(" ", text)))
+    if (cut := _CUT_TAG.search(text)) and any(name.startswith(cut.group(1)) for name in TAG_NAMES):
+        text = text[: cut.start()]
     return text
 
 
@@ -70,7 +77,7 @@ def unwrap(answer: str) -> str:
     and a leading ``<dir>N</dir>`` (the page's text direction)."""
     stripped = answer.strip()
     if stripped.startswith("<dir>"):
-        stripped = re.sub(r"^<dir>[^<]*(?:</dir>)?", "", stripped).strip()
+        stripped = _DIRECTION.sub("", stripped).strip()
     if stripped.startswith("<trans>"):
         stripped = stripped[len("<trans>") :].removesuffix("</trans>").strip()
     return stripped if stripped != answer.strip() else answer
@@ -78,11 +85,13 @@ def unwrap(answer: str) -> str:
 
 def is_non_answer(answer: str) -> bool:
     """Whether ``answer`` says, rather than shows, that there is no text: ``图片中没有文字。``, ``<dir>0</dir>``,
-    an empty ``<trans></trans>``, or nothing at all."""
+    an empty ``<trans></trans>``, or nothing at all (not a layout answer of boxes without text: that placed
+    something)."""
     text = unwrap(answer)
-    if "<" in text:  # tags and what they hold go; coordinates stay (a page that is only a box is not empty)
-        text = _TAG.sub(" ", _LABEL.sub(" ", _VALUE_TAGS.sub(" ", text)))
-    bare = _PUNCTUATION.sub("", text).lower()
+    if _PLACES.search(text):  # boxes without text: the readers say so (the model saw something to place)
+        return False
+    # Tags and what they hold go; coordinates stay (a page that is only a box is not empty).
+    bare = _PUNCTUATION.sub("", _without_tags(text)).lower()
     return bare == "" or bare in _NON_ANSWERS
 
 

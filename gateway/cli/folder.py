@@ -7,7 +7,7 @@ Each input becomes one output file under ``--out`` (the folder structure mirrore
 - one document per input, made as ``POST /ocr?format=…`` makes it (``gateway/documents/convert.py``): ``md``
   (for ``--task auto``/``document``/``layout_parse``), ``html``, ``doctags``, ``docling`` (DoclingDocument JSON),
   ``chunks`` (JSON), and ``pdf``, the input with an invisible text layer. Each page is read with the tasks the
-  gateway's ``/ocr`` would choose (``plan_pages``, from what ``/v1/models`` and ``/v1/tasks`` say), and the
+  gateway's ``/ocr`` would choose (``plan_pages``, from what ``/v1/models`` says), and the
   document is built and exported here, so ``--max-pdf-pages`` does not bound it.
 
 PDFs are split into pages here, one request per page and task, so a 300-page PDF is fine. Outputs are written
@@ -254,13 +254,10 @@ def _error_message(response: httpx.Response) -> str:
 
 
 async def _plan(client: httpx.AsyncClient, output_format: str) -> Plan:
-    """The tasks ``/ocr?format=…`` reads each page with on this gateway: from its engine and its task catalog."""
-    models, catalog = await asyncio.gather(_get(client, "/v1/models"), _get(client, "/v1/tasks"))
+    """The tasks ``/ocr?format=…`` reads each page with on this gateway: from what its engine reads."""
+    models = await _get(client, "/v1/models")
     parses_layout = models["data"][0].get("parses_layout") is not False  # older gateways do not say: HunyuanOCR
-    tasks = [task["id"] for task in catalog["data"]]
-    return plan_pages(
-        DOCUMENT_FORMATS.get(output_format, output_format), None, parses_layout=parses_layout, tasks=tasks
-    )
+    return plan_pages(DOCUMENT_FORMATS.get(output_format, output_format), None, parses_layout=parses_layout)
 
 
 async def _get(client: httpx.AsyncClient, path: str) -> dict[str, Any]:

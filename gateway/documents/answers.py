@@ -57,7 +57,7 @@ def read_answer(answer: str, width: int, height: int) -> Reading:
     if is_layout(answer):
         blocks = [block for region in read_layout(answer) for block in _region(region, width, height)]
     else:
-        blocks = read_markdown(runs_as_lines(answer), width, height)
+        blocks = _markdown(answer, width, height)
     blocks = [cleaned for block in blocks if (cleaned := _without_markup(block)) is not None]
     warnings = [] if any(block.text for block in blocks) else [BOX_ONLY]  # the answer is not blank (see above)
     if any(block.table is not None and block.table.cut for block in blocks):
@@ -65,10 +65,20 @@ def read_answer(answer: str, width: int, height: int) -> Reading:
     return Reading(blocks, tuple(warnings))
 
 
+def _markdown(text: str, width: int, height: int) -> list[Block]:
+    """Markdown's blocks, HunyuanOCR's stray tags out first (a word on either side of one stays a word) and
+    spotting runs as lines."""
+    return read_markdown(runs_as_lines(strip_markup(text, runs=False)), width, height)
+
+
 def _without_markup(block: Block) -> Block | None:
     """``block`` with leftover tags and coordinate runs out of its text; None when nothing else was in it."""
-    if block.kind in _LITERAL or not block.text:
+    if not block.text:
         return block
+    if block.kind in _LITERAL:  # LaTeX, code and cells keep their parentheses; HunyuanOCR's tags never belong
+        return (
+            replace(block, text=stripped) if (stripped := strip_markup(block.text, runs=False)) != block.text else block
+        )
     lines = (" ".join(line.split()) for line in strip_markup(block.text).split("\n"))
     text = "\n".join(line for line in lines if line)
     if text == block.text:
@@ -81,7 +91,7 @@ def _region(region: Region, width: int, height: int) -> list[Block]:
     bounds = region.bounds
     box = to_pixels(bounds, width, height) if bounds is not None else None
     kind = _kind(region.category, box, height)
-    blocks = [replace(block, box=box) for block in read_markdown(runs_as_lines(region.text), width, height)]
+    blocks = [replace(block, box=box) for block in _markdown(region.text, width, height)]
     if kind is None or (kind == "heading" and blocks and blocks[0].kind == "heading"):
         return blocks
     if kind == "picture":

@@ -1,10 +1,12 @@
 """``POST /ocr?format=…``: a request's pages read into one document, answered in the format asked for.
 
 What each page costs (engine calls), chosen by the request:
-- document parsing, once per page: the structure (headings, lists, tables, formulas, pictures). HunyuanOCR-1.5's
-  ``layout_parse`` also gives every block its box, so with 1.5 boxes cost nothing more;
-- spotting, once more per page when boxes are wanted and the parsing gave none (HunyuanOCR 1.0): its lines are
-  aligned with the parsed blocks (``align``) to place them;
+- document parsing, once per page: the structure (headings, lists, tables, formulas, pictures);
+- spotting, once more per page when boxes are wanted: its lines are aligned with the parsed blocks (``align``) to
+  place them. HunyuanOCR-1.5 and 1.0 alike: 1.5's ``layout_parse`` would give every block its box in one call, but
+  on real answers it often gives the boxes without the text (4 of its 6 answers in ``tests/real_answers``, against
+  2 of 5 for document parsing, both from broken back ends), and a page whose text is lost cannot be placed back
+  — two calls that each fail alone lose a page's places at worst (``python -m bench.read_answers --plan``);
 - an engine that reads text lines only (rapidocr) is asked for spotting alone: every line a text item with its box;
 - ``pdf`` is spotting alone, whatever the engine: its lines become the invisible text layer OCRmyPDF puts over
   the original pages (``searchable.py``).
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -76,9 +77,7 @@ class DocumentService:
                 "leave out task and prompt (or use format=json).",
                 param="task" if options.task is not None else "prompt",
             )
-        return plan_pages(
-            options.format, options.boxes, parses_layout=self._parses_layout, tasks=self._ocr.prompt_set.tasks
-        )
+        return plan_pages(options.format, options.boxes, parses_layout=self._parses_layout)
 
     async def convert(
         self,
@@ -126,14 +125,12 @@ class DocumentService:
         return await self._ocr.read_pages(document, asked, at_once=at_once)
 
 
-def plan_pages(format: str, boxes: bool | None, *, parses_layout: bool, tasks: Collection[str]) -> Plan:
+def plan_pages(format: str, boxes: bool | None, *, parses_layout: bool) -> Plan:
     """The tasks a document in ``format`` reads each page with, on an engine that ``parses_layout`` (or reads text
-    lines only) with the prompt set's ``tasks``; ``boxes`` None: as the format needs (``PLACED_BY_DEFAULT``)."""
+    lines only); ``boxes`` None: as the format needs (``PLACED_BY_DEFAULT``)."""
     boxes = boxes if boxes is not None else format in PLACED_BY_DEFAULT
     if not parses_layout or format == "pdf":
         return Plan(parsing=None, spotting="spotting")
-    if boxes and "layout_parse" in tasks:
-        return Plan(parsing="layout_parse", spotting=None)
     return Plan(parsing="document", spotting="spotting" if boxes else None)
 
 

@@ -45,7 +45,7 @@ _BOX_AT_END = re.compile(r"[ \t,，]*\(\s*\d{1,4}\s*,\s*\d{1,4}\s*\)\s*,\s*\(\s*
 _BOX_WINDOW = 64
 _PIPE = re.compile(r"(?<!\\)\|")
 _RULE_CELL = re.compile(r"^\s*[:：]?\s*-+\s*[:：]?\s*$")
-_TAG = re.compile(r"<[^<>]*>")
+_TAG = re.compile(r"<[^<>]*(?:>|$)")  # a tag, or one cut at the end
 _CAPTION = re.compile(
     r"^(?:fig(?:ure)?\.?|tab(?:le)?\.?|chart|图|表)\s*[0-9０-９一二三四五六七八九十ivx]", re.IGNORECASE
 )
@@ -180,8 +180,11 @@ class _Reader:
         self._loose(source[start:])
 
     def _loose(self, source: str) -> None:
+        """Text around tables in an HTML block, its tags (cut ones too) taken out, read as Markdown."""
         text = html.unescape(_TAG.sub(" ", source)).strip()
-        if text:
+        if text.startswith("<"):  # still HTML to CommonMark (an unclosed "<x" left): as text, not read again
+            self._add(Block("paragraph", text))
+        elif text:
             self.read(SyntaxTreeNode(_PARSER.parse(text)).children, depth=0)
 
 
