@@ -159,10 +159,17 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
         concurrency=settings.batch.batch_concurrency,
         request_timeout=settings.request_timeout,
         single_gateway=single_gateway,
+        max_attempts=settings.batch.batch_max_attempts,
         metrics=app.state.metrics.batch,
     )
     tasks = ConvertTaskWorker(
-        jobs.tasks, app.state.docling, app.state.admission, app.state.lifecycle, single_gateway=single_gateway
+        jobs.tasks,
+        app.state.docling,
+        app.state.admission,
+        app.state.lifecycle,
+        request_timeout=settings.request_timeout,
+        max_attempts=settings.batch.task_max_attempts,
+        single_gateway=single_gateway,
     )
     app.state.jobs, app.state.batch_worker, app.state.convert_worker = jobs, worker, tasks
     worker.start()

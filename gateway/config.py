@@ -62,6 +62,12 @@ class BatchSettings:
     )
     max_batch_file_mb: float = setting(200.0, "largest file accepted by /v1/files (413 beyond)", group="batch")
     batch_concurrency: int = setting(8, "batch requests in the engine at once, beside interactive ones", group="batch")
+    batch_max_attempts: int = setting(
+        3,
+        "times a batch request (or a batch's validate/finish step) is tried before it ends as failed: a request "
+        "that keeps killing its engine or its gateway, an input that cannot be stored",
+        group="batch",
+    )
     max_queued_batch_requests_per_key: int = setting(
         1_000_000,
         "batch requests one API key may have queued (validating or pending); POST /v1/batches past it is a 429; "
@@ -70,6 +76,12 @@ class BatchSettings:
     )
     task_results_hours: float = setting(
         24.0, "hours a finished /v1/convert/*/async task's result is kept before it is deleted", group="batch"
+    )
+    task_max_attempts: int = setting(
+        3,
+        "times a /v1/convert/*/async task is run before it ends as failed: a run that raised an unexpected error, "
+        "met an engine that was not serving or died with its gateway is tried again after a backoff",
+        group="batch",
     )
     url_signing_key: str | None = setting(
         None,

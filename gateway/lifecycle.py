@@ -39,6 +39,10 @@ class Lifecycle:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
+    def serving(self) -> bool:
+        """Whether the engine is loaded and healthy now (an error from it then concerns one request, not all)."""
+        return self.state == "ready" and self._engine.is_healthy()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()

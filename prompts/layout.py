@@ -29,7 +29,7 @@ _META = re.compile(
     r"(?:</hy-meta>)?"
 )
 _NUMBER = re.compile(NUMBER)
-_ITEM_START = re.compile(r'\{\s*"layout_type"')
+_ITEM_START = re.compile(r'\{\s*"(?:layout_type|bbox|text)"')  # an object, whichever key it writes first
 _LOOSE_CATEGORY = re.compile(r'"layout_type"\s*:\s*"([^"]*)"')
 _LOOSE_BBOX = re.compile(r'"bbox"\s*:\s*("[^"]*"?|\[[-\d\s,.\[\]]*\]?)')
 _LOOSE_TEXT = re.compile(r'"text"\s*:\s*"')
@@ -103,10 +103,10 @@ def _tagged(answer: str) -> list[Region]:
 
 def _item_spans(body: str) -> list[tuple[int, int]]:
     """Where each region object of a JSON answer that does not parse starts and ends: from its
-    ``{"layout_type"`` to the next one (the text of a region cannot be told apart by its quotes, which may be
+    first key to the next object's (the text of a region cannot be told apart by its quotes, which may be
     unescaped HTML attributes, so the next region's start bounds it)."""
     starts = [match.start() for match in _ITEM_START.finditer(body)]
-    return list(zip(starts, [*starts[1:], len(body)], strict=True))
+    return list(zip(starts, [*starts[1:], len(body)], strict=False))
 
 
 def _loose_json_region(item: str) -> Region:

@@ -37,6 +37,7 @@ class Unit:
     line: int
     custom_id: str | None
     body: dict[str, Any] | None
+    attempts: int = 0  # runs started before this claim (a run that never answered: its gateway or engine died)
 
     @property
     def key(self) -> Key:
@@ -127,7 +128,11 @@ class UnitClaims:
         where = (batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending", _lease_free(now))
         candidates = (
             select(
-                batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.body, batch_requests.c.lease_owner
+                batch_requests.c.line,
+                batch_requests.c.custom_id,
+                batch_requests.c.body,
+                batch_requests.c.lease_owner,
+                batch_requests.c.attempts,
             )
             .where(*where)
             .order_by(batch_requests.c.line)
@@ -145,31 +150,37 @@ class UnitClaims:
                 .returning(batch_requests.c.line)
             )
             lines = set(taken.scalars().all())
-        units = [Unit(batch_id, row.line, row.custom_id, row.body) for row in rows if row.line in lines]
+        units = [Unit(batch_id, row.line, row.custom_id, row.body, row.attempts) for row in rows if row.line in lines]
         return units, sum(1 for row in rows if row.line in lines and row.lease_owner is not None)
 
-    async def renew(self, worker: str, keys: Iterable[Key], lease_seconds: int) -> None:
-        """Extends ``worker``'s leases on these units (those it still holds)."""
-        await self._set_leases(worker, keys, lease_expires_at=int(time.time()) + lease_seconds)
+    async def renew(self, worker: str, keys: Iterable[Key], lease_seconds: int) -> set[Key]:
+        """Extends ``worker``'s leases on these units; the keys it still held (another gateway took the others
+        over: their runs here must stop)."""
+        return await self._set_leases(worker, keys, lease_expires_at=int(time.time()) + lease_seconds)
 
-    async def release(self, worker: str, keys: Iterable[Key]) -> None:
-        """Gives these units back: pending, free for the next claim."""
-        await self._set_leases(worker, keys, lease_owner=None, lease_expires_at=None)
+    async def release(self, worker: str, keys: Iterable[Key], *, retry_in: int = 0) -> None:
+        """Gives these units back: pending, free for the next claim — at once, or after ``retry_in`` seconds (a
+        lease held by no one until then)."""
+        lapse = int(time.time()) + retry_in if retry_in else None
+        await self._set_leases(worker, keys, lease_owner=None, lease_expires_at=lapse)
 
-    async def _set_leases(self, worker: str, keys: Iterable[Key], **values: Any) -> None:
+    async def _set_leases(self, worker: str, keys: Iterable[Key], **values: Any) -> set[Key]:
+        """Sets these units' lease columns where ``worker`` holds them; the keys it held."""
         lines: dict[str, list[int]] = defaultdict(list)
         for batch_id, line in keys:
             lines[batch_id].append(line)
-        if not lines:
-            return
+        held: set[Key] = set()
         async with self._database.begin() as connection:
             for batch_id, numbers in lines.items():
-                await connection.execute(
+                changed = await connection.execute(
                     update(batch_requests)
                     .where(batch_requests.c.batch_id == batch_id, batch_requests.c.line.in_(numbers))
                     .where(batch_requests.c.lease_owner == worker)
                     .values(**values)
+                    .returning(batch_requests.c.line)
                 )
+                held.update((batch_id, line) for line in changed.scalars().all())
+        return held
 
     async def release_all(self, worker: str | None = None) -> None:
         """Frees ``worker``'s unit leases (everyone's when None: a single gateway restarting on SQLite)."""
@@ -183,10 +194,11 @@ class UnitClaims:
         async with self._database.begin() as connection:
             await connection.execute(statement)
 
-    async def count_attempt(self, unit: Unit) -> None:
-        """Committed before the engine sees the request: a crash then shows as a second attempt."""
+    async def count_attempt(self, unit: Unit, change: int = 1) -> None:
+        """Committed before the engine sees the request: a crash then shows as a second attempt (``change`` -1
+        takes one back)."""
         async with self._database.begin() as connection:
-            await connection.execute(_row(unit).values(attempts=batch_requests.c.attempts + 1))
+            await connection.execute(_row(unit).values(attempts=batch_requests.c.attempts + change))
 
     async def record(self, unit: Unit, ok: bool, result: dict[str, Any]) -> None:
         """A request's output line; only a pending request takes one, so each line is answered once."""

@@ -41,6 +41,7 @@ ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 CANCELLABLE = ("validating", "in_progress")
 OUTPUT_PURPOSE = "batch_output"
 INSERT_CHUNK = 500
+_STEPS = {"validating": "validated", "finalizing": "finalized", "cancelling": "cancelled", "in_progress": "finished"}
 
 
 @finished_when_cancelled
@@ -153,7 +154,10 @@ class BatchStore:
         """The oldest batch with a lifecycle step due that no other live gateway holds, now leased to ``worker``:
         validating, finalizing, cancelling or expired with none of its requests running, or with all answered."""
         now = int(time.time())
-        free = or_(batches.c.lease_owner.is_(None), batches.c.lease_owner == worker, batches.c.lease_expires_at < now)
+        free = and_(
+            or_(batches.c.lease_owner.is_(None), batches.c.lease_owner == worker, batches.c.lease_expires_at < now),
+            or_(batches.c.step_retry_at.is_(None), batches.c.step_retry_at <= now),  # a failed step waits its turn
+        )
         pending = batch_requests.c.batch_id == batches.c.id, batch_requests.c.state == "pending"
         any_pending = exists().where(*pending)
         any_running = exists().where(*pending, batch_requests.c.lease_expires_at >= now)
@@ -192,8 +196,42 @@ class BatchStore:
             await connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.lease_owner == worker)
-                .values(lease_owner=None, lease_expires_at=None)
+                .values(lease_owner=None, lease_expires_at=None, step_failures=0, step_retry_at=None)
             )
+
+    async def step_failed(self, batch_id: str, worker: str, reason: str, *, attempts: int, backoff: float) -> bool:
+        """A lifecycle step of the batch failed: it is tried again after ``backoff`` seconds, doubled each time, and
+        after ``attempts`` failures the batch ends failed with ``reason``. True when it ended so."""
+        now = int(time.time())
+        async with self._database.begin() as connection:
+            row = (
+                await connection.execute(
+                    select(batches.c.step_failures, batches.c.status).where(batches.c.id == batch_id)
+                )
+            ).one()
+            failures = row.step_failures + 1
+            if failures < attempts:
+                await connection.execute(
+                    update(batches)
+                    .where(batches.c.id == batch_id, batches.c.lease_owner == worker)
+                    .values(
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        step_failures=failures,
+                        step_retry_at=now + round(backoff * 2 ** (failures - 1)),
+                    )
+                )
+                return False
+            message = (
+                f"The batch could not be {_STEPS.get(row.status, 'processed')}: failed {failures} times ({reason})."
+            )
+            error = BatchErrors(data=[BatchError(code="server_error", message=message)]).model_dump()
+            ended = await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id, batches.c.status.in_(ACTIVE))
+                .values(status="failed", failed_at=now, errors=error, lease_owner=None, lease_expires_at=None)
+            )
+            return ended.rowcount == 1
 
     async def release_leases(self, worker: str | None = None) -> None:
         """Frees the batch and unit leases of ``worker`` (all when None: a single gateway restarting on SQLite)."""

@@ -37,6 +37,11 @@ def parse_input(data: bytes, batch_id: str, endpoint: str) -> ParsedInput:
     for number, raw in enumerate(data.splitlines(), start=1):
         if not raw.strip():
             continue
+        if len(parsed.rows) == MAX_REQUESTS:  # counted while reading: the rest is not parsed
+            parsed.errors.append(
+                BatchError(code="too_many_requests", message=f"A batch holds at most {MAX_REQUESTS} requests.")
+            )
+            return parsed
         custom_id, body, problem = _read_line(raw, endpoint)
         if custom_id is not None:
             if custom_id in seen:
@@ -58,10 +63,6 @@ def parse_input(data: bytes, batch_id: str, endpoint: str) -> ParsedInput:
             parsed.rows.append({**row, "state": "failed", "result": result})
     if not parsed.rows:
         parsed.errors.append(BatchError(code="empty_file", message="The input file has no requests."))
-    if len(parsed.rows) > MAX_REQUESTS:
-        parsed.errors.append(
-            BatchError(code="too_many_requests", message=f"A batch holds at most {MAX_REQUESTS} requests.")
-        )
     return parsed
 
 
@@ -76,6 +77,10 @@ def _read_line(raw: bytes, endpoint: str) -> tuple[str | None, dict[str, Any] | 
     custom_id = item.get("custom_id")
     if not isinstance(custom_id, str) or not 0 < len(custom_id) <= MAX_CUSTOM_ID or "\x00" in custom_id:
         return None, None, f"custom_id must be a string of 1 to {MAX_CUSTOM_ID} characters (no NUL)."
+    if not _storable(custom_id):
+        return None, None, "custom_id holds a lone UTF-16 surrogate (such as \\ud800), which is not text."
+    if not _storable(json.dumps(item, ensure_ascii=False)):
+        return custom_id, None, "the line holds a lone UTF-16 surrogate (such as \\ud800), which is not text."
     if item.get("method") != "POST":
         return custom_id, None, "method must be 'POST'."
     if item.get("url") != endpoint:
@@ -83,6 +88,16 @@ def _read_line(raw: bytes, endpoint: str) -> tuple[str | None, dict[str, Any] | 
     if not isinstance(item.get("body"), dict):
         return custom_id, None, "body must be a JSON object."
     return custom_id, item["body"], None
+
+
+def _storable(text: str) -> bool:
+    """Whether ``text`` is real Unicode: JSON's ``\\ud800`` escape decodes to half a character, which no database
+    column takes (and which would fail every attempt to store the batch)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def assemble(results: Sequence[RowMapping], unfinished: tuple[str, str] | None) -> dict[str, bytes]:

@@ -47,6 +47,9 @@ batches = Table(
     Column("lease_owner", String(64), nullable=True),
     Column("lease_expires_at", BigInteger, nullable=True),
     Column("input_lines", Integer, nullable=True),  # counted at creation, for the per-key limit on queued work
+    # A lifecycle step that failed: how often, and when it may be tried again (it fails the batch at the bound).
+    Column("step_failures", Integer, nullable=False, server_default="0"),
+    Column("step_retry_at", BigInteger, nullable=True),
     Index("ix_batches_owner", "owner", "seq"),
     Index("ix_batches_status", "status"),
 )

@@ -9,6 +9,12 @@ due — validate an input, assemble an output — each once, whichever gateway g
 Every request's attempt and result are committed before the next step, so after a crash (even SIGKILL) the work
 resumes where it was: finished lines are never run again, the dead gateway's units are taken over once their
 leases lapse, and the output file is assembled from the database exactly once per line at the end.
+
+Nothing is tried for ever: a request started ``max_attempts`` times without an answer (its engine or gateway died
+each time, or the engine kept refusing it while serving others) ends with an error line "failed N times", and a
+lifecycle step that keeps failing (an input that cannot be stored, an output that cannot be written) is tried again
+after a backoff and then fails its batch — either way the queue moves on. Claiming units and taking steps are
+tried apart, so a failing step never stops the units.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,6 +48,7 @@ LEASE_SECONDS = 30  # another gateway takes a unit (or a lifecycle step) over on
 KEEPER_INTERVAL = 1.0  # how often running units' leases are renewed and their batches' status (cancel) read
 IDLE_POLL = 2.0  # new work from other gateways is seen within this
 QUEUE_DEPTH_INTERVAL = 5.0  # how often the queue-depth gauge is read from the database
+BACKOFF_SECONDS = 2.0  # before a failed request or step is tried again; doubled at each failure
 UNFINISHED = {
     "cancelled": ("batch_cancelled", "This request was not run because the batch was cancelled."),
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
@@ -59,6 +66,7 @@ class BatchWorker:
         concurrency: int,
         request_timeout: float,
         single_gateway: bool,
+        max_attempts: int = 3,
         metrics: BatchMetrics | None = None,
     ) -> None:
         self._batches, self._units, self._files = batches, batches.units, files
@@ -66,6 +74,7 @@ class BatchWorker:
         self._concurrency = concurrency
         self._request_timeout = request_timeout
         self._single_gateway = single_gateway  # SQLite: no other gateway can hold a lease
+        self._max_attempts = max(1, max_attempts)
         self._metrics = metrics or BatchMetrics()
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
@@ -99,16 +108,21 @@ class BatchWorker:
             group.create_task(self._keep())
             while True:
                 self._wake.clear()  # before looking: a unit finishing meanwhile wakes the wait below
-                try:
-                    busy = await self._tend()
-                    busy = await self._fill(group) or busy
-                except Exception:
-                    logger.exception("the batch worker failed; retrying")
-                    busy = False
+                busy = await self._tried(self._tend())
+                busy = await self._tried(self._fill(group)) or busy
                 if not busy:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_POLL):
                             await self._wake.wait()
+
+    @staticmethod
+    async def _tried(work: Awaitable[bool]) -> bool:
+        """``work``'s answer; False when it failed (the database unreachable: the next pass tries again)."""
+        try:
+            return await work
+        except Exception:
+            logger.exception("the batch worker failed; retrying")
+            return False
 
     # --- units: claimed, run, kept ----------------------------------------------
 
@@ -126,12 +140,17 @@ class BatchWorker:
 
     async def _answer(self, unit: Unit) -> None:
         try:
+            if unit.attempts >= self._max_attempts:
+                await self._units.record(unit, False, self._gave_up(unit))
+                return
             await self._units.count_attempt(unit)
             ok, result = await self._call(unit)
             await self._units.record(unit, ok, result)
         except EngineUnavailable:
             self._paused_until = time.monotonic() + IDLE_POLL
-            await self._give_back(unit)  # pending again, for when an engine is back
+            if not self._lifecycle.serving():
+                await self._units.count_attempt(unit, -1)  # the engine is down for everyone: not this request's fault
+            await self._give_back(unit)  # pending again, after a backoff
         except Exception:
             logger.exception("batch request %s of %s failed; it stays pending", unit.line, unit.batch_id)
             await self._give_back(unit)
@@ -140,8 +159,18 @@ class BatchWorker:
             self._wake.set()
 
     async def _give_back(self, unit: Unit) -> None:
+        retry_in = round(BACKOFF_SECONDS * 2**unit.attempts)
         with contextlib.suppress(Exception):  # else its lease lapses, and the unit is taken over then
-            await self._units.release(self.name, [unit.key])
+            await self._units.release(self.name, [unit.key], retry_in=retry_in)
+
+    def _gave_up(self, unit: Unit) -> dict[str, Any]:
+        """The error line of a request started ``max_attempts`` times without an answer."""
+        error = ServerError(
+            f"The request failed {unit.attempts} times without an answer (its engine or gateway stopped each time); "
+            "it is not tried again."
+        )
+        request_id = new_request_id()
+        return output_line(request_id, unit.custom_id, error.status_code, error.body().model_dump(), request_id)
 
     async def _keep(self) -> None:
         """Renews the running units' leases; stops those whose batch was cancelled or ran past its window."""
@@ -159,7 +188,11 @@ class BatchWorker:
 
     async def _keep_units(self) -> None:
         keys = list(self._running)
-        await self._units.renew(self.name, keys, LEASE_SECONDS)
+        kept = await self._units.renew(self.name, keys, LEASE_SECONDS)
+        for key in set(keys) - kept:  # taken over (this gateway stalled past its lease): the new holder answers it
+            if (task := self._running.get(key)) is not None:
+                task.cancel()
+        keys = [key for key in keys if key in kept]
         statuses = await self._units.statuses({batch_id for batch_id, _ in keys})
         now = time.time()
         stopped = {
@@ -183,9 +216,13 @@ class BatchWorker:
         try:
             async with self._holding(batch["id"]):
                 await self._step(batch)
-        except Exception:
-            await self._batches.release(batch["id"], self.name)
-            raise
+        except Exception as error:
+            logger.exception("batch %s: its %s step failed", batch["id"], batch["status"])
+            reason = f"{type(error).__name__}: {error}"[:300]
+            attempts, backoff = self._max_attempts, BACKOFF_SECONDS
+            if await self._batches.step_failed(batch["id"], self.name, reason, attempts=attempts, backoff=backoff):
+                logger.warning("batch %s failed: its %s step failed %d times", batch["id"], batch["status"], attempts)
+            return True
         await self._batches.release(batch["id"], self.name)
         return True
 

@@ -146,10 +146,11 @@ class _Reader:
         self._text("\n".join(run))
 
     def _text(self, source: str) -> None:
-        tokens = [token for token in _parse_inline(source) if token.type != "text" or token.content.strip()]
-        if len(tokens) == 1 and tokens[0].type == "image":  # a picture the model linked rather than boxed
+        tokens = _parse_inline(source)
+        shown = [token for token in tokens if token.type != "text" or token.content.strip()]
+        if len(shown) == 1 and shown[0].type == "image":  # a picture the model linked rather than boxed
             self._add(Block("picture"))
-            self._add(Block("caption", _plain(tokens[0].children or [])))
+            self._add(Block("caption", _plain(shown[0].children or [])))
         else:
             self._add(Block("paragraph", _plain(tokens, lines=True)))
 
