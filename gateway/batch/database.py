@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "gateway.db"
 SQLITE_BUSY_MS = 30_000
 DATABASE_CONNECTIONS = 10  # per gateway, on PostgreSQL
+MIN_SQLITE = (3, 35, 0)
 Store = TypeVar("Store", bound=type)
 
 
@@ -44,10 +46,22 @@ async def open_database(url: str) -> AsyncEngine:
     pooled = {"pool_size": DATABASE_CONNECTIONS // 2, "max_overflow": DATABASE_CONNECTIONS // 2}
     engine = create_async_engine(url, **(pooled if make_url(url).get_backend_name() == "postgresql" else {}))
     if engine.dialect.name == "sqlite":
+        check_sqlite(sqlite3.sqlite_version_info)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
     return engine
+
+
+def check_sqlite(version: tuple[int, int, int]) -> None:
+    """Refuses an SQLite older than 3.35 at start: claims use ``UPDATE … RETURNING``, which it lacks — every
+    claim would fail, and no batch would ever run."""
+    if version < MIN_SQLITE:
+        found, needed = ".".join(map(str, version)), ".".join(map(str, MIN_SQLITE))
+        raise RuntimeError(
+            f"The job store needs SQLite {needed} or newer (UPDATE … RETURNING); this Python has {found}. "
+            "Use a newer Python or SQLite, or --database-url postgresql://…, or --no-batch-api."
+        )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import insert, update
 from adapters.engine import EngineOutput, EngineRequest
 from gateway.batch import worker
 from gateway.batch.claims import Key, UnitClaims
-from gateway.batch.database import database_url, open_database
+from gateway.batch.database import check_sqlite, database_url, open_database
 from gateway.batch.tables import batch_requests, batches
 from gateway.errors import EngineUnavailable
 from tests.fakes import FakeEngine
@@ -184,3 +184,9 @@ BATCH_ROW = {
     "created_at": 0,
     "expires_at": 2**40,
 }
+
+
+def test_an_sqlite_without_returning_is_refused_at_start_with_what_to_do() -> None:
+    check_sqlite((3, 35, 0))
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.35\.0 or newer.*3\.31\.1.*--database-url"):
+        check_sqlite((3, 31, 1))
