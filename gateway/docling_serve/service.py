@@ -152,6 +152,11 @@ class DoclingConverter:
         return Converted(documents, time.perf_counter() - started, ignored_options(options))
 
 
+def page_count(sources: list[Source]) -> int:
+    """The pages of the sources that could be read (at least one): the engine slots their conversion takes."""
+    return max(1, sum(len(source.document.pages) for source in sources if source.document is not None))
+
+
 def respond(converted: Converted, options: wire.ConvertOptions, target: wire.Target) -> tuple[bytes, str]:
     """The answer's body and content type: one document as JSON, or a zip of every document's files."""
     if len(converted.documents) == 1 and target.kind == "inbody" and not options.return_as_file:

@@ -5,6 +5,15 @@ the files: its inputs (``<id>-in-<n>``, written before the row, so a listed task
 its answer (``<id>-result``: the very body ``/v1/result`` sends). A worker in every gateway claims the oldest
 pending task with a lease it renews while it works; a task whose gateway died (lease lapsed) is claimed again and
 run from its inputs. Finished tasks are kept ``--task-results-hours`` and then swept, rows and blobs.
+
+Every task ends with an answer. A run that raises something unexpected (a bug, stored options that no longer
+validate, inputs that cannot be read) or meets an engine that is not serving (or is full) goes back to pending with
+its error, to be claimed again after a backoff (a pending task's ``lease_expires_at`` is its "not before"); after
+``--task-max-attempts`` runs (one that died with its gateway counts, one stopped gracefully does not) it fails with
+"The conversion failed N times: …". An error that is the request's own or the engine's answer about it (a 4xx, the
+engine failing the request) fails it at once, and so does a run past ``--request-timeout`` (counted while it holds
+engine slots or decodes its inputs: the queue for slots is waited out, not timed). A failed task is answered in
+docling-serve's shape (status ``failure``, the reason in ``errors``) and swept as any finished task.
 """
 
 from __future__ import annotations
@@ -22,14 +31,16 @@ from dataclasses import dataclass
 from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl, Ticket
 from gateway.batch.blobs import Blobs
 from gateway.batch.database import finished_when_cancelled
 from gateway.batch.tables import convert_tasks
 from gateway.batch.wire import is_id
+from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
-from gateway.docling_serve.service import MODULE, DoclingConverter, respond
-from gateway.errors import GatewayError, NotFound, RateLimited
+from gateway.docling_serve.service import MODULE, DoclingConverter, page_count, respond
+from gateway.errors import EngineUnavailable, GatewayError, NotFound, RateLimited, from_engine_error
 from gateway.lifecycle import Lifecycle
 from gateway.ocr import Upload
 
@@ -40,6 +51,10 @@ KEEPER_INTERVAL = 2.0
 IDLE_POLL = 1.0  # how often an idle worker looks for tasks other gateways accepted
 SWEEP_INTERVAL = 60.0
 WAIT_POLL = 0.2  # how often ``wait`` on /v1/status/poll looks again
+BACKOFF_SECONDS = 2.0  # before a failed run is tried again; doubled at each failure, up to MAX_BACKOFF_SECONDS
+MAX_BACKOFF_SECONDS = 300.0
+MAX_REASON = 500  # characters of an unexpected error kept as the task's error message
+TRANSIENT = (EngineUnavailable, RateLimited)  # the engine not serving now, or at capacity: worth another run
 FINISHED = ("success", "partial_success", "failure")
 
 
@@ -125,10 +140,9 @@ class ConvertTaskStore:
     async def claim(self, worker: str) -> RowMapping | None:
         """The oldest task waiting to run (or left by a gateway whose lease lapsed), now leased to ``worker``."""
         now = int(time.time())
-        free = or_(
-            convert_tasks.c.status == "pending",
-            and_(convert_tasks.c.status == "started", convert_tasks.c.lease_expires_at < now),
-        )
+        # A pending task's lease is when it may be tried again after a failed run; a started one's, its worker's.
+        lapsed = or_(convert_tasks.c.lease_expires_at.is_(None), convert_tasks.c.lease_expires_at < now)
+        free = and_(convert_tasks.c.status.in_(("pending", "started")), lapsed)
         async with self._database.begin() as connection:
             candidates = await connection.execute(
                 select(convert_tasks.c.id).where(free).order_by(convert_tasks.c.seq).limit(5)
@@ -159,14 +173,18 @@ class ConvertTaskStore:
             )
 
     async def release_leases(self, worker: str | None = None) -> None:
-        """Started tasks of ``worker`` (every one when None: a single gateway restarting) go back to pending."""
+        """Started tasks of ``worker`` stopping (their run not counted as an attempt), or every one when None (a
+        single gateway restarting: a previous life that died running a task counts as its attempt) go back to
+        pending."""
         statement = (
             update(convert_tasks)
             .where(convert_tasks.c.status == "started")
             .values(status="pending", lease_owner=None, lease_expires_at=None)
         )
         if worker is not None:
-            statement = statement.where(convert_tasks.c.lease_owner == worker)
+            statement = statement.where(convert_tasks.c.lease_owner == worker).values(
+                attempts=convert_tasks.c.attempts - 1
+            )
         async with self._database.begin() as connection:
             await connection.execute(statement)
 
@@ -178,6 +196,20 @@ class ConvertTaskStore:
             uploads.append(Upload(described["filename"], described["mime"], data))
         options = wire.ConvertOptions.model_validate(stored["options"])
         return TaskRequest(options, wire.Target.model_validate(stored["target"]), uploads)
+
+    async def retry_later(self, row: RowMapping, worker: str, error: str, *, retry_in: int) -> None:
+        """Back to pending with the run's ``error``, not to be claimed again for ``retry_in`` seconds."""
+        async with self._database.begin() as connection:
+            await connection.execute(
+                update(convert_tasks)
+                .where(convert_tasks.c.id == row["id"], convert_tasks.c.lease_owner == worker)
+                .values(
+                    status="pending",
+                    error_message=error,
+                    lease_owner=None,
+                    lease_expires_at=int(time.time()) + retry_in if retry_in > 0 else None,
+                )
+            )
 
     async def finish(
         self,
@@ -240,9 +272,13 @@ class ConvertTaskWorker:
         admission: AdmissionControl,
         lifecycle: Lifecycle,
         *,
+        request_timeout: float,
+        max_attempts: int,
         single_gateway: bool,
     ) -> None:
         self._store, self._converter, self._admission, self._lifecycle = store, converter, admission, lifecycle
+        self._timeout = request_timeout
+        self._max_attempts = max(1, max_attempts)
         self._single_gateway = single_gateway  # SQLite: no other gateway can hold a lease
         self.name = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wake = asyncio.Event()
@@ -273,7 +309,8 @@ class ConvertTaskWorker:
                 if time.monotonic() - swept > SWEEP_INTERVAL:
                     swept = time.monotonic()
                     await self._store.sweep()
-                row = await self._store.claim(self.name)
+                # While the engine is down for everyone (a pool of replicas, all out) runs are not spent on it.
+                row = await self._store.claim(self.name) if self._lifecycle.serving() else None
                 if row is not None:
                     await self._process(row)
                     continue
@@ -287,24 +324,61 @@ class ConvertTaskWorker:
     async def _process(self, row: RowMapping) -> None:
         keeper = asyncio.create_task(self._keep(row["id"]))
         try:
-            request = await self._store.inputs(row)
-            try:
-                answer, status, succeeded, failed = await self._convert(request)
-                error = None
-            except GatewayError as failure:
-                answer, status, succeeded, failed = _failed(request, failure.message), "failure", 0, row["num_docs"]
-                error = failure.message
-            await self._store.finish(row, self.name, status, answer, succeeded=succeeded, failed=failed, error=error)
+            await self._attempt(row)
         finally:
             keeper.cancel()
             await asyncio.gather(keeper, return_exceptions=True)
 
-    async def _convert(self, request: TaskRequest) -> tuple[tuple[bytes, str], wire.ConversionStatus, int, int]:
-        sources = await self._converter.load(request.uploads, request.options)
-        pages = sum(len(source.document.pages) for source in sources if source.document is not None)
-        ticket = await self._enter(max(pages, 1))
+    async def _attempt(self, row: RowMapping) -> None:
+        """One run of a claimed task: finished with its answer, failed, or put back to be tried again."""
+        runs = row["attempts"]  # counted by claim(), this run included
+        if runs > self._max_attempts:  # the runs before ended with their gateway (or the bound was lowered)
+            reason = row["error_message"] or "its gateway stopped while running it"
+            await self._fail(row, _gave_up(runs - 1, reason))
+            return
         try:
-            converted = await self._converter.convert(sources, request.options, None, at_once=ticket.slots)
+            request = await self._store.inputs(row)
+            answer, status, succeeded, failed = await self._convert(request)
+        except Exception as error:
+            await self._failed_run(row, error)
+            return
+        await self._store.finish(row, self.name, status, answer, succeeded=succeeded, failed=failed)
+
+    async def _failed_run(self, row: RowMapping, error: Exception) -> None:
+        """A request's own error (or the engine's about it) fails the task; anything else is tried again."""
+        failure = from_engine_error(error) if isinstance(error, EngineFault) else error
+        if isinstance(failure, GatewayError) and not isinstance(failure, TRANSIENT):
+            await self._fail(row, failure.message)
+            return
+        runs = row["attempts"]
+        if isinstance(failure, GatewayError):
+            reason = failure.message
+            logger.warning("conversion task %s, run %d of %d: %s", row["id"], runs, self._max_attempts, reason)
+        else:
+            reason = f"{type(error).__name__}: {error}"[:MAX_REASON]
+            logger.exception("conversion task %s, run %d of %d, failed", row["id"], runs, self._max_attempts)
+        if runs >= self._max_attempts:
+            await self._fail(row, _gave_up(runs, reason))
+        else:
+            retry_in = round(min(BACKOFF_SECONDS * 2 ** (runs - 1), MAX_BACKOFF_SECONDS))
+            await self._store.retry_later(row, self.name, reason, retry_in=retry_in)
+
+    async def _fail(self, row: RowMapping, message: str) -> None:
+        answer = _failed(row, message)
+        await self._store.finish(row, self.name, "failure", answer, succeeded=0, failed=row["num_docs"], error=message)
+
+    async def _convert(self, request: TaskRequest) -> tuple[tuple[bytes, str], wire.ConversionStatus, int, int]:
+        """The task's answer within ``--request-timeout`` of work (``RequestTimeout`` past it); the wait for engine
+        slots, which a task sits out where a request would be refused, is not counted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        sources = await within_deadline(deadline, self._converter.load(request.uploads, request.options))
+        waiting_since = loop.time()
+        ticket = await self._enter(page_count(sources))
+        deadline += loop.time() - waiting_since
+        try:
+            convert = self._converter.convert(sources, request.options, None, at_once=ticket.slots)
+            converted = await within_deadline(deadline, convert)
         finally:
             ticket.release()
         failed = converted.failed
@@ -327,9 +401,14 @@ class ConvertTaskWorker:
                 await self._store.renew(task_id, self.name)
 
 
-def _failed(request: TaskRequest, message: str) -> tuple[bytes, str]:
+def _gave_up(runs: int, reason: str) -> str:
+    return f"The conversion failed {runs} times: {reason}"
+
+
+def _failed(row: RowMapping, message: str) -> tuple[bytes, str]:
     """A failed task's answer: docling-serve's response with status ``failure`` and the reason in ``errors``."""
-    name = next((upload.filename for upload in request.uploads if upload.filename), None) or "document"
+    inputs = row["request"]["inputs"]
+    name = next((described["filename"] for described in inputs if described["filename"]), None) or "document"
     response = wire.ConvertDocumentResponse(
         document=wire.ExportDocumentResponse(filename=name),
         status="failure",

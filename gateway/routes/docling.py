@@ -21,7 +21,7 @@ from gateway import edge
 from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
-from gateway.docling_serve.service import DoclingConverter, Source, respond
+from gateway.docling_serve.service import DoclingConverter, page_count, respond
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
 from gateway.errors import GatewayError, InvalidRequest, from_engine_error
 from gateway.middleware.auth import key_owner
@@ -65,7 +65,7 @@ async def convert_file(request: Request) -> Response:
 async def convert_source(request: Request) -> Response:
     edge.require_ready(request)
     deadline = edge.start_deadline(request)
-    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    asked = await _read_sources(request)
     uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
     return await _convert(request, uploads, asked.options, asked.target, deadline)
 
@@ -78,9 +78,10 @@ async def convert_file_async(request: Request) -> Response:
 
 @detail_errors
 async def convert_source_async(request: Request) -> Response:
-    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    deadline = edge.start_deadline(request)
+    asked = await _read_sources(request)
     # URLs are fetched now, so a refused or broken one is this request's 4xx rather than a failed task.
-    uploads = await _converter(request).fetch_sources(asked)
+    uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
     return await _submit(request, TaskRequest(asked.options, asked.target, uploads))
 
 
@@ -115,7 +116,7 @@ async def _convert(
         body, media_type = respond(converted, options, target)
         return Response(body, media_type=media_type, headers=ZIP_HEADERS if media_type == "application/zip" else None)
 
-    return await edge.answer(request, work, slots=_pages(sources), deadline=deadline)
+    return await edge.answer(request, work, slots=page_count(sources), deadline=deadline)
 
 
 async def _submit(request: Request, task: TaskRequest) -> Response:
@@ -143,15 +144,22 @@ async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOption
     return uploads, edge.parse(wire.ConvertOptions, values), target
 
 
+async def _read_sources(request: Request) -> wire.ConvertSourcesRequest:
+    """The JSON body of the source routes, its sources counted against the file limit before any is fetched."""
+    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    count, most = len(asked.all_sources()), request.app.state.ocr.max_pages
+    if count > most:
+        # The limit is a setting (--max-pdf-pages), so it is checked here rather than written into the schema.
+        message = f"sources: {count} given (sources, file_sources and http_sources together); at most {most}."
+        raise InvalidRequest(message, param="sources")
+    return asked
+
+
 def _require_files(uploads: list[Upload], most: int) -> None:
     if not uploads:
         raise InvalidRequest("Send the documents as multipart 'files' (or as sources).", param="files")
     if len(uploads) > most:
         raise InvalidRequest(f"Too many files: {len(uploads)} exceeds the maximum of {most}.", param="files")
-
-
-def _pages(sources: list[Source]) -> int:
-    return max(1, sum(len(source.document.pages) for source in sources if source.document is not None))
 
 
 def _wait_seconds(request: Request) -> float:

@@ -32,8 +32,8 @@ GROUP_FLAGS = {
     "--no-allow-private-media --max-image-mb --max-pdf-pages --max-body-mb",
     "Batch API options": (
         "--batch-api --no-batch-api --data-dir --database-url --blob-store --max-batch-file-mb --batch-concurrency "
-        "--max-queued-batch-requests-per-key "
-        "--task-results-hours --url-signing-key"
+        "--batch-max-attempts --max-queued-batch-requests-per-key "
+        "--task-results-hours --task-max-attempts --url-signing-key"
     ),
 }
 # Repeated flags take one item each; their variables hold them all, comma-separated.

@@ -9,6 +9,7 @@ import io
 import json
 import time
 import zipfile
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.gateway.batch.conftest import blob_names
 from tests.gateway.conftest import MakeClient
 from tests.gateway.documents.test_convert_api import DOCUMENT, PNG, SPOTTING
 from tests.images import make_image, make_pdf
+from tests.servers import MediaServer, media_server
 from tests.waiting import wait_until
 
 KEY, OTHER_KEY = "sk-docling", "sk-someone-else"
@@ -316,3 +318,50 @@ def test_too_many_files_for_the_form_parser_is_a_422_in_docling_s_shape(client: 
     files = [("files", (f"{n}.png", PNG, "image/png")) for n in range(40)]
     response = convert_file(client, {}, files)
     assert response.status_code == 422 and set(response.json()) == {"detail"}, response.text
+
+
+@pytest.fixture
+def scans() -> Iterator[MediaServer]:
+    """50 scans on a local server that counts the requests it gets."""
+    with media_server() as running:
+        for n in range(50):
+            running.routes[f"/{n}.png"] = (200, {"Content-Type": "image/png"}, PNG)
+        yield running
+
+
+def http_sources(server: MediaServer, numbers: range) -> list[dict[str, str]]:
+    return [{"kind": "http", "url": f"{server.base_url}/{n}.png"} for n in numbers]
+
+
+@pytest.mark.parametrize("path", ["/v1/convert/source", "/v1/convert/source/async"])
+def test_more_sources_than_files_allowed_are_a_422_before_any_is_fetched(
+    make_client: MakeClient, scans: MediaServer, path: str
+) -> None:
+    """Regression: every URL used to be fetched (50 downloads of up to 20 MB each) before the count was refused."""
+    client = make_client(media=MediaSettings(allow_private_media=True))
+    file_source = {"base64_string": base64.b64encode(PNG).decode(), "filename": "s.png"}
+    for body in (
+        {"sources": http_sources(scans, range(50))},
+        # The three lists count together: 8 + 1 + 8 is one more than the 16 files a request may hold.
+        {"sources": http_sources(scans, range(8)), "file_sources": [file_source], "http_sources": [
+            {"url": source["url"]} for source in http_sources(scans, range(8, 16))
+        ]},
+    ):  # fmt: skip
+        response = client.post(path, json=body, headers=headers())
+        assert response.status_code == 422, response.text
+        assert set(response.json()) == {"detail"} and response.json()["detail"].startswith("sources:")
+    assert scans.hits == []
+
+
+def test_as_many_sources_as_files_allowed_are_fetched_and_converted(
+    make_client: MakeClient, scans: MediaServer
+) -> None:
+    client = make_client(media=MediaSettings(allow_private_media=True))
+    body = {"sources": http_sources(scans, range(16))}
+    response = client.post("/v1/convert/source", json=body, headers=headers())
+    assert response.status_code == 200, response.text
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert names == [f"{n}.md" for n in range(16)]
+    task_id = client.post("/v1/convert/source/async", json=body, headers=headers()).json()["task_id"]
+    assert poll(client, task_id, wait=20).json()["task_status"] == "success"
+    assert len(scans.hits) == 32
