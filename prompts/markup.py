@@ -92,7 +92,9 @@ def is_non_answer(answer: str) -> bool:
         return False
     # Tags and what they hold go; coordinates stay (a page that is only a box is not empty).
     bare = _PUNCTUATION.sub("", _without_tags(text)).lower()
-    return bare == "" or bare in _NON_ANSWERS
+    if not bare:  # nothing, or markup alone; punctuation the model read is an answer (a page of dots)
+        return not text.strip() or "<" in text
+    return bare in _NON_ANSWERS
 
 
 def is_punctuation(text: str) -> bool:

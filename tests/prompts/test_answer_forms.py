@@ -125,3 +125,7 @@ def test_a_page_that_is_only_a_box_or_has_words_is_an_answer() -> None:
 def test_markup_cut_by_the_length_limit_leaves_no_fragment() -> None:
     assert strip_markup("Suite 250<hy-meta><layout>para").strip() == "Suite 250"
     assert strip_markup("Suite 250</pol").strip() == "Suite 250"
+
+
+def test_punctuation_the_model_read_is_an_answer_not_a_non_answer() -> None:
+    assert not is_non_answer("，，。") and answer_text("……") == ("……", ())
