@@ -39,18 +39,17 @@ class Box:
 
 def parse_spotting(output: str, width: int, height: int) -> list[Box]:
     """Boxes from any spotting form (see the module's docstring), in the order written."""
-    items = _items(output)
     return [
-        Box(text, to_pixels(bounds, width, height))
-        for text, bounds in items
-        if bounds is not None and not is_punctuation(text)
+        Box(text, to_pixels(place, width, height))
+        for text, place in _items(output)
+        if place is not None and not is_punctuation(text)
     ]
 
 
 def unplaced_text(output: str) -> str:
     """The text of a spotting answer that gave no box, to fall back on (see ``NO_BOXES``): the answer itself, or
     the string values of a JSON one (a ``"box"`` may hold text); "" when it gave boxes or holds no word."""
-    if any(bounds is not None for _, bounds in _items(output)):
+    if any(place is not None for _, place in _items(output)):
         return ""
     body = unfenced(output).strip()
     if body.startswith(("[", "{")):

@@ -103,14 +103,18 @@ def _as_printed(text: str, box: PixelBox) -> list[tuple[str, PixelBox]]:
     left, top, right, bottom = box
     width, height = right - left, bottom - top
     if len(characters) >= 2 and height >= 2 * width:
-        step = height / len(characters)
-        return [(c, (left, top + i * step, right, top + (i + 1) * step)) for i, c in enumerate(characters)]
+        return _stacked(characters, box)
     ems = sum(character_width(character) for character in text)
     count = round(math.sqrt(ems * height / (LINE_HEIGHT * width))) if width > 0 else 1
     if count < 2:
         return [(text, box)]
-    lines = textwrap.wrap(text, width=max(1, math.ceil(len(text) / count)))
-    step = height / len(lines)
+    return _stacked(textwrap.wrap(text, width=max(1, math.ceil(len(text) / count))), box)
+
+
+def _stacked(lines: list[str], box: PixelBox) -> list[tuple[str, PixelBox]]:
+    """``lines`` one under another, each an equal slice of ``box``'s height."""
+    left, top, right, bottom = box
+    step = (bottom - top) / len(lines)
     return [(line, (left, top + i * step, right, top + (i + 1) * step)) for i, line in enumerate(lines)]
 
 
