@@ -23,7 +23,7 @@ endif
 # Debian packages some tests drive (browser, fonts, database; Ghostscript and qpdf for OCRmyPDF, poppler's tools to
 # read the PDFs it makes, Tesseract to compare with); installed once, only those missing.
 # A package counts as present when its command is (Node.js builds that bundle npm provide no npm package).
-DEBIAN_TEST_PACKAGES := chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql ghostscript qpdf poppler-utils tesseract-ocr tesseract-ocr-chi-sim haproxy
+DEBIAN_TEST_PACKAGES := chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql ghostscript qpdf poppler-utils tesseract-ocr tesseract-ocr-chi-sim haproxy faketime
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 system-deps:

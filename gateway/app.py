@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from adapters.engine import Engine, PromptBuilder
 from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl
+from gateway.batch.database import unreachable
 from gateway.batch.signed_urls import UrlSigner, signing_secret
 from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
@@ -30,6 +32,7 @@ from gateway.documents.convert import DocumentService
 from gateway.errors import (
     ClientError,
     GatewayError,
+    StoreUnavailable,
     error_response,
     handle_engine_fault,
     handle_gateway_error,
@@ -112,6 +115,9 @@ def build_app(
             GatewayError: handle_gateway_error,
             EngineFault: handle_engine_fault,  # a safety net: the services translate them already
             HTTPException: _handle_http_exception,
+            SQLAlchemyError: _handle_database_error,
+            ConnectionRefusedError: _handle_database_error,  # asyncpg's, unwrapped, while PostgreSQL is down
+            ConnectionResetError: _handle_database_error,
             Exception: handle_unexpected_error,
         },
         lifespan=lifespan,
@@ -184,6 +190,14 @@ def fetch_policy(media: MediaSettings) -> FetchPolicy:
         allow_private=media.allow_private_media,
         max_bytes=int(media.max_image_mb * 2**20),
     )
+
+
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The job store's database down or restarting: a 503 to retry after, never a 500 or a hang."""
+    if not unreachable(exc):
+        return await handle_unexpected_error(request, exc)
+    message = "The job store's database cannot be reached right now; try again shortly."
+    return await handle_gateway_error(request, StoreUnavailable(message, headers={"Retry-After": "5"}))
 
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:

@@ -83,6 +83,11 @@ class BatchSettings:
         "met an engine that was not serving or died with its gateway is tried again after a backoff",
         group="batch",
     )
+    max_queued_tasks_per_key: int = setting(
+        1000,
+        "/v1/convert/*/async tasks one API key may have waiting or running; another is a 429; 0: no limit",
+        group="batch",
+    )
     url_signing_key: str | None = setting(
         None,
         "secret that signs /v1/files/{id}/url download links (default: one kept in --data-dir); gateways that "

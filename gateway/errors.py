@@ -14,6 +14,7 @@
     └── ServerError                 5xx, we are at fault
         ├── EngineError             500 the engine failed this request
         ├── EngineUnavailable       503 the engine is loading or dead
+        ├── StoreUnavailable        503 the job store's database cannot be reached (with Retry-After)
         └── RequestTimeout          504 the request ran past --request-timeout
 
 Foreign exceptions (pydantic, Pillow) are translated where they are raised,
@@ -124,6 +125,11 @@ class EngineError(ServerError):
 
 
 class EngineUnavailable(ServerError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class StoreUnavailable(ServerError):
     status_code = 503
     error_type = "service_unavailable"
 

@@ -13,7 +13,6 @@ does not starve a small one submitted after it, by the same key or another.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +21,10 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.batch.database import finished_when_cancelled
+from gateway.batch.database import database_now, finished_when_cancelled
 from gateway.batch.tables import batch_requests, batches
 
-RUNNABLE_BATCHES = 500  # the oldest runnable batches a claim spreads its slots over
+RUNNABLE_PER_OWNER = 50  # a claim spreads its slots over each key's oldest runnable batches, this many at most
 Key = tuple[str, int]  # (batch id, line): one unit
 
 
@@ -74,26 +73,26 @@ def share(runnable: Sequence[Runnable], running: Mapping[str, int], slots: int) 
     return plan
 
 
-def _lease_free(now: int) -> Any:
-    return or_(batch_requests.c.lease_expires_at.is_(None), batch_requests.c.lease_expires_at < now)
+def _lease_free() -> Any:
+    return or_(batch_requests.c.lease_expires_at.is_(None), batch_requests.c.lease_expires_at < database_now())
 
 
 @finished_when_cancelled
 class UnitClaims:
     """The worker's side of ``batch_requests``: claim, renew, release, count an attempt, record an answer."""
 
-    def __init__(self, database: AsyncEngine) -> None:
+    def __init__(self, database: AsyncEngine, leases: AsyncEngine | None = None) -> None:
         self._database = database
+        self._leases = leases or database  # renewals' own connections
 
     async def claim(self, worker: str, slots: int, lease_seconds: int) -> Claimed:
         """Up to ``slots`` units of in-progress batches, shared fairly, now leased to ``worker``."""
-        now = int(time.time())
-        runnable, running = await self._runnable(now)
+        runnable, running = await self._runnable()
         claimed = Claimed()
         while slots > 0 and runnable:
             exhausted = set()
             for batch_id, wanted in share(runnable, running, slots).items():
-                units, takeovers = await self._claim_in(batch_id, wanted, worker, now, lease_seconds)
+                units, takeovers = await self._claim_in(batch_id, wanted, worker, lease_seconds)
                 claimed.units += units
                 claimed.takeovers += takeovers
                 slots -= len(units)
@@ -103,17 +102,19 @@ class UnitClaims:
             runnable = [batch for batch in runnable if batch.batch_id not in exhausted]
         return claimed
 
-    async def _runnable(self, now: int) -> tuple[list[Runnable], dict[str, int]]:
+    async def _runnable(self) -> tuple[list[Runnable], dict[str, int]]:
         """The in-progress batches in creation order, and how many units of each run (live leases) anywhere."""
-        active = (
-            select(batches.c.id, batches.c.owner)
-            .where(batches.c.status == "in_progress", batches.c.expires_at > now)
-            .order_by(batches.c.seq)
-            .limit(RUNNABLE_BATCHES)
+        # A window per key: a key with thousands of batches neither slows the claim nor hides other keys' batches.
+        oldest_first = func.row_number().over(partition_by=batches.c.owner, order_by=batches.c.seq)
+        ranked = (
+            select(batches.c.id, batches.c.owner, batches.c.seq, oldest_first.label("rank"))
+            .where(batches.c.status == "in_progress", batches.c.expires_at > database_now())
+            .subquery()
         )
+        active = select(ranked.c.id, ranked.c.owner).where(ranked.c.rank <= RUNNABLE_PER_OWNER).order_by(ranked.c.seq)
         leased = (
             select(batch_requests.c.batch_id, func.count())
-            .where(batch_requests.c.lease_expires_at >= now, batch_requests.c.state == "pending")
+            .where(batch_requests.c.lease_expires_at >= database_now(), batch_requests.c.state == "pending")
             .group_by(batch_requests.c.batch_id)
         )
         async with self._database.connect() as connection:
@@ -121,11 +122,9 @@ class UnitClaims:
             running = {batch_id: number for batch_id, number in (await connection.execute(leased)).all()}
         return runnable, running
 
-    async def _claim_in(
-        self, batch_id: str, wanted: int, worker: str, now: int, lease_seconds: int
-    ) -> tuple[list[Unit], int]:
+    async def _claim_in(self, batch_id: str, wanted: int, worker: str, lease_seconds: int) -> tuple[list[Unit], int]:
         """The first ``wanted`` free pending rows of one batch, leased in one short transaction."""
-        where = (batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending", _lease_free(now))
+        where = (batch_requests.c.batch_id == batch_id, batch_requests.c.state == "pending", _lease_free())
         candidates = (
             select(
                 batch_requests.c.line,
@@ -146,7 +145,7 @@ class UnitClaims:
             taken = await connection.execute(
                 update(batch_requests)
                 .where(*where, batch_requests.c.line.in_([row.line for row in rows]))
-                .values(lease_owner=worker, lease_expires_at=now + lease_seconds)
+                .values(lease_owner=worker, lease_expires_at=database_now() + lease_seconds)
                 .returning(batch_requests.c.line)
             )
             lines = set(taken.scalars().all())
@@ -156,21 +155,22 @@ class UnitClaims:
     async def renew(self, worker: str, keys: Iterable[Key], lease_seconds: int) -> set[Key]:
         """Extends ``worker``'s leases on these units; the keys it still held (another gateway took the others
         over: their runs here must stop)."""
-        return await self._set_leases(worker, keys, lease_expires_at=int(time.time()) + lease_seconds)
+        return await self._set_leases(worker, keys, self._leases, lease_expires_at=database_now() + lease_seconds)
 
     async def release(self, worker: str, keys: Iterable[Key], *, retry_in: int = 0) -> None:
         """Gives these units back: pending, free for the next claim — at once, or after ``retry_in`` seconds (a
         lease held by no one until then)."""
-        lapse = int(time.time()) + retry_in if retry_in else None
-        await self._set_leases(worker, keys, lease_owner=None, lease_expires_at=lapse)
+        lapse = database_now() + retry_in if retry_in else None
+        await self._set_leases(worker, keys, self._database, lease_owner=None, lease_expires_at=lapse)
 
-    async def _set_leases(self, worker: str, keys: Iterable[Key], **values: Any) -> set[Key]:
+    @staticmethod
+    async def _set_leases(worker: str, keys: Iterable[Key], database: AsyncEngine, **values: Any) -> set[Key]:
         """Sets these units' lease columns where ``worker`` holds them; the keys it held."""
         lines: dict[str, list[int]] = defaultdict(list)
         for batch_id, line in keys:
             lines[batch_id].append(line)
         held: set[Key] = set()
-        async with self._database.begin() as connection:
+        async with database.begin() as connection:
             for batch_id, numbers in lines.items():
                 changed = await connection.execute(
                     update(batch_requests)

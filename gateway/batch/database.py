@@ -6,8 +6,10 @@ SQLAlchemy's asyncio engine with ``aiosqlite`` or ``asyncpg``; Alembic brings th
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import functools
 import inspect
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,14 +17,20 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import BigInteger, Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_FILE = "gateway.db"
 SQLITE_BUSY_MS = 30_000
 DATABASE_CONNECTIONS = 10  # per gateway, on PostgreSQL
+LEASE_CONNECTIONS = 2  # per gateway, apart from the others: renewals never queue behind user traffic
+LEASE_POOL_WAIT = 5  # seconds a renewal waits for one of them (a lease lasts 30)
 MIN_SQLITE = (3, 35, 0)
 Store = TypeVar("Store", bound=type)
 
@@ -43,7 +51,8 @@ async def open_database(url: str) -> AsyncEngine:
     """An engine on a migrated database."""
     # PostgreSQL: at most DATABASE_CONNECTIONS per gateway (requests wait for one rather than fail), so N gateways
     # need max_connections above N × DATABASE_CONNECTIONS (or a pooler such as PgBouncer in front).
-    pooled = {"pool_size": DATABASE_CONNECTIONS // 2, "max_overflow": DATABASE_CONNECTIONS // 2}
+    # pre-ping: after a database restart, pooled connections are dead; each is replaced at checkout, not failed.
+    pooled = {"pool_size": DATABASE_CONNECTIONS // 2, "max_overflow": DATABASE_CONNECTIONS // 2, "pool_pre_ping": True}
     engine = create_async_engine(url, **(pooled if make_url(url).get_backend_name() == "postgresql" else {}))
     if engine.dialect.name == "sqlite":
         check_sqlite(sqlite3.sqlite_version_info)
@@ -51,6 +60,65 @@ async def open_database(url: str) -> AsyncEngine:
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
     return engine
+
+
+def open_lease_database(url: str) -> AsyncEngine:
+    """A small engine of its own for lease renewals on the same (already migrated) database: a burst of downloads
+    holding every pooled connection must not delay a renewal past its lease, or other gateways take the work over."""
+    engine = create_async_engine(
+        url, pool_size=LEASE_CONNECTIONS, max_overflow=0, pool_timeout=LEASE_POOL_WAIT, pool_pre_ping=True
+    )
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class database_now(FunctionElement[int]):
+    """Seconds since the epoch by the database's clock, read when the statement runs. Every lease is set and
+    compared with it, never with a gateway's own clock: gateways whose clocks disagree (skew, a clock step) would
+    otherwise each see the others' leases as lapsed, and take their work over."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(database_now, "postgresql")
+def _postgresql_now(_element: database_now, _compiler: Any, **_kw: Any) -> str:
+    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)"  # clock_timestamp: not the transaction's start
+
+
+@compiles(database_now, "sqlite")
+def _sqlite_now(_element: database_now, _compiler: Any, **_kw: Any) -> str:
+    return "CAST(strftime('%s', 'now') AS INTEGER)"  # unixepoch() only from SQLite 3.38
+
+
+def sole_gateway_lock(url: str) -> int | None:
+    """On SQLite, an exclusive lock on ``<database>.lock`` held while the gateway runs (its file descriptor, to
+    close at shutdown; None on PostgreSQL). SQLite serves one gateway: a second on the same file would free the
+    first one's leases at its start and run the same requests again. The kernel drops the lock when the process
+    dies, however it dies, so a crash leaves nothing to clean up."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = f"{parsed.database}.lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise RuntimeError(
+            f"Another gateway is running on the job store {parsed.database}: SQLite serves one gateway. Stop it, "
+            "give this one its own --data-dir, or run several on one PostgreSQL (--database-url postgresql://…)."
+        ) from None
+    return descriptor
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether ``error`` says the database cannot be reached now (down, restarting, every connection busy) rather
+    than that a statement is wrong: worth a 503 and a retry, not a 500."""
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, (PoolTimeout, ConnectionError, TimeoutError))
 
 
 def check_sqlite(version: tuple[int, int, int]) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import RowMapping, and_, exists, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.claims import UnitClaims
-from gateway.batch.database import finished_when_cancelled
+from gateway.batch.database import database_now, finished_when_cancelled
 from gateway.batch.files import FileStore, new_file_id
 from gateway.batch.lines import count_requests
 from gateway.batch.rows import owned_page, owned_row
@@ -46,11 +46,14 @@ _STEPS = {"validating": "validated", "finalizing": "finalized", "cancelling": "c
 
 @finished_when_cancelled
 class BatchStore:
-    def __init__(self, database: AsyncEngine, files: FileStore, max_queued_per_key: int = 0) -> None:
+    def __init__(
+        self, database: AsyncEngine, files: FileStore, max_queued_per_key: int = 0, leases: AsyncEngine | None = None
+    ) -> None:
         self._database = database
+        self._leases = leases or database  # renewals' own connections
         self._files = files
         self._max_queued = max_queued_per_key  # 0: no limit
-        self.units = UnitClaims(database)
+        self.units = UnitClaims(database, leases)
 
     # --- the API's side -------------------------------------------------------
 
@@ -153,7 +156,7 @@ class BatchStore:
     async def claim(self, worker: str, lease_seconds: int) -> RowMapping | None:
         """The oldest batch with a lifecycle step due that no other live gateway holds, now leased to ``worker``:
         validating, finalizing, cancelling or expired with none of its requests running, or with all answered."""
-        now = int(time.time())
+        now = database_now()
         free = and_(
             or_(batches.c.lease_owner.is_(None), batches.c.lease_owner == worker, batches.c.lease_expires_at < now),
             or_(batches.c.step_retry_at.is_(None), batches.c.step_retry_at <= now),  # a failed step waits its turn
@@ -174,7 +177,7 @@ class BatchStore:
                 taken = await connection.execute(
                     update(batches)
                     .where(batches.c.id == batch_id, free)
-                    .values(lease_owner=worker, lease_expires_at=now + lease_seconds)
+                    .values(lease_owner=worker, lease_expires_at=database_now() + lease_seconds)
                 )
                 if taken.rowcount == 1:
                     return (await connection.execute(select(batches).where(batches.c.id == batch_id))).mappings().one()
@@ -182,11 +185,11 @@ class BatchStore:
 
     async def renew(self, batch_id: str, worker: str, lease_seconds: int) -> str:
         """Extends the lease; returns the batch's status (a cancel may have arrived)."""
-        async with self._database.begin() as connection:
+        async with self._leases.begin() as connection:
             await connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.lease_owner == worker)
-                .values(lease_expires_at=int(time.time()) + lease_seconds)
+                .values(lease_expires_at=database_now() + lease_seconds)
             )
             return str((await connection.execute(select(batches.c.status).where(batches.c.id == batch_id))).scalar())
 
@@ -202,7 +205,6 @@ class BatchStore:
     async def step_failed(self, batch_id: str, worker: str, reason: str, *, attempts: int, backoff: float) -> bool:
         """A lifecycle step of the batch failed: it is tried again after ``backoff`` seconds, doubled each time, and
         after ``attempts`` failures the batch ends failed with ``reason``. True when it ended so."""
-        now = int(time.time())
         async with self._database.begin() as connection:
             row = (
                 await connection.execute(
@@ -218,7 +220,7 @@ class BatchStore:
                         lease_owner=None,
                         lease_expires_at=None,
                         step_failures=failures,
-                        step_retry_at=now + round(backoff * 2 ** (failures - 1)),
+                        step_retry_at=database_now() + round(backoff * 2 ** (failures - 1)),
                     )
                 )
                 return False
@@ -229,7 +231,9 @@ class BatchStore:
             ended = await connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.status.in_(ACTIVE))
-                .values(status="failed", failed_at=now, errors=error, lease_owner=None, lease_expires_at=None)
+                .values(
+                    status="failed", failed_at=int(time.time()), errors=error, lease_owner=None, lease_expires_at=None
+                )
             )
             return ended.rowcount == 1
 

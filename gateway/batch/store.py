@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.batch.blobs import BlobDir, Blobs, DatabaseBlobs
-from gateway.batch.database import database_url, open_database
+from gateway.batch.database import database_url, open_database, open_lease_database, sole_gateway_lock
 from gateway.batch.files import FileStore
 from gateway.batch.jobs import BatchStore
 from gateway.config import BatchSettings
@@ -21,25 +22,43 @@ TASKS_DIR = "tasks"
 @dataclass
 class JobStore:
     database: AsyncEngine
+    leases: AsyncEngine  # the same database, renewals only
     files: FileStore
     batches: BatchStore
     tasks: ConvertTaskStore
+    lock: int | None = None  # SQLite: the lock that keeps a second gateway off the file
 
     @classmethod
     async def open(cls, settings: BatchSettings) -> JobStore:
         assert settings.data_dir, "the Batch API needs a data directory"
         data_dir = Path(settings.data_dir).expanduser()
         data_dir.mkdir(parents=True, exist_ok=True)
-        database = await open_database(database_url(data_dir, settings.database_url))
+        url = database_url(data_dir, settings.database_url)
+        lock = sole_gateway_lock(url)
+        try:
+            database = await open_database(url)
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
+        leases = open_lease_database(url)
         files = FileStore(database, _blobs(settings.blob_store, database, data_dir / FILES_DIR))
         tasks = ConvertTaskStore(
-            database, _blobs(settings.blob_store, database, data_dir / TASKS_DIR), settings.task_results_hours * 3600
+            database,
+            _blobs(settings.blob_store, database, data_dir / TASKS_DIR),
+            settings.task_results_hours * 3600,
+            max_queued_per_key=settings.max_queued_tasks_per_key,
+            leases=leases,
         )
-        batches = BatchStore(database, files, settings.max_queued_batch_requests_per_key)
-        return cls(database, files, batches, tasks)
+        batches = BatchStore(database, files, settings.max_queued_batch_requests_per_key, leases)
+        return cls(database, leases, files, batches, tasks, lock)
 
     async def close(self) -> None:
+        await self.leases.dispose()
         await self.database.dispose()
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
 
 def _blobs(kind: str, database: AsyncEngine, folder: Path) -> Blobs:

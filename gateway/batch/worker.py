@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from sqlalchemy import RowMapping
 
 from gateway.batch.claims import Key, Unit
+from gateway.batch.database import unreachable
 from gateway.batch.files import FileStore
 from gateway.batch.jobs import BatchStore
 from gateway.batch.lines import assemble, parse_input
@@ -49,6 +50,7 @@ KEEPER_INTERVAL = 1.0  # how often running units' leases are renewed and their b
 IDLE_POLL = 2.0  # new work from other gateways is seen within this
 QUEUE_DEPTH_INTERVAL = 5.0  # how often the queue-depth gauge is read from the database
 BACKOFF_SECONDS = 2.0  # before a failed request or step is tried again; doubled at each failure
+RECORD_PATIENCE = 120.0  # seconds an answer waits for an unreachable database before the request is left to rerun
 UNFINISHED = {
     "cancelled": ("batch_cancelled", "This request was not run because the batch was cancelled."),
     "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
@@ -145,7 +147,7 @@ class BatchWorker:
                 return
             await self._units.count_attempt(unit)
             ok, result = await self._call(unit)
-            await self._units.record(unit, ok, result)
+            await self._record(unit, ok, result)
         except EngineUnavailable:
             self._paused_until = time.monotonic() + IDLE_POLL
             if not self._lifecycle.serving():
@@ -157,6 +159,21 @@ class BatchWorker:
         finally:
             self._running.pop(unit.key, None)
             self._wake.set()
+
+    async def _record(self, unit: Unit, ok: bool, result: dict[str, Any]) -> None:
+        """Records the answer, waiting out a database that cannot be reached (restarting) for a while rather than
+        running the request again. Should another gateway take the unit over meanwhile and answer first, its line
+        is the one kept: only a pending request takes an answer."""
+        delay, gives_up = 0.5, time.monotonic() + RECORD_PATIENCE
+        while True:
+            try:
+                return await self._units.record(unit, ok, result)
+            except Exception as error:
+                if not unreachable(error) or time.monotonic() > gives_up:
+                    raise
+                logger.warning("batch request %s of %s: the database is unreachable; recording again", *unit.key[::-1])
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _give_back(self, unit: Unit) -> None:
         retry_in = round(BACKOFF_SECONDS * 2**unit.attempts)
@@ -250,7 +267,7 @@ class BatchWorker:
             await self._finish(batch, "cancelled", since="cancelling")
         elif status == "finalizing" or await self._batches.begin_finalizing(batch["id"]):
             await self._finish(batch, "completed", since="finalizing")
-        elif status == "in_progress" and time.time() >= batch["expires_at"]:
+        elif status == "in_progress":  # claimed with requests pending: past its window by the database's clock
             await self._finish(batch, "expired", since="in_progress")
 
     async def _validate(self, batch: RowMapping) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl, Ticket
 from gateway.batch.blobs import Blobs
-from gateway.batch.database import finished_when_cancelled
+from gateway.batch.database import database_now, finished_when_cancelled
 from gateway.batch.tables import convert_tasks
 from gateway.batch.wire import is_id
 from gateway.deadline import within_deadline
@@ -69,12 +69,23 @@ class TaskRequest:
 
 @finished_when_cancelled
 class ConvertTaskStore:
-    def __init__(self, database: AsyncEngine, blobs: Blobs, keep_seconds: float) -> None:
+    def __init__(
+        self,
+        database: AsyncEngine,
+        blobs: Blobs,
+        keep_seconds: float,
+        *,
+        max_queued_per_key: int = 0,
+        leases: AsyncEngine | None = None,
+    ) -> None:
         self._database = database
+        self._leases = leases or database  # renewals' own connections
         self._blobs = blobs
         self.keep_seconds = keep_seconds
+        self._max_queued = max_queued_per_key  # 0: no limit
 
     async def create(self, owner: str, request: TaskRequest) -> wire.TaskStatusResponse:
+        await self._check_queue(owner)
         task_id = str(uuid.uuid4())
         for index, upload in enumerate(request.uploads):
             await self._blobs.write(_input(task_id, index), [upload.data])
@@ -98,6 +109,25 @@ class ConvertTaskStore:
                 )
             )
         return await self.status(owner, task_id)
+
+    async def _check_queue(self, owner: str) -> None:
+        """429 when the key already has ``--max-queued-tasks-per-key`` tasks waiting or running: one key's thousands
+        of tasks would otherwise hold every other key's behind them (tasks run oldest first)."""
+        if not self._max_queued:
+            return
+        unfinished = (
+            select(func.count())
+            .select_from(convert_tasks)
+            .where(convert_tasks.c.owner == owner, convert_tasks.c.status.in_(("pending", "started")))
+        )
+        async with self._database.connect() as connection:
+            queued = (await connection.execute(unfinished)).scalar_one()
+        if queued >= self._max_queued:
+            raise RateLimited(
+                f"This API key has {queued} conversion tasks waiting or running, the server's limit "
+                f"(--max-queued-tasks-per-key {self._max_queued}). Wait for some to finish, then submit again.",
+                param="sources",
+            )
 
     async def status(self, owner: str, task_id: str) -> wire.TaskStatusResponse:
         row = await self._row(owner, task_id)
@@ -139,7 +169,7 @@ class ConvertTaskStore:
 
     async def claim(self, worker: str) -> RowMapping | None:
         """The oldest task waiting to run (or left by a gateway whose lease lapsed), now leased to ``worker``."""
-        now = int(time.time())
+        now = database_now()
         # A pending task's lease is when it may be tried again after a failed run; a started one's, its worker's.
         lapsed = or_(convert_tasks.c.lease_expires_at.is_(None), convert_tasks.c.lease_expires_at < now)
         free = and_(convert_tasks.c.status.in_(("pending", "started")), lapsed)
@@ -153,9 +183,9 @@ class ConvertTaskStore:
                     .where(convert_tasks.c.id == task_id, free)
                     .values(
                         status="started",
-                        started_at=now,
+                        started_at=database_now(),
                         lease_owner=worker,
-                        lease_expires_at=now + LEASE_SECONDS,
+                        lease_expires_at=database_now() + LEASE_SECONDS,
                         attempts=convert_tasks.c.attempts + 1,
                     )
                 )
@@ -164,13 +194,16 @@ class ConvertTaskStore:
                     return (await connection.execute(statement)).mappings().one()
         return None
 
-    async def renew(self, task_id: str, worker: str) -> None:
-        async with self._database.begin() as connection:
-            await connection.execute(
+    async def renew(self, task_id: str, worker: str) -> bool:
+        """Extends ``worker``'s lease on the task; False when it no longer holds it (another gateway took it over:
+        this run must stop, and write nothing)."""
+        async with self._leases.begin() as connection:
+            renewed = await connection.execute(
                 update(convert_tasks)
                 .where(convert_tasks.c.id == task_id, convert_tasks.c.lease_owner == worker)
-                .values(lease_expires_at=int(time.time()) + LEASE_SECONDS)
+                .values(lease_expires_at=database_now() + LEASE_SECONDS)
             )
+            return renewed.rowcount == 1
 
     async def release_leases(self, worker: str | None = None) -> None:
         """Started tasks of ``worker`` stopping (their run not counted as an attempt), or every one when None (a
@@ -207,7 +240,7 @@ class ConvertTaskStore:
                     status="pending",
                     error_message=error,
                     lease_owner=None,
-                    lease_expires_at=int(time.time()) + retry_in if retry_in > 0 else None,
+                    lease_expires_at=database_now() + retry_in if retry_in > 0 else None,
                 )
             )
 
@@ -222,12 +255,18 @@ class ConvertTaskStore:
         failed: int,
         error: str | None = None,
     ) -> None:
-        """The answer written, then the row finished — only if ``worker`` still holds the task."""
+        """The answer written, then the row finished, then its inputs removed — only while ``worker`` holds the task
+        (one that lost it leaves everything to the gateway that took it over)."""
         body, media_type = answer
+        if not await self.renew(row["id"], worker):
+            logger.warning(
+                "conversion task %s was taken over by another gateway; this run's answer is dropped", row["id"]
+            )
+            return
         await self._blobs.write(_result(row["id"]), [body])
         now = int(time.time())
         async with self._database.begin() as connection:
-            await connection.execute(
+            finished = await connection.execute(
                 update(convert_tasks)
                 .where(convert_tasks.c.id == row["id"], convert_tasks.c.lease_owner == worker)
                 .values(
@@ -242,6 +281,8 @@ class ConvertTaskStore:
                     lease_expires_at=None,
                 )
             )
+        if finished.rowcount != 1:
+            return
         for index in range(row["num_docs"]):
             await self._blobs.remove(_input(row["id"], index))
 
@@ -322,12 +363,16 @@ class ConvertTaskWorker:
                     await self._wake.wait()
 
     async def _process(self, row: RowMapping) -> None:
-        keeper = asyncio.create_task(self._keep(row["id"]))
+        run = asyncio.create_task(self._attempt(row))
+        keeper = asyncio.create_task(self._keep(row["id"], run))
         try:
-            await self._attempt(row)
+            await asyncio.wait([run])
+            if not run.cancelled():  # cancelled: the keeper found the task taken over
+                run.result()
         finally:
-            keeper.cancel()
-            await asyncio.gather(keeper, return_exceptions=True)
+            for task in (run, keeper):
+                task.cancel()
+            await asyncio.gather(run, keeper, return_exceptions=True)
 
     async def _attempt(self, row: RowMapping) -> None:
         """One run of a claimed task: finished with its answer, failed, or put back to be tried again."""
@@ -394,11 +439,19 @@ class ConvertTaskWorker:
             except RateLimited:
                 await asyncio.sleep(1.0)
 
-    async def _keep(self, task_id: str) -> None:
+    async def _keep(self, task_id: str, run: asyncio.Task[None]) -> None:
+        """Renews the lease while ``run`` works; stops it once another gateway holds the task (this one stalled past
+        its lease), so the two never both write an answer."""
         while True:
             await asyncio.sleep(KEEPER_INTERVAL)
-            with contextlib.suppress(Exception):
-                await self._store.renew(task_id, self.name)
+            try:
+                held = await self._store.renew(task_id, self.name)
+            except Exception:  # the database unreachable: the next renewal tries again
+                continue
+            if not held:
+                logger.warning("conversion task %s was taken over by another gateway; stopping this run", task_id)
+                run.cancel()
+                return
 
 
 def _gave_up(runs: int, reason: str) -> str:

@@ -50,6 +50,15 @@ def wait_for(client: TestClient, batch_id: str, statuses: tuple[str, ...], timeo
     raise AssertionError(f"batch stayed {batch['status']}")
 
 
+def die(client: TestClient) -> None:
+    """What a gateway killed in the middle leaves: its workers stopped where they were, leases still held, and the
+    SQLite file's lock gone (the kernel drops it with the process), so the next gateway may start on the file."""
+    state = client.app.state  # type: ignore[attr-defined]
+    client.portal.call(lambda: state.batch_worker.stop(release=False))  # type: ignore[union-attr]
+    client.portal.call(state.convert_worker.stop)  # type: ignore[union-attr]
+    client.portal.call(state.jobs.close)  # type: ignore[union-attr]
+
+
 def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
     if file_id is None:
         return []

@@ -7,11 +7,12 @@ import re
 import time
 
 import httpx
+import pytest
 from starlette.testclient import TestClient
 
 from gateway.batch.claims import Runnable, share
 from tests.fakes import FakeEngine
-from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
+from tests.gateway.batch.conftest import MakeClient, create_batch, die, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine
 
 DONE = ("completed", "failed", "cancelled", "expired")
@@ -100,10 +101,20 @@ def test_a_gateway_that_died_holding_units_resumes_them_on_restart_with_sqlite(m
     batch = create_batch(first, upload(first, "\n".join(request_line(f"r{n}") for n in range(8)))["id"])
     wait_for(first, batch["id"], ("in_progress",))
     time.sleep(0.3)  # three units claimed and held in the engine
-    first.portal.call(lambda: first.app.state.batch_worker.stop(release=False))  # type: ignore[union-attr]
+    die(first)
     second = make_client()  # the same data dir: the restart releases the dead life's leases at once
     finished = wait_for(second, batch["id"], DONE, timeout=15)
     assert finished["status"] == "completed"
     assert sorted(line["custom_id"] for line in jsonl(second, finished["output_file_id"])) == sorted(
         f"r{n}" for n in range(8)
     )
+
+
+def test_a_second_gateway_on_the_same_sqlite_file_is_refused_at_start(make_client: MakeClient) -> None:
+    first = make_client()
+    with pytest.raises(RuntimeError, match="Another gateway is running on the job store"):
+        make_client()
+    assert first.get("/v1/batches").status_code == 200  # the first one serves on
+    die(first)
+    second = make_client()  # its lock gone with it, the file is free again
+    assert second.get("/v1/batches").status_code == 200

@@ -20,7 +20,7 @@ from gateway.batch.database import check_sqlite, database_url, open_database
 from gateway.batch.tables import batch_requests, batches
 from gateway.errors import EngineUnavailable
 from tests.fakes import FakeEngine
-from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
+from tests.gateway.batch.conftest import MakeClient, create_batch, die, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine
 
 DONE = ("completed", "failed", "cancelled", "expired")
@@ -101,7 +101,7 @@ def test_a_request_whose_gateway_dies_every_time_ends_failed_after_the_bound(mak
         client = first if life == 0 else make_client(GatedEngine(), batch={"batch_concurrency": 1})
         wait_for(client, batch["id"], ("in_progress",))
         time.sleep(0.3)
-        client.portal.call(lambda c=client: c.app.state.batch_worker.stop(release=False))  # type: ignore[union-attr]
+        die(client)
     last = make_client()
     done = wait_for(last, batch["id"], DONE, timeout=15)
     assert done["status"] == "completed" and done["request_counts"]["failed"] == 1
