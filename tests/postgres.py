@@ -5,6 +5,7 @@ Run as root, the cluster belongs to the ``postgres`` user (PostgreSQL refuses to
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -28,8 +29,17 @@ def server_binaries() -> Path | None:
 
 
 class Cluster:
-    def __init__(self, binaries: Path, port: int, as_user: list[str]) -> None:
+    def __init__(self, binaries: Path, port: int, as_user: list[str], root: Path) -> None:
         self._binaries, self.port, self._as_user = binaries, port, as_user
+        self._data, self._log = root / "data", root / "server.log"
+        self._options = f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off -c max_connections=500"
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self._data), "-o", self._options, "-l", str(self._log), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: clients are disconnected and the server shuts down cleanly, as a restart or failover does."""
+        self._run("pg_ctl", "-D", str(self._data), "-m", mode, "-w", "stop")
 
     def create_database(self, name: str) -> str:
         """A new empty database; returns its ``postgresql://`` URL."""
@@ -48,15 +58,14 @@ def postgres_cluster(binaries: Path) -> Iterator[Cluster]:
         account = pwd.getpwnam("postgres")
         os.chown(root, account.pw_uid, account.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    cluster = Cluster(binaries, free_port(), as_user)
-    data = root / "data"
+    cluster = Cluster(binaries, free_port(), as_user, root)
     try:
-        cluster._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-        options = f"-p {cluster.port} -k {root} -h 127.0.0.1 -c fsync=off -c max_connections=500"
-        cluster._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+        cluster._run("initdb", "-D", str(root / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
+        cluster.start()
         try:
             yield cluster
         finally:
-            cluster._run("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
+            with contextlib.suppress(subprocess.CalledProcessError):  # a test may have left it stopped
+                cluster.stop("immediate")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,14 +87,16 @@ def start_gateway(
     *extra_args: str,
     served_name: str | None = "hunyuan-ocr-tiny",
     timeout: float = 420,
+    wrapper: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL).
     ``served_name`` None leaves the model's name to the server. Its job store goes beside the log unless
-    ``--data-dir`` is given."""
+    ``--data-dir`` is given. ``wrapper``: a command that runs it (``faketime …``), exec-ing it in its place."""
     port = free_port()
     if "--data-dir" not in extra_args:
         extra_args = (*extra_args, "--data-dir", str(log_path.with_name(f"{log_path.stem}-data")))
     command = [
+        *wrapper,
         sys.executable,
         "-m",
         "gateway.cli",
