@@ -1,9 +1,13 @@
 """Blob stores: the job store's file contents (uploads, batch outputs, conversion tasks' inputs and answers).
 
 Two behind one small async interface (``Blobs``): ``BlobDir``, one file per id under ``--data-dir`` (gateways
-on several machines share it over NFS), and ``DatabaseBlobs``, the ``blobs`` table of the job database
-(``--blob-store db``: no shared disk needed). Either way a half-written blob never appears under its id, and a
-missing one reads as ``FileNotFoundError``.
+on several machines share it over NFS), and ``DatabaseBlobs``, rows of the ``blob_chunks`` table of the job
+database (``--blob-store db``: no shared disk needed). Either way a half-written blob never appears under its id, a
+missing one reads as ``FileNotFoundError``, and blobs move in chunks both ways: a batch output of gigabytes is
+written and downloaded with the gateway's memory bounded by a chunk, not by the blob.
+
+Chunked rows rather than PostgreSQL's large objects: the same code serves SQLite, a deleted row takes its data with
+it (a large object outlives its reference until ``lo_unlink``), and each statement stays small.
 """
 
 from __future__ import annotations
@@ -12,17 +16,19 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.batch.database import finished_when_cancelled
-from gateway.batch.tables import blobs
+from gateway.batch.tables import blob_chunks
 
 PARTIAL_PREFIX = ".partial-"
+CHUNK_BYTES = 1 << 20  # a blob moves (and sits in the database) in pieces of this size
+Chunks = Iterable[bytes] | AsyncIterable[bytes]  # an iterable may block (a spooled upload): it is read in a thread
 
 
 def write_atomically(path: Path, chunks: Iterable[bytes], *, private: bool = False) -> int:
@@ -59,12 +65,17 @@ def _sync_directory(folder: Path) -> None:
 
 
 class Blobs(Protocol):
-    async def write(self, blob_id: str, chunks: Iterable[bytes]) -> int:
-        """Stores the blob whole (replacing any under ``blob_id``); its size. ``chunks`` may block: read in a thread."""
+    async def write(self, blob_id: str, chunks: Chunks) -> int:
+        """Stores the blob whole (replacing any under ``blob_id``); its size."""
+        ...
+
+    async def stream(self, blob_id: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, chunk by chunk; ``FileNotFoundError`` (raised here, before any chunk) when there is
+        none."""
         ...
 
     async def read(self, blob_id: str) -> bytes:
-        """The blob's bytes; ``FileNotFoundError`` when there is none."""
+        """The blob's bytes at once (a batch input, a task's inputs: bounded by the upload limits)."""
         ...
 
     async def remove(self, blob_id: str) -> None:
@@ -82,8 +93,14 @@ class BlobDir:
     def path(self, blob_id: str) -> Path:
         return self.root / blob_id
 
-    async def write(self, blob_id: str, chunks: Iterable[bytes]) -> int:
+    async def write(self, blob_id: str, chunks: Chunks) -> int:
+        if isinstance(chunks, AsyncIterable):
+            chunks = _blocking(chunks, asyncio.get_running_loop())
         return await asyncio.to_thread(write_atomically, self.path(blob_id), chunks, private=True)
+
+    async def stream(self, blob_id: str) -> AsyncIterator[bytes]:
+        opened = await asyncio.to_thread(self.path(blob_id).open, "rb")  # an unlink meanwhile: it reads on
+        return _file_chunks(opened)
 
     async def read(self, blob_id: str) -> bytes:
         return await asyncio.to_thread(self.path(blob_id).read_bytes)
@@ -96,30 +113,103 @@ class BlobDir:
             self.path(blob_id).unlink()
 
 
+async def _file_chunks(opened: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(opened.read, CHUNK_BYTES):
+            yield chunk
+    finally:
+        opened.close()
+
+
+def _blocking(chunks: AsyncIterable[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
+    """An async iterable read from a worker thread, each chunk fetched on ``loop``."""
+    iterator = aiter(chunks)
+
+    async def next_chunk() -> bytes:
+        return await anext(iterator)
+
+    while True:
+        try:
+            yield asyncio.run_coroutine_threadsafe(next_chunk(), loop).result()
+        except StopAsyncIteration:
+            return
+
+
+async def _pulled(chunks: Chunks) -> AsyncIterator[bytes]:
+    """Any chunks, asynchronously: a plain iterable's items are each taken in a thread (it may block)."""
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            yield chunk
+        return
+    iterator = iter(chunks)
+
+    def next_chunk() -> bytes | None:
+        return next(iterator, None)
+
+    while (chunk := await asyncio.to_thread(next_chunk)) is not None:  # type: ignore[arg-type]
+        yield chunk
+
+
 @finished_when_cancelled
 class DatabaseBlobs:
-    """A row per blob in the ``blobs`` table: one transaction writes it, so it is whole or absent.
-
-    Meant for results of modest size (each blob is held in memory while it moves); the limits that bound them
-    (``--max-batch-file-mb``, ``--max-body-mb``) keep each one well under PostgreSQL's 1 GB per value."""
+    """Rows of ``CHUNK_BYTES`` in ``blob_chunks``. A blob is written under a partial id, a short transaction per
+    chunk (SQLite's one writer is never held for long), then renamed to its id in one transaction: it is whole
+    or absent. A write that fails removes its rows; one cut off by a crash leaves rows under a partial id that
+    nothing reads, as ``BlobDir`` leaves a partial file."""
 
     def __init__(self, database: AsyncEngine) -> None:
         self._database = database
 
-    async def write(self, blob_id: str, chunks: Iterable[bytes]) -> int:
-        data = await asyncio.to_thread(b"".join, chunks)  # an upload's chunks come from a (blocking) spooled file
+    async def write(self, blob_id: str, chunks: Chunks) -> int:
+        partial = f"{PARTIAL_PREFIX}{secrets.token_hex(12)}"
+        size, seq, pending = 0, 0, bytearray()
+        try:
+            async for chunk in _pulled(chunks):
+                pending += chunk
+                size += len(chunk)
+                while len(pending) >= CHUNK_BYTES:
+                    await self._insert(partial, seq, bytes(pending[:CHUNK_BYTES]))
+                    del pending[:CHUNK_BYTES]
+                    seq += 1
+            if pending or seq == 0:  # an empty blob is one empty chunk: present, and 0 bytes
+                await self._insert(partial, seq, bytes(pending))
+            async with self._database.begin() as connection:
+                await connection.execute(delete(blob_chunks).where(blob_chunks.c.blob_id == blob_id))
+                await connection.execute(
+                    update(blob_chunks).where(blob_chunks.c.blob_id == partial).values(blob_id=blob_id)
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.remove(partial)
+            raise
+        return size
+
+    async def _insert(self, blob_id: str, seq: int, data: bytes) -> None:
         async with self._database.begin() as connection:
-            await connection.execute(delete(blobs).where(blobs.c.id == blob_id))
-            await connection.execute(insert(blobs).values(id=blob_id, data=data))
-        return len(data)
+            await connection.execute(insert(blob_chunks).values(blob_id=blob_id, seq=seq, data=data))
+
+    async def stream(self, blob_id: str) -> AsyncIterator[bytes]:
+        first = await self._chunk(blob_id, 0)
+        if first is None:
+            raise FileNotFoundError(blob_id)
+        return self._chunks(blob_id, first)
+
+    async def _chunks(self, blob_id: str, first: bytes) -> AsyncIterator[bytes]:
+        yield first
+        seq = 1
+        while (chunk := await self._chunk(blob_id, seq)) is not None:  # one row in memory at a time
+            yield chunk
+            seq += 1
+
+    async def _chunk(self, blob_id: str, seq: int) -> bytes | None:
+        statement = select(blob_chunks.c.data).where(blob_chunks.c.blob_id == blob_id, blob_chunks.c.seq == seq)
+        async with self._database.connect() as connection:
+            data = (await connection.execute(statement)).scalar()
+        return None if data is None else bytes(data)
 
     async def read(self, blob_id: str) -> bytes:
-        async with self._database.connect() as connection:
-            data = (await connection.execute(select(blobs.c.data).where(blobs.c.id == blob_id))).scalar()
-        if data is None:
-            raise FileNotFoundError(blob_id)
-        return bytes(data)
+        return b"".join([chunk async for chunk in await self.stream(blob_id)])
 
     async def remove(self, blob_id: str) -> None:
         async with self._database.begin() as connection:
-            await connection.execute(delete(blobs).where(blobs.c.id == blob_id))
+            await connection.execute(delete(blob_chunks).where(blob_chunks.c.blob_id == blob_id))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator
 
 from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.batch.blobs import Blobs
+from gateway.batch.blobs import Blobs, Chunks
 from gateway.batch.database import finished_when_cancelled
 from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import files
@@ -37,7 +37,11 @@ class FileStore:
         """A file's contents; ``FileNotFoundError`` if it was deleted meanwhile."""
         return await self._blobs.read(file_id)
 
-    async def create(self, owner: str, filename: str, purpose: str, chunks: Iterable[bytes]) -> FileObject:
+    async def stream(self, file_id: str) -> AsyncIterator[bytes]:
+        """A file's contents chunk by chunk (a download of any size); ``FileNotFoundError`` as ``read``."""
+        return await self._blobs.stream(file_id)
+
+    async def create(self, owner: str, filename: str, purpose: str, chunks: Chunks) -> FileObject:
         """Contents first (atomically), then the row: a file is listed only once it is whole."""
         file_id = new_file_id()
         size = await self.write_contents(file_id, chunks)
@@ -57,7 +61,7 @@ class FileStore:
         )
         return created
 
-    async def write_contents(self, file_id: str, chunks: Iterable[bytes]) -> int:
+    async def write_contents(self, file_id: str, chunks: Chunks) -> int:
         return await self._blobs.write(file_id, chunks)
 
     async def remove_contents(self, file_id: str) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import RowMapping, and_, exists, func, insert, or_, select, update
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.batch.claims import UnitClaims
 from gateway.batch.database import database_now, finished_when_cancelled
 from gateway.batch.files import FileStore, new_file_id
-from gateway.batch.lines import count_requests
+from gateway.batch.lines import count_requests, output_lines
 from gateway.batch.rows import owned_page, owned_row
 from gateway.batch.tables import batch_requests, batches
 from gateway.batch.wire import (
@@ -41,6 +41,7 @@ ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 CANCELLABLE = ("validating", "in_progress")
 OUTPUT_PURPOSE = "batch_output"
 INSERT_CHUNK = 500
+RESULTS_PAGE = 200  # rows of a batch read at once while its output is written
 _STEPS = {"validating": "validated", "finalizing": "finalized", "cancelling": "cancelled", "in_progress": "finished"}
 
 
@@ -276,21 +277,41 @@ class BatchStore:
             )
             return moved.rowcount == 1
 
-    async def results(self, batch_id: str) -> list[RowMapping]:
-        statement = (
-            select(batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.state, batch_requests.c.result)
-            .where(batch_requests.c.batch_id == batch_id)
-            .order_by(batch_requests.c.line)
-        )
-        async with self._database.connect() as connection:
-            return list((await connection.execute(statement)).mappings().all())
+    async def output(self, batch_id: str, kind: str, unfinished: tuple[str, str] | None) -> AsyncIterator[bytes]:
+        """The ``output`` file (requests answered with 200) or the ``error`` file (the others, and with
+        ``unfinished`` those never run), in input order, a page of rows at a time: memory holds one page, whatever
+        the batch's size."""
+        states = ("completed",) if kind == "output" else ("failed", "pending") if unfinished else ("failed",)
+        after = -1
+        while True:
+            statement = (
+                select(
+                    batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.state, batch_requests.c.result
+                )
+                .where(batch_requests.c.batch_id == batch_id, batch_requests.c.state.in_(states))
+                .where(batch_requests.c.line > after)
+                .order_by(batch_requests.c.line)
+                .limit(RESULTS_PAGE)
+            )
+            async with self._database.connect() as connection:
+                rows = (await connection.execute(statement)).mappings().all()
+            if not rows:
+                return
+            after = rows[-1]["line"]
+            yield await asyncio.to_thread(output_lines, rows, unfinished)
 
-    async def finish(self, batch: RowMapping, status: str, since: str, outputs: dict[str, bytes]) -> bool:
-        """Writes the output/error files (those with lines), then records them and the final status at once —
-        only if the batch is still ``since``: of two gateways finishing it, one wins and the other's files go."""
-        ids = {kind: new_file_id() for kind, contents in outputs.items() if contents}
-        for kind, file_id in ids.items():
-            await self._files.write_contents(file_id, [outputs[kind]])
+    async def finish(
+        self, batch: RowMapping, status: str, since: str, outputs: Mapping[str, AsyncIterable[bytes]]
+    ) -> bool:
+        """Writes the output/error files (kept if they have lines), then records them and the final status at once
+        — only if the batch is still ``since``: of two gateways finishing it, one wins and the other's files go."""
+        ids, sizes = {}, {}
+        for kind, chunks in outputs.items():
+            file_id = new_file_id()
+            if size := await self._files.write_contents(file_id, chunks):
+                ids[kind], sizes[kind] = file_id, size
+            else:
+                await self._files.remove_contents(file_id)
         async with self._database.begin() as connection:
             moved = await connection.execute(
                 update(batches)
@@ -306,7 +327,7 @@ class BatchStore:
                 for kind, file_id in ids.items():
                     filename = f"{batch['id']}_{kind}.jsonl"
                     await self._files.add_row(
-                        connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, len(outputs[kind])
+                        connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, sizes[kind]
                     )
         if moved.rowcount != 1:
             for file_id in ids.values():

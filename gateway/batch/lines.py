@@ -100,18 +100,13 @@ def _storable(text: str) -> bool:
     return True
 
 
-def assemble(results: Sequence[RowMapping], unfinished: tuple[str, str] | None) -> dict[str, bytes]:
-    """The output file (answers with status 200) and the error file (everything else), in input order.
-
-    ``unfinished`` is the (code, message) for requests that never ran (the batch was cancelled or expired).
-    """
-    lines: dict[str, list[str]] = {"output": [], "error": []}
-    for row in results:
+def output_lines(rows: Sequence[RowMapping], unfinished: tuple[str, str] | None) -> bytes:
+    """Requests' lines of an output or error file (JSON Lines), in the rows' order. A request that never ran (the
+    batch was cancelled or expired) gets ``unfinished`` (code, message) as its error."""
+    lines = []
+    for row in rows:
         result = row["result"]
-        if row["state"] == "pending":
-            if unfinished is None:
-                continue
+        if row["state"] == "pending" and unfinished is not None:
             result = error_line(new_request_id(), row["custom_id"], *unfinished)
-        ok = result["response"] is not None and result["response"]["status_code"] == 200
-        lines["output" if ok else "error"].append(json.dumps(result, ensure_ascii=False))
-    return {kind: "".join(f"{line}\n" for line in entries).encode() for kind, entries in lines.items()}
+        lines.append(json.dumps(result, ensure_ascii=False) + "\n")
+    return "".join(lines).encode()

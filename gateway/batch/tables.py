@@ -103,9 +103,11 @@ convert_tasks = Table(
 
 # File contents with ``--blob-store db`` (``blobs.py``): uploads and batch outputs under their file id, conversion
 # tasks' inputs and answers under ``<task id>-in-<n>`` / ``<task id>-result``.
-blobs = Table(
-    "blobs",
+# A blob of --blob-store db: its bytes in pieces of up to 1 MiB, in order (blobs.py).
+blob_chunks = Table(
+    "blob_chunks",
     metadata,
-    Column("id", String(128), primary_key=True),
+    Column("blob_id", String(128), primary_key=True),
+    Column("seq", Integer, primary_key=True),
     Column("data", LargeBinary, nullable=False),
 )

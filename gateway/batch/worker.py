@@ -36,7 +36,7 @@ from gateway.batch.claims import Key, Unit
 from gateway.batch.database import unreachable
 from gateway.batch.files import FileStore
 from gateway.batch.jobs import BatchStore
-from gateway.batch.lines import assemble, parse_input
+from gateway.batch.lines import parse_input
 from gateway.batch.wire import BatchError, new_request_id, output_line
 from gateway.chat import ChatService
 from gateway.errors import EngineUnavailable, GatewayError, RequestTimeout, ServerError, from_validation_error
@@ -306,7 +306,7 @@ class BatchWorker:
         return False, output_line(request_id, unit.custom_id, error.status_code, error.body().model_dump(), request_id)
 
     async def _finish(self, batch: RowMapping, status: str, *, since: str) -> None:
-        results = await self._batches.results(batch["id"])
-        outputs = await asyncio.to_thread(assemble, results, UNFINISHED.get(status))
+        unfinished = UNFINISHED.get(status)
+        outputs = {kind: self._batches.output(batch["id"], kind, unfinished) for kind in ("output", "error")}
         if await self._batches.finish(batch, status, since, outputs):
-            logger.info("batch %s %s (%d requests)", batch["id"], status, len(results))
+            logger.info("batch %s %s", batch["id"], status)

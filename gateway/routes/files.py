@@ -8,7 +8,7 @@ from typing import IO
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Message, Receive
 
 from gateway import edge
@@ -69,11 +69,12 @@ async def file_content(request: Request) -> Response:
         found = await jobs.files.get_signed(file_id)
     else:
         found = await jobs.files.get(key_owner(request.scope), file_id)
-    try:  # read whole: files are bounded by --max-batch-file-mb, and the database store has no file to send
-        data = await jobs.files.read(found.id)
+    try:  # streamed: a batch output can run to gigabytes
+        chunks = await jobs.files.stream(found.id)
     except FileNotFoundError:  # deleted since its row was read
         raise NotFound(f"No such File object: {file_id}", param="id") from None
-    return Response(data, media_type="application/octet-stream")
+    headers = {"Content-Length": str(found.bytes)}
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
 async def signed_url(request: Request) -> JSONResponse:

@@ -57,3 +57,12 @@ def make_client(prompts: HunyuanPromptBuilder, tmp_path: Path, blob_store: str) 
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def die(client: TestClient) -> None:
+    """What a gateway killed in the middle leaves: its workers stopped where they were, leases still held, and the
+    SQLite file's lock gone (the kernel drops it with the process), so the next gateway may start on the file."""
+    state = client.app.state  # type: ignore[attr-defined]
+    client.portal.call(lambda: state.batch_worker.stop(release=False))  # type: ignore[union-attr]
+    client.portal.call(state.convert_worker.stop)  # type: ignore[union-attr]
+    client.portal.call(state.jobs.close)  # type: ignore[union-attr]

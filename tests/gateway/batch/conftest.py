@@ -50,15 +50,6 @@ def wait_for(client: TestClient, batch_id: str, statuses: tuple[str, ...], timeo
     raise AssertionError(f"batch stayed {batch['status']}")
 
 
-def die(client: TestClient) -> None:
-    """What a gateway killed in the middle leaves: its workers stopped where they were, leases still held, and the
-    SQLite file's lock gone (the kernel drops it with the process), so the next gateway may start on the file."""
-    state = client.app.state  # type: ignore[attr-defined]
-    client.portal.call(lambda: state.batch_worker.stop(release=False))  # type: ignore[union-attr]
-    client.portal.call(state.convert_worker.stop)  # type: ignore[union-attr]
-    client.portal.call(state.jobs.close)  # type: ignore[union-attr]
-
-
 def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
     if file_id is None:
         return []
@@ -69,11 +60,11 @@ def jsonl(client: TestClient, file_id: str | None) -> list[dict]:
 
 def blob_names(blob_store: str, data_dir: Path, folder: str) -> list[str]:
     """The blobs kept in ``folder`` (``files`` or ``tasks``) of a job store on SQLite, wherever ``blob_store`` keeps
-    them: the files in that folder, or the ``blobs`` rows (file ids start with ``file-``, task blobs do not)."""
+    them: the files in that folder, or the ``blob_chunks`` rows (file ids start with ``file-``, task blobs do not)."""
     if blob_store == "dir":
         return sorted(path.name for path in (data_dir / folder).iterdir())
     with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as database:
-        names = [name for (name,) in database.execute("SELECT id FROM blobs")]
+        names = [name for (name,) in database.execute("SELECT DISTINCT blob_id FROM blob_chunks")]
     return sorted(name for name in names if name.startswith("file-") == (folder == "files"))
 
 

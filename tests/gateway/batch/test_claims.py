@@ -12,8 +12,9 @@ from starlette.testclient import TestClient
 
 from gateway.batch.claims import Runnable, share
 from tests.fakes import FakeEngine
-from tests.gateway.batch.conftest import MakeClient, create_batch, die, jsonl, request_line, upload, wait_for
+from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine
+from tests.gateway.conftest import die
 
 DONE = ("completed", "failed", "cancelled", "expired")
 ALICE, BOB = {"Authorization": "Bearer alice-key"}, {"Authorization": "Bearer bob-key"}

@@ -20,8 +20,9 @@ from gateway.batch.database import check_sqlite, database_url, open_database
 from gateway.batch.tables import batch_requests, batches
 from gateway.errors import EngineUnavailable
 from tests.fakes import FakeEngine
-from tests.gateway.batch.conftest import MakeClient, create_batch, die, jsonl, request_line, upload, wait_for
+from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine
+from tests.gateway.conftest import die
 
 DONE = ("completed", "failed", "cancelled", "expired")
 ALICE, BOB = {"Authorization": "Bearer alice-key"}, {"Authorization": "Bearer bob-key"}

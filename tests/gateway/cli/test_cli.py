@@ -33,7 +33,7 @@ GROUP_FLAGS = {
     "Batch API options": (
         "--batch-api --no-batch-api --data-dir --database-url --blob-store --max-batch-file-mb --batch-concurrency "
         "--batch-max-attempts --max-queued-batch-requests-per-key "
-        "--task-results-hours --task-max-attempts --url-signing-key"
+        "--task-results-hours --task-max-attempts --max-queued-tasks-per-key --url-signing-key"
     ),
 }
 # Repeated flags take one item each; their variables hold them all, comma-separated.

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from gateway.batch.signed_urls import SECRET_FILE, UrlSigner
 from gateway.config import MediaSettings
 from tests.fakes import FakeEngine
-from tests.gateway.conftest import MakeClient
+from tests.gateway.conftest import MakeClient, die
 from tests.images import data_url, encode, make_image, make_pdf
 
 KEY_A, KEY_B = "sk-a", "sk-b"
@@ -181,6 +181,7 @@ def test_files_and_their_urls_belong_to_their_key(api: TestClient) -> None:
 def test_the_secret_survives_a_restart(make_client: MakeClient) -> None:
     first = make_client()
     url = signed_url(first, upload(first, PNG))
+    die(first)
     assert make_client().get(url).content == PNG
 
 
