@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from adapters.engine import EngineOutput, EngineRequest
 from adapters.errors import EngineDown
+from gateway.batch.tables import convert_tasks
 from gateway.docling_serve import tasks, wire
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
 from gateway.ocr import Upload
@@ -193,3 +195,42 @@ def test_no_run_is_spent_while_the_engine_is_down_for_everyone(make_client: Make
     assert poll(client, task_id, wait=0.5).json()["task_status"] == "pending"
     fake.started, fake.outages = True, 0
     assert finished(client, task_id)["task_status"] == "success"
+
+
+def test_a_run_whose_task_another_gateway_took_over_stops_and_writes_nothing(
+    make_client: MakeClient, fake: FlakyEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blob_store: str
+) -> None:
+    """This gateway stalled past its lease and another took the task: the keeper's next renewal says so, the run
+    stops (the engine freed for the next task), and the answer, the row and the inputs are left to the new holder."""
+    monkeypatch.setattr(tasks, "KEEPER_INTERVAL", 0.1)
+    fake.delay = 30.0
+    client = make_client()
+    task_id = submit(client, "taken.png")
+    wait_until(lambda: poll(client, task_id).json()["task_status"] == "started", 10, "the task to start")
+    taken_over = (
+        update(convert_tasks)
+        .where(convert_tasks.c.id == task_id)
+        .values(lease_owner="another-gateway", lease_expires_at=2**40)
+    )
+
+    async def take_over() -> None:
+        async with client.app.state.jobs.database.begin() as connection:  # type: ignore[attr-defined]
+            await connection.execute(taken_over)
+
+    client.portal.call(take_over)
+    fake.delay = 0.0
+    assert finished(client, submit(client, "next.png"))["task_status"] == "success"  # the engine was let go
+    status = poll(client, task_id).json()
+    assert status["task_status"] == "started"  # still the other gateway's to finish
+    assert f"{task_id}-in-0" in blob_names(blob_store, tmp_path / "data", "tasks")
+    assert f"{task_id}-result" not in blob_names(blob_store, tmp_path / "data", "tasks")
+
+
+def test_a_key_past_its_queued_task_limit_gets_a_429(make_client: MakeClient, fake: FlakyEngine) -> None:
+    fake.delay = 30.0
+    client = make_client(batch={"max_queued_tasks_per_key": 2})
+    submit(client), submit(client)
+    files = {"files": ("third.png", PNG, "image/png")}
+    refused = client.post("/v1/convert/file/async", files=files, headers=headers())
+    assert refused.status_code == 429, refused.text
+    assert "--max-queued-tasks-per-key 2" in refused.json()["detail"]  # docling-serve's error shape
