@@ -58,7 +58,7 @@ async def open_database(url: str) -> AsyncEngine:
         check_sqlite(sqlite3.sqlite_version_info)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(migrate)
     return engine
 
 
@@ -141,11 +141,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _upgrade(connection: Connection) -> None:
+def migrate(connection: Connection, revision: str = "head") -> None:
+    """Brings the schema to ``revision`` (Alembic, on this connection)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 def finished_when_cancelled(store: Store) -> Store:

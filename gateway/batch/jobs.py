@@ -91,10 +91,9 @@ class BatchStore:
         Counted when the batch is created (its input lines), since validation happens later, elsewhere."""
         if not self._max_queued:
             return
-        pending = (
-            select(func.count())
-            .select_from(batch_requests.join(batches, batch_requests.c.batch_id == batches.c.id))
-            .where(batches.c.owner == owner, batches.c.status == "in_progress", batch_requests.c.state == "pending")
+        unanswered = batches.c.requests_total - batches.c.requests_completed - batches.c.requests_failed
+        pending = select(func.coalesce(func.sum(unanswered), 0)).where(
+            batches.c.owner == owner, batches.c.status == "in_progress"
         )
         validating = select(func.coalesce(func.sum(batches.c.input_lines), 0)).where(
             batches.c.owner == owner, batches.c.status == "validating"
@@ -116,7 +115,7 @@ class BatchStore:
             row = await owned_row(connection, batches, owner, batch_id)
             if row is None:
                 raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
-            return _batch(row, (await _counts(connection, [batch_id])).get(batch_id))
+            return _batch(row)
 
     async def page(self, owner: str, query: BatchListQuery) -> BatchList:
         statement = select(batches).where(batches.c.owner == owner)
@@ -131,8 +130,7 @@ class BatchStore:
                 ascending=False,
                 kind="Batch",
             )
-            counts = await _counts(connection, [row["id"] for row in rows])
-        data = [_batch(row, counts.get(row["id"])) for row in rows[: query.limit]]
+        data = [_batch(row) for row in rows[: query.limit]]
         return BatchList(
             data=data,
             first_id=data[0].id if data else None,
@@ -254,6 +252,14 @@ class BatchStore:
         async with self._database.begin() as connection:
             for start in range(0, len(rows), INSERT_CHUNK):
                 await connection.execute(insert(batch_requests), list(rows[start : start + INSERT_CHUNK]))
+            await connection.execute(
+                update(batches)
+                .where(batches.c.id == batch_id)
+                .values(
+                    requests_total=len(rows),
+                    requests_failed=sum(1 for row in rows if row["state"] == "failed"),  # lines that were no request
+                )
+            )
             started = await connection.execute(
                 update(batches)
                 .where(batches.c.id == batch_id, batches.c.status == "validating")
@@ -339,24 +345,7 @@ async def _set_status(connection: AsyncConnection, batch_id: str, status: str, *
     await connection.execute(update(batches).where(batches.c.id == batch_id).values(status=status, **values))
 
 
-async def _counts(connection: AsyncConnection, batch_ids: list[str]) -> dict[str, RequestCounts]:
-    if not batch_ids:
-        return {}
-    statement = (
-        select(batch_requests.c.batch_id, batch_requests.c.state, func.count())
-        .where(batch_requests.c.batch_id.in_(batch_ids))
-        .group_by(batch_requests.c.batch_id, batch_requests.c.state)
-    )
-    counts: dict[str, RequestCounts] = {}
-    for batch_id, state, number in (await connection.execute(statement)).all():
-        entry = counts.setdefault(batch_id, RequestCounts())
-        entry.total += number
-        if state in ("completed", "failed"):
-            setattr(entry, state, getattr(entry, state) + number)
-    return counts
-
-
-def _batch(row: RowMapping, counts: RequestCounts | None) -> Batch:
+def _batch(row: RowMapping) -> Batch:
     moments = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
     return Batch(
         id=row["id"],
@@ -369,7 +358,9 @@ def _batch(row: RowMapping, counts: RequestCounts | None) -> Batch:
         error_file_id=row["error_file_id"],
         created_at=row["created_at"],
         expires_at=row["expires_at"],
-        request_counts=counts or RequestCounts(),
+        request_counts=RequestCounts(
+            total=row["requests_total"], completed=row["requests_completed"], failed=row["requests_failed"]
+        ),
         metadata=row["metadata"],
         **{f"{moment}_at": row[f"{moment}_at"] for moment in moments},
     )

@@ -50,6 +50,10 @@ batches = Table(
     # A lifecycle step that failed: how often, and when it may be tried again (it fails the batch at the bound).
     Column("step_failures", Integer, nullable=False, server_default="0"),
     Column("step_retry_at", BigInteger, nullable=True),
+    # Its requests, counted as they are answered (in the answer's transaction): polls read these, not the rows.
+    Column("requests_total", Integer, nullable=False, server_default="0"),
+    Column("requests_completed", Integer, nullable=False, server_default="0"),
+    Column("requests_failed", Integer, nullable=False, server_default="0"),
     Index("ix_batches_owner", "owner", "seq"),
     Index("ix_batches_status", "status"),
 )
