@@ -9,6 +9,7 @@ import asyncio
 import fcntl
 import functools
 import inspect
+import json
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -53,7 +54,8 @@ async def open_database(url: str) -> AsyncEngine:
     # need max_connections above N × DATABASE_CONNECTIONS (or a pooler such as PgBouncer in front).
     # pre-ping: after a database restart, pooled connections are dead; each is replaced at checkout, not failed.
     pooled = {"pool_size": DATABASE_CONNECTIONS // 2, "max_overflow": DATABASE_CONNECTIONS // 2, "pool_pre_ping": True}
-    engine = create_async_engine(url, **(pooled if make_url(url).get_backend_name() == "postgresql" else {}))
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    engine = create_async_engine(url, json_serializer=store_json, **(pooled if postgresql else {}))
     if engine.dialect.name == "sqlite":
         check_sqlite(sqlite3.sqlite_version_info)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -62,11 +64,22 @@ async def open_database(url: str) -> AsyncEngine:
     return engine
 
 
+def store_json(value: Any) -> str:
+    """JSON as the job store writes it (its engines' serializer): one line, characters as they are (an answer in
+    Chinese stays readable in the output file, at a third of the size of ``\\u`` escapes)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
 def open_lease_database(url: str) -> AsyncEngine:
     """A small engine of its own for lease renewals on the same (already migrated) database: a burst of downloads
     holding every pooled connection must not delay a renewal past its lease, or other gateways take the work over."""
     engine = create_async_engine(
-        url, pool_size=LEASE_CONNECTIONS, max_overflow=0, pool_timeout=LEASE_POOL_WAIT, pool_pre_ping=True
+        url,
+        json_serializer=store_json,
+        pool_size=LEASE_CONNECTIONS,
+        max_overflow=0,
+        pool_timeout=LEASE_POOL_WAIT,
+        pool_pre_ping=True,
     )
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, exists, func, insert, or_, select, update
+from sqlalchemy import RowMapping, Text, and_, cast, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.batch.claims import UnitClaims
@@ -41,7 +41,7 @@ ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 CANCELLABLE = ("validating", "in_progress")
 OUTPUT_PURPOSE = "batch_output"
 INSERT_CHUNK = 500
-RESULTS_PAGE = 200  # rows of a batch read at once while its output is written
+RESULTS_PAGE = 100  # rows of a batch read at once while its output is written
 _STEPS = {"validating": "validated", "finalizing": "finalized", "cancelling": "cancelled", "in_progress": "finished"}
 
 
@@ -292,7 +292,10 @@ class BatchStore:
         while True:
             statement = (
                 select(
-                    batch_requests.c.line, batch_requests.c.custom_id, batch_requests.c.state, batch_requests.c.result
+                    batch_requests.c.line,
+                    batch_requests.c.custom_id,
+                    batch_requests.c.state,
+                    cast(batch_requests.c.result, Text).label("result"),  # its stored text is the line: not parsed
                 )
                 .where(batch_requests.c.batch_id == batch_id, batch_requests.c.state.in_(states))
                 .where(batch_requests.c.line > after)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from gateway.batch.database import store_json
 from gateway.batch.wire import BatchError, error_line, new_request_id
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
@@ -101,12 +102,14 @@ def _storable(text: str) -> bool:
 
 
 def output_lines(rows: Sequence[RowMapping], unfinished: tuple[str, str] | None) -> bytes:
-    """Requests' lines of an output or error file (JSON Lines), in the rows' order. A request that never ran (the
-    batch was cancelled or expired) gets ``unfinished`` (code, message) as its error."""
+    """Requests' lines of an output or error file (JSON Lines), in the rows' order, from each row's stored result
+    (JSON text, one line). A request that never ran (the batch was cancelled or expired) gets ``unfinished``
+    (code, message) as its error."""
     lines = []
     for row in rows:
-        result = row["result"]
         if row["state"] == "pending" and unfinished is not None:
-            result = error_line(new_request_id(), row["custom_id"], *unfinished)
-        lines.append(json.dumps(result, ensure_ascii=False) + "\n")
+            lines.append(store_json(error_line(new_request_id(), row["custom_id"], *unfinished)))
+        else:
+            lines.append(row["result"])
+        lines.append("\n")
     return "".join(lines).encode()
