@@ -26,9 +26,9 @@ import httpx
 import psutil
 from sqlalchemy import insert
 
-from gateway.batch.database import database_url, open_database
-from gateway.batch.tables import batch_requests, batches
-from gateway.batch.wire import output_line
+from gateway.jobstore.database import database_url, open_database
+from gateway.jobstore.tables import batch_requests, batches
+from gateway.jobstore.wire import output_line
 from tests.servers import start_gateway, stop_gateway
 
 BATCH_ID = "batch_bench0000000000000000"

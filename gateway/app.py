@@ -20,14 +20,11 @@ from starlette.staticfiles import StaticFiles
 from adapters.engine import Engine, PromptBuilder
 from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl
-from gateway.batch.database import unreachable
-from gateway.batch.signed_urls import UrlSigner, signing_secret
-from gateway.batch.store import JobStore
 from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import BatchSettings, MediaSettings, Settings
 from gateway.docling_serve.service import DoclingConverter
-from gateway.docling_serve.tasks import ConvertTaskWorker
+from gateway.docling_serve.tasks import ConvertTaskStore, ConvertTaskWorker
 from gateway.documents.convert import DocumentService
 from gateway.errors import (
     ClientError,
@@ -38,6 +35,9 @@ from gateway.errors import (
     handle_gateway_error,
     handle_unexpected_error,
 )
+from gateway.jobstore.database import unreachable
+from gateway.jobstore.signed_urls import UrlSigner, signing_secret
+from gateway.jobstore.store import JobStore
 from gateway.lifecycle import Lifecycle, stop_this_process
 from gateway.media.fetch import FetchPolicy, MediaFetcher
 from gateway.media.loader import MediaLimits, MediaLoader
@@ -168,8 +168,15 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
         max_attempts=settings.batch.batch_max_attempts,
         metrics=app.state.metrics.batch,
     )
+    convert_tasks = ConvertTaskStore(
+        jobs.database,
+        jobs.task_blobs,
+        settings.batch.task_results_hours * 3600,
+        max_queued_per_key=settings.batch.max_queued_tasks_per_key,
+        leases=jobs.leases,
+    )
     tasks = ConvertTaskWorker(
-        jobs.tasks,
+        convert_tasks,
         app.state.docling,
         app.state.admission,
         app.state.lifecycle,
@@ -177,7 +184,8 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
         max_attempts=settings.batch.task_max_attempts,
         single_gateway=single_gateway,
     )
-    app.state.jobs, app.state.batch_worker, app.state.convert_worker = jobs, worker, tasks
+    app.state.jobs, app.state.convert_tasks = jobs, convert_tasks
+    app.state.batch_worker, app.state.convert_worker = worker, tasks
     worker.start()
     tasks.start()
     return [worker, tasks]

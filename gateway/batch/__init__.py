@@ -1,1 +1,1 @@
-"""OpenAI's Files and Batch APIs on a durable job store (SQLite under ``--data-dir``, or PostgreSQL)."""
+"""The Batch API's worker: batch requests from the job store (``gateway.jobstore``) through the chat service."""

@@ -32,14 +32,14 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import RowMapping
 
-from gateway.batch.claims import Key, Unit
-from gateway.batch.database import unreachable
-from gateway.batch.files import FileStore
-from gateway.batch.jobs import BatchStore
-from gateway.batch.lines import parse_input
-from gateway.batch.wire import BatchError, new_request_id, output_line
 from gateway.chat import ChatService
 from gateway.errors import EngineUnavailable, GatewayError, RequestTimeout, ServerError, from_validation_error
+from gateway.jobstore.claims import Key, Unit
+from gateway.jobstore.database import unreachable
+from gateway.jobstore.files import FileStore
+from gateway.jobstore.jobs import BatchStore
+from gateway.jobstore.lines import parse_input
+from gateway.jobstore.wire import BatchError, new_request_id, output_line
 from gateway.lifecycle import Lifecycle
 from gateway.metrics import BatchMetrics
 from gateway.protocol import ChatCompletionRequest

@@ -32,7 +32,6 @@ import httpx
 from starlette.applications import Starlette
 from tqdm import tqdm
 
-from gateway.batch.blobs import write_atomically
 from gateway.cli.folder_inputs import (
     SUFFIXES,
     Job,
@@ -48,6 +47,7 @@ from gateway.documents.build import PageAnswers
 from gateway.documents.convert import Plan, export_document, make_searchable, plan_pages
 from gateway.documents.searchable import CONCURRENT_RUNS, CPU_SECONDS_PER_PAGE
 from gateway.errors import GatewayError
+from gateway.jobstore.blobs import write_atomically
 
 MARKDOWN_TASKS = frozenset({"document", "layout_parse", "chart", "table", "formula"})
 DOCUMENT_TASKS = frozenset({"auto", "document", "layout_parse"})  # ask for the document: the plan picks the tasks

@@ -33,14 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl, Ticket
-from gateway.batch.blobs import Blobs
-from gateway.batch.database import database_now, finished_when_cancelled
-from gateway.batch.tables import convert_tasks
-from gateway.batch.wire import is_id
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
 from gateway.docling_serve.service import MODULE, DoclingConverter, page_count, respond
 from gateway.errors import EngineUnavailable, GatewayError, NotFound, RateLimited, from_engine_error
+from gateway.jobstore.blobs import Blobs
+from gateway.jobstore.database import database_now, finished_when_cancelled
+from gateway.jobstore.tables import convert_tasks
+from gateway.jobstore.wire import is_id
 from gateway.lifecycle import Lifecycle
 from gateway.ocr import Upload
 

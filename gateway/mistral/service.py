@@ -20,13 +20,13 @@ from dataclasses import replace
 
 from docling_core.types.doc import DoclingDocument
 
-from gateway.batch.files import FileStore
-from gateway.batch.signed_urls import UrlSigner
-from gateway.batch.wire import FileObject
 from gateway.chat import Report
 from gateway.documents.convert import DocumentService
 from gateway.documents.exports import to_markdown
 from gateway.errors import GatewayError, InvalidRequest, NotFound, PayloadTooLarge
+from gateway.jobstore.files import FileStore
+from gateway.jobstore.signed_urls import UrlSigner
+from gateway.jobstore.wire import FileObject
 from gateway.media.fetch import MediaFetcher
 from gateway.media.loader import parse_data_url, source_size
 from gateway.media.pdf import RENDER_DPI

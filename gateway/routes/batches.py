@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway import edge
-from gateway.batch.wire import Batch, BatchCreate, BatchList, BatchListQuery
+from gateway.jobstore.wire import Batch, BatchCreate, BatchList, BatchListQuery
 from gateway.middleware.auth import key_owner
 from gateway.openapi import Endpoint, errors, json_body, operation, parameter, returns
 

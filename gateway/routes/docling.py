@@ -179,7 +179,7 @@ def _converter(request: Request) -> DoclingConverter:
 
 
 def _tasks(request: Request) -> ConvertTaskStore:
-    store: ConvertTaskStore = request.app.state.jobs.tasks
+    store: ConvertTaskStore = request.app.state.convert_tasks
     return store
 
 

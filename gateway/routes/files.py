@@ -1,5 +1,5 @@
 """``/v1/files``: upload, list, retrieve, download and delete, as OpenAI's Files API; and a signed download URL,
-as Mistral's (``purpose=ocr`` files for ``POST /v1/ocr``, see ``gateway/batch/signed_urls.py``)."""
+as Mistral's (``purpose=ocr`` files for ``POST /v1/ocr``, see ``gateway/jobstore/signed_urls.py``)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Message, Receive
 
 from gateway import edge
-from gateway.batch.signed_urls import UrlSigner, is_signed
-from gateway.batch.wire import (
+from gateway.errors import InvalidRequest, NotFound, PayloadTooLarge
+from gateway.jobstore.signed_urls import UrlSigner, is_signed
+from gateway.jobstore.wire import (
     MAX_EXPIRY_HOURS,
     FileDeleted,
     FileList,
@@ -22,7 +23,6 @@ from gateway.batch.wire import (
     SignedURL,
     SignedURLQuery,
 )
-from gateway.errors import InvalidRequest, NotFound, PayloadTooLarge
 from gateway.middleware.auth import key_owner
 from gateway.openapi import Endpoint, errors, operation, parameter, returns
 

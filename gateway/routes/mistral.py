@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import edge
-from gateway.batch.files import FileStore
 from gateway.deadline import within_deadline
+from gateway.jobstore.files import FileStore
 from gateway.middleware.auth import key_owner
 from gateway.mistral.service import MistralOcr
 from gateway.mistral.wire import MistralOcrRequest, MistralOcrResponse

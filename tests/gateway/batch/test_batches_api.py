@@ -166,7 +166,7 @@ def test_one_key_cannot_see_another_keys_batches(make_client: MakeClient) -> Non
 def test_a_batch_past_its_window_expires_with_unrun_requests_reported(
     make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.batch.jobs.COMPLETION_WINDOW_SECONDS", 0)
+    monkeypatch.setattr("gateway.jobstore.jobs.COMPLETION_WINDOW_SECONDS", 0)
     engine = GatedEngine()  # never lets a request finish
     client = make_client(engine, batch={"batch_concurrency": 2})
     batch = create_batch(client, upload(client, "\n".join(request_line(f"r{n}") for n in range(4)))["id"])

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gateway.batch.blobs import CHUNK_BYTES, PARTIAL_PREFIX, BlobDir, Blobs, DatabaseBlobs, write_atomically
-from gateway.batch.database import database_url, open_database
+from gateway.jobstore.blobs import CHUNK_BYTES, PARTIAL_PREFIX, BlobDir, Blobs, DatabaseBlobs, write_atomically
+from gateway.jobstore.database import database_url, open_database
 
 
 def test_uploaded_files_are_private_and_folder_results_follow_the_umask(tmp_path: Path) -> None:

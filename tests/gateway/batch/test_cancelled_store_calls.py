@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from gateway.batch.database import finished_when_cancelled
+from gateway.jobstore.database import finished_when_cancelled
 
 
 @finished_when_cancelled

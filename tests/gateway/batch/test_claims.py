@@ -1,4 +1,4 @@
-"""Batch requests claimed in small units (``gateway/batch/claims.py``): fair shares, the per-key limit on queued
+"""Batch requests claimed in small units (``gateway/jobstore/claims.py``): fair shares, the per-key limit on queued
 work, and the worker's metrics — on SQLite, the embedded job store of one gateway."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.batch.claims import Runnable, share
+from gateway.jobstore.claims import Runnable, share
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine

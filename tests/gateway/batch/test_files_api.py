@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.batch.blobs import PARTIAL_PREFIX, BlobDir
+from gateway.jobstore.blobs import PARTIAL_PREFIX, BlobDir
 from tests.gateway.batch.conftest import MakeClient, blob_names, upload
 
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gateway.batch.blobs import DatabaseBlobs
-from gateway.batch.database import database_url, migrate, open_database
+from gateway.jobstore.blobs import DatabaseBlobs
+from gateway.jobstore.database import database_url, migrate, open_database
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])

@@ -15,10 +15,10 @@ from sqlalchemy import insert, update
 
 from adapters.engine import EngineOutput, EngineRequest
 from gateway.batch import worker
-from gateway.batch.claims import Key, UnitClaims
-from gateway.batch.database import check_sqlite, database_url, open_database
-from gateway.batch.tables import batch_requests, batches
 from gateway.errors import EngineUnavailable
+from gateway.jobstore.claims import Key, UnitClaims
+from gateway.jobstore.database import check_sqlite, database_url, open_database
+from gateway.jobstore.tables import batch_requests, batches
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
-from gateway.batch.database import database_url
-from gateway.batch.tables import batch_requests
+from gateway.jobstore.database import database_url
+from gateway.jobstore.tables import batch_requests
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 

@@ -271,7 +271,7 @@ def test_a_result_is_kept_for_the_stated_time_then_swept(
     task_id = client.post("/v1/convert/file/async", files=files, headers=headers()).json()["task_id"]
     assert poll(client, task_id, wait=20).json()["task_status"] == "success"
     time.sleep(2.1)
-    store = client.app.state.jobs.tasks  # type: ignore[attr-defined]
+    store = client.app.state.convert_tasks  # type: ignore[attr-defined]
     assert client.portal.call(store.sweep) == 1  # type: ignore[union-attr]
     assert poll(client, task_id).status_code == 404
     assert blob_names(blob_store, tmp_path / "data", "tasks") == []

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 
 from adapters.engine import EngineOutput, EngineRequest
 from adapters.errors import EngineDown
-from gateway.batch.tables import convert_tasks
 from gateway.docling_serve import tasks, wire
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
+from gateway.jobstore.tables import convert_tasks
 from gateway.ocr import Upload
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import blob_names
@@ -87,7 +87,7 @@ def result(client: TestClient, task_id: str) -> dict[str, Any]:
 
 
 def store(client: TestClient) -> ConvertTaskStore:
-    task_store: ConvertTaskStore = client.app.state.jobs.tasks  # type: ignore[attr-defined]
+    task_store: ConvertTaskStore = client.app.state.convert_tasks  # type: ignore[attr-defined]
     return task_store
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.batch.signed_urls import SECRET_FILE, UrlSigner
 from gateway.config import MediaSettings
+from gateway.jobstore.signed_urls import SECRET_FILE, UrlSigner
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import MakeClient, die
 from tests.images import data_url, encode, make_image, make_pdf

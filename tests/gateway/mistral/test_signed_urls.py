@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.batch.signed_urls import SECRET_FILE, SignatureRefused, UrlSigner, signing_secret
+from gateway.jobstore.signed_urls import SECRET_FILE, SignatureRefused, UrlSigner, signing_secret
 
 NOW = 1_800_000_000.0
 

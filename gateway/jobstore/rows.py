@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import RowMapping, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.batch.wire import is_id
 from gateway.errors import NotFound
+from gateway.jobstore.wire import is_id
 
 
 async def owned_row(connection: AsyncConnection, table: Table, owner: str, object_id: str) -> RowMapping | None:

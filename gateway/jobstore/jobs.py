@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import RowMapping, Text, and_, cast, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.batch.claims import UnitClaims
-from gateway.batch.database import database_now, finished_when_cancelled
-from gateway.batch.files import FileStore, new_file_id
-from gateway.batch.lines import count_requests, output_lines
-from gateway.batch.rows import owned_page, owned_row
-from gateway.batch.tables import batch_requests, batches
-from gateway.batch.wire import (
+from gateway.errors import Conflict, InvalidRequest, NotFound, RateLimited
+from gateway.jobstore.claims import UnitClaims
+from gateway.jobstore.database import database_now, finished_when_cancelled
+from gateway.jobstore.files import FileStore, new_file_id
+from gateway.jobstore.lines import count_requests, output_lines
+from gateway.jobstore.rows import owned_page, owned_row
+from gateway.jobstore.tables import batch_requests, batches
+from gateway.jobstore.wire import (
     Batch,
     BatchCreate,
     BatchError,
@@ -34,7 +35,6 @@ from gateway.batch.wire import (
     BatchListQuery,
     RequestCounts,
 )
-from gateway.errors import Conflict, InvalidRequest, NotFound, RateLimited
 
 COMPLETION_WINDOW_SECONDS = 24 * 3600
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")

@@ -1,11 +1,11 @@
-"""Alembic environment: runs on the connection the gateway hands over (see ``gateway.batch.database``)."""
+"""Alembic environment: runs on the connection the gateway hands over (see ``gateway.jobstore.database``)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import text
 
-from gateway.batch.tables import metadata
+from gateway.jobstore.tables import metadata
 
 connection = context.config.attributes["connection"]
 if connection.dialect.name == "postgresql":

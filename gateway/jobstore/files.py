@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.batch.blobs import Blobs, Chunks
-from gateway.batch.database import finished_when_cancelled
-from gateway.batch.rows import owned_page, owned_row
-from gateway.batch.tables import files
-from gateway.batch.wire import FileList, FileListQuery, FileObject
 from gateway.errors import NotFound
+from gateway.jobstore.blobs import Blobs, Chunks
+from gateway.jobstore.database import finished_when_cancelled
+from gateway.jobstore.rows import owned_page, owned_row
+from gateway.jobstore.tables import files
+from gateway.jobstore.wire import FileList, FileListQuery, FileObject
 
 
 def new_file_id() -> str:

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from gateway.batch.database import store_json
-from gateway.batch.wire import BatchError, error_line, new_request_id
+from gateway.jobstore.database import store_json
+from gateway.jobstore.wire import BatchError, error_line, new_request_id
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
 MAX_CUSTOM_ID = 512

@@ -1,4 +1,5 @@
-"""The job store: the database and the blob store, opened (and migrated) when the gateway starts."""
+"""The job store: the database and the blob stores, opened (and migrated) when the gateway starts. docling's task
+store (``gateway.docling_serve.tasks``) is built on its database and ``task_blobs``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.batch.blobs import BlobDir, Blobs, DatabaseBlobs
-from gateway.batch.database import database_url, open_database, open_lease_database, sole_gateway_lock
-from gateway.batch.files import FileStore
-from gateway.batch.jobs import BatchStore
 from gateway.config import BatchSettings
-from gateway.docling_serve.tasks import ConvertTaskStore
+from gateway.jobstore.blobs import BlobDir, Blobs, DatabaseBlobs
+from gateway.jobstore.database import database_url, open_database, open_lease_database, sole_gateway_lock
+from gateway.jobstore.files import FileStore
+from gateway.jobstore.jobs import BatchStore
 
 FILES_DIR = "files"
 TASKS_DIR = "tasks"
@@ -25,7 +25,7 @@ class JobStore:
     leases: AsyncEngine  # the same database, renewals only
     files: FileStore
     batches: BatchStore
-    tasks: ConvertTaskStore
+    task_blobs: Blobs  # conversion tasks' inputs and answers
     lock: int | None = None  # SQLite: the lock that keeps a second gateway off the file
 
     @classmethod
@@ -43,15 +43,9 @@ class JobStore:
             raise
         leases = open_lease_database(url)
         files = FileStore(database, _blobs(settings.blob_store, database, data_dir / FILES_DIR))
-        tasks = ConvertTaskStore(
-            database,
-            _blobs(settings.blob_store, database, data_dir / TASKS_DIR),
-            settings.task_results_hours * 3600,
-            max_queued_per_key=settings.max_queued_tasks_per_key,
-            leases=leases,
-        )
+        task_blobs = _blobs(settings.blob_store, database, data_dir / TASKS_DIR)
         batches = BatchStore(database, files, settings.max_queued_batch_requests_per_key, leases)
-        return cls(database, leases, files, batches, tasks, lock)
+        return cls(database, leases, files, batches, task_blobs, lock)
 
     async def close(self) -> None:
         await self.leases.dispose()

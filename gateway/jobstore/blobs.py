@@ -23,8 +23,8 @@ from typing import BinaryIO, Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.batch.database import finished_when_cancelled
-from gateway.batch.tables import blob_chunks
+from gateway.jobstore.database import finished_when_cancelled
+from gateway.jobstore.tables import blob_chunks
 
 PARTIAL_PREFIX = ".partial-"
 CHUNK_BYTES = 1 << 20  # a blob moves (and sits in the database) in pieces of this size

@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.batch.database import database_now, finished_when_cancelled
-from gateway.batch.tables import batch_requests, batches
+from gateway.jobstore.database import database_now, finished_when_cancelled
+from gateway.jobstore.tables import batch_requests, batches
 
 RUNNABLE_PER_OWNER = 50  # a claim spreads its slots over each key's oldest runnable batches, this many at most
 Key = tuple[str, int]  # (batch id, line): one unit
