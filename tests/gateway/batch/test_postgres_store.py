@@ -15,7 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.testclient import TestClient
 
-from gateway.jobstore.database import database_url
+from gateway.config import BatchSettings
+from gateway.jobstore.database import DATABASE_CONNECTIONS, database_url
+from gateway.jobstore.store import JobStore
 from gateway.jobstore.tables import batch_requests
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
@@ -188,3 +190,27 @@ def _metric(client: TestClient, name: str) -> float:
     found = re.search(rf"^{name} (\S+)$", client.get("/metrics").text, re.M)
     assert found, name
     return float(found.group(1))
+
+
+def test_lease_renewals_go_through_while_every_request_connection_is_busy(postgres_url: str, tmp_path: Path) -> None:
+    """A burst of downloads holding all of a gateway's request connections: its renewals have their own, so they
+    are not queued behind the burst past the lease (other gateways would take its work over)."""
+
+    async def run() -> tuple[float, set[Any]]:
+        jobs = await JobStore.open(BatchSettings(data_dir=str(tmp_path), database_url=postgres_url))
+        busy = [jobs.database.connect() for _ in range(DATABASE_CONNECTIONS)]
+        try:
+            for connection in busy:
+                await connection.start()
+            with pytest.raises(TimeoutError):  # the request pool is exhausted: one more would wait its 30 s
+                await asyncio.wait_for(jobs.database.connect().start(), 1)
+            started = time.monotonic()
+            kept = await jobs.batches.units.renew("a-gateway", [("batch_x", 1)], 30)
+            return time.monotonic() - started, kept
+        finally:
+            for connection in busy:
+                await connection.close()
+            await jobs.close()
+
+    seconds, kept = asyncio.run(run())
+    assert kept == set() and seconds < 2, seconds  # answered (no such unit is held), at once
