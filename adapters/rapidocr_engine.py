@@ -15,11 +15,14 @@ How a page is read (the models, OpenVINO, lines turned upright with care) is ``r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import queue
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -42,6 +45,8 @@ from adapters.engine import (
 from adapters.errors import EngineDown, EngineFailed, RequestRejected
 from adapters.images import ImageBudget
 from adapters.rapidocr_reading import DET_SIDE, MAX_SIDE, load, models_dir, recognise
+from adapters.reading_order import read_order
+from adapters.reading_order import text as order_text
 from prompts.catalog import PromptSet
 
 if TYPE_CHECKING:
@@ -55,6 +60,7 @@ PROMPT_SET = "1.5"  # answers in the newest HunyuanOCR prompt set's formats (spo
 # one page, most of all on a busy machine.
 MAX_READERS = 4
 READ_TASKS = frozenset({"text", "document"})
+RECENT_PAGES = 16  # readings kept for a page's second task
 SPOTTING_FORMATS = frozenset({"spotting", "spotting_json"})  # catalog outputs: HunyuanOCR 1.0's runs, 1.5's JSON
 # What a refused task would need, for the 400's message.
 CAPABILITIES = {
@@ -83,8 +89,9 @@ class TextLine:
 
 @dataclass(frozen=True)
 class PageText:
-    text: str  # lines in reading order
-    lines: list[TextLine]
+    text: str  # every line in reading order (columns whole, one after another)
+    lines: list[TextLine]  # in reading order too
+    body: str = ""  # ``text`` without the running header and footer: what the document task answers
 
 
 class RapidOCRPromptBuilder:
@@ -137,8 +144,14 @@ class RapidOCREngine:
             engine="rapidocr",
             model_name=MODEL_NAME,
             constrained_decoding=False,
-            parses_layout=False,
+            # Its document answer is the page's text block by block in reading order, furniture left out (as
+            # HunyuanOCR's document prompt asks): documents get paragraphs, and headers and footers apart.
+            parses_layout=True,
         )
+        # A document page is read for two tasks (its text and its boxes): the second is answered from the first
+        # reading of the same pixels, never read twice.
+        self._recent: OrderedDict[bytes, Future[PageText]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def info(self) -> EngineInfo:
@@ -185,7 +198,10 @@ class RapidOCREngine:
             raise EngineFailed("The OCR engine failed on this request.") from error
         finally:
             self._in_flight -= 1
-        answer = _spotting_answer(pages, spotting_format) if spotting_format else "\n\n".join(p.text for p in pages)
+        if spotting_format:
+            answer = _spotting_answer(pages, spotting_format)
+        else:  # the document task leaves headers and footers out, as HunyuanOCR's prompt for it asks
+            answer = "\n\n".join(page.body if request.task == "document" else page.text for page in pages)
         text, finish_reason = _limited(answer, request.sampling)
         pieces = (text.splitlines(keepends=True) if request.stream else [text]) or [""]
         for step, piece in enumerate(pieces):
@@ -212,21 +228,53 @@ class RapidOCREngine:
         return None if request.task in READ_TASKS else spotting
 
     def _read(self, images: list[Image.Image]) -> list[PageText]:
-        # As many readers as pool threads: one is always idle for the thread that runs this.
+        return [self._reading_of(image) for image in images]
+
+    def _reading_of(self, image: Image.Image) -> PageText:
+        """The page's reading: one of the last ``RECENT_PAGES`` (or under way in another thread) if these very
+        pixels were read, else read now."""
+        key = _fingerprint(image)
+        with self._recent_lock:
+            reading = self._recent.get(key)
+            mine = reading is None
+            if reading is None:
+                reading = self._recent[key] = Future()
+                while len(self._recent) > RECENT_PAGES:
+                    self._recent.popitem(last=False)
+            else:
+                self._recent.move_to_end(key)
+        if not mine:
+            return reading.result()
+        try:
+            page = self._read_page(image)
+        except BaseException as error:
+            with self._recent_lock:
+                self._recent.pop(key, None)
+            reading.set_exception(error)
+            raise
+        reading.set_result(page)
+        return page
+
+    def _read_page(self, image: Image.Image) -> PageText:
+        # As many readers as pool threads, and a thread holds one only while it reads: one is always idle here.
         ocr = self._idle.get_nowait()
         try:
-            pages = []
-            for image in images:
-                if self._library_pipeline:
-                    result = ocr(image)
-                else:
-                    result, lines, again = recognise(ocr, image)
-                    self._readings.labels("first").inc(lines)
-                    self._readings.labels("again").inc(again)
-                pages.append(_page(result, image.size))
-            return pages
+            if self._library_pipeline:
+                result = ocr(image)
+            else:
+                result, lines, again = recognise(ocr, image)
+                self._readings.labels("first").inc(lines)
+                self._readings.labels("again").inc(again)
+            return _page(result, image.size)
         finally:
             self._idle.put(ocr)
+
+
+def _fingerprint(image: Image.Image) -> bytes:
+    """The image's identity by content: two requests that decoded the same page get the same fingerprint."""
+    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
+    digest.update(f"{image.mode}{image.size}".encode())
+    return digest.digest()
 
 
 def _unsupported(capability: str, param: str | None = None) -> RequestRejected:
@@ -247,22 +295,25 @@ def _threads() -> tuple[int, int]:
 
 
 def _page(result: Any, size: tuple[int, int]) -> PageText:
+    """The page's lines in reading order (``reading_order``: columns whole, running header and footer apart)."""
     if result.boxes is None or not result.txts:
         return PageText("", [])
     width, height = size
-    lines = []
-    for box, text in zip(result.boxes, result.txts, strict=True):
+    texts = [str(text) for text in result.txts]
+    boxes = []
+    for box in result.boxes:
         points = np.asarray(box, dtype=float)
         (x_min, y_min), (x_max, y_max) = points.min(axis=0), points.max(axis=0)
-        normalised = (
-            _per_mille(x_min, width),
-            _per_mille(y_min, height),
-            _per_mille(x_max, width),
-            _per_mille(y_max, height),
-        )
-        lines.append(TextLine(str(text), normalised))
-    # RapidOCR's own layout: boxes on one visual line joined, blank lines between paragraphs.
-    return PageText(result.to_markdown(), lines)
+        boxes.append((float(x_min), float(y_min), float(x_max), float(y_max)))
+    order = read_order(boxes, height)
+    ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
+    lines = [TextLine(texts[index], _normalised(boxes[index], width, height)) for index in ordered]
+    return PageText(order_text(order, texts, boxes), lines, order_text(order, texts, boxes, furniture=False))
+
+
+def _normalised(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    x_min, y_min, x_max, y_max = box
+    return _per_mille(x_min, width), _per_mille(y_min, height), _per_mille(x_max, width), _per_mille(y_max, height)
 
 
 def _per_mille(value: float, side: int) -> int:

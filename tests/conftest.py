@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
+from tests.postgres import Cluster, postgres_cluster, server_binaries
 from tests.servers import TINY_ENGINE_ARGS, GatewayDidNotStart, start_gateway, stop_gateway
 from tests.tiny_checkpoint import build
 
@@ -102,3 +103,13 @@ def browser() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
+    binaries = server_binaries()
+    if binaries is None:
+        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
+    with postgres_cluster(binaries) as cluster:
+        yield cluster

@@ -20,22 +20,13 @@ import pytest
 
 from tests import cluster
 from tests.integration.test_scale_out import _rows
-from tests.postgres import Cluster, postgres_cluster, server_binaries
+from tests.postgres import Cluster
 from tests.servers import start_gateway, stop_gateway
 
 pytestmark = pytest.mark.integration
 
 SKEW = "+40s"  # past the 30 s lease: a gateway on its own clock sees every other gateway's lease as lapsed
 TIMEOUT = 240  # seconds for a batch to finish
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Cluster]:
-    binaries = server_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
-    with postgres_cluster(binaries) as started:
-        yield started
 
 
 @contextmanager

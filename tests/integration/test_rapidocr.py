@@ -13,7 +13,7 @@ import openai
 import pytest
 from docling_core.types.doc import DoclingDocument
 from openai import OpenAI
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from tests.images import encode, image_part, make_pdf, render_text
@@ -235,11 +235,11 @@ def test_a_scanned_pdf_becomes_a_docling_document_with_the_printed_words_where_t
         assert Levenshtein.normalized_distance(normalised("\n".join(read)), "\n".join(lines)) < MAX_CASE_CER
         size = document.pages[page].size
         scale = size.width / image.width  # the PDF page was rendered anew: same shape, its own pixels
-        for item, drawn in zip(items, boxes, strict=True):
-            box = item.prov[0].bbox
-            assert 0 <= box.l < box.r <= size.width and 0 <= box.t < box.b <= size.height
-            centre = ((box.l + box.r) / 2 / scale, (box.t + box.b) / 2 / scale)
-            assert drawn[0] <= centre[0] <= drawn[2] and drawn[1] <= centre[1] <= drawn[3], (item.text, drawn)
+        placed = [item.prov[0].bbox for item in items]  # a paragraph's box: the union of its lines'
+        assert all(0 <= box.l < box.r <= size.width and 0 <= box.t < box.b <= size.height for box in placed)
+        for drawn in boxes:  # every printed line lies in the box of an item that holds it
+            centre = ((drawn[0] + drawn[2]) / 2 * scale, (drawn[1] + drawn[3]) / 2 * scale)
+            assert any(box.l <= centre[0] <= box.r and box.t <= centre[1] <= box.b for box in placed), drawn
 
 
 def test_markdown_of_a_scan_holds_its_printed_words(rapidocr_root: str) -> None:
@@ -249,3 +249,78 @@ def test_markdown_of_a_scan_holds_its_printed_words(rapidocr_root: str) -> None:
     )
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/markdown")
     assert Levenshtein.normalized_distance(normalised(response.text), "\n".join(lines)) < MAX_CASE_CER
+
+
+LEFT = (
+    "Reading order matters more than any single character. A page set in two columns is read down the left column "
+    "first and only then down the right one, so that every sentence stays whole from its first word to its last."
+)
+RIGHT = (
+    "The right column picks the argument up where the left one ended. Running headers and page numbers belong to "
+    "the page furniture and stay out of the body of the document, though a searchable PDF still holds them."
+)
+
+
+def two_column_page(number: int = 7) -> tuple[Image.Image, str]:
+    """A letter page at 150 dpi: running header, a title across both columns, two columns typeset on one grid, a
+    page number; and its body text in reading order."""
+    page = Image.new("RGB", (1275, 1650), "white")
+    draw = ImageDraw.Draw(page)
+    serif = ImageFont.truetype(f"{FONTS}/dejavu/DejaVuSerif.ttf", 22)
+    draw.text((470, 40), "Proceedings of the Rendered Society", font=serif, fill="black")
+    draw.text(
+        (80, 150),
+        "On Reading Two Columns in Their Order",
+        font=ImageFont.truetype(f"{FONTS}/dejavu/DejaVuSerif.ttf", 40),
+        fill="black",
+    )
+    for left, paragraph in ((80, LEFT), (680, RIGHT)):
+        for row, line in enumerate(_wrapped(paragraph, serif, 515)):
+            draw.text((left, 260 + 34 * row), line, font=serif, fill="black")
+    draw.text((600, 1590), f"Page {number}", font=serif, fill="black")
+    return page, f"On Reading Two Columns in Their Order {LEFT} {RIGHT}"
+
+
+def _wrapped(paragraph: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in paragraph.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def _letters(text: str) -> str:
+    return "".join(char for char in text.casefold() if char.isalnum())
+
+
+def test_two_columns_are_read_in_order_with_header_and_footer_apart(rapidocr_root: str, ocr: OpenAI) -> None:
+    page, body = two_column_page()
+    files = {"file": ("two-columns.png", encode(page), "image/png")}
+    markdown = httpx.post(f"{rapidocr_root}/ocr?format=markdown", files=files, timeout=120)
+    assert markdown.status_code == 200, markdown.text
+    # Read column by column, the body is the text as written; row by row, it would be two texts interleaved.
+    assert Levenshtein.normalized_distance(_letters(markdown.text), _letters(body)) < 0.03, markdown.text
+    assert "Proceedings" not in markdown.text and "Page 7" not in markdown.text  # furniture, not body
+    document = httpx.post(f"{rapidocr_root}/ocr?format=docling", files=files, timeout=120).json()
+    furniture = {item["label"]: item["text"] for item in document["texts"] if item["content_layer"] == "furniture"}
+    assert furniture == {"page_header": "Proceedings of the Rendered Society", "page_footer": "Page 7"}
+    answer = ask(ocr, page, "Extract the text in the image.")  # plain extraction: every line, in reading order
+    plain = answer.choices[0].message.content or ""  # type: ignore[attr-defined]
+    assert plain.startswith("Proceedings of the Rendered Society") and plain.rstrip().endswith("Page 7")
+
+
+def _lines_read(root: str) -> int:
+    metrics = httpx.get(f"{root}/metrics", timeout=10).text
+    return int(float(re.search(r'^ocr_gateway_rapidocr_line_readings_total\{pass="first"\} (\S+)$', metrics, re.M)[1]))
+
+
+def test_a_document_page_is_read_once_for_its_text_and_its_boxes(rapidocr_root: str, ocr: OpenAI) -> None:
+    """The docling format asks for the page's text and its boxes: two tasks, one reading of the page."""
+    before = _lines_read(rapidocr_root)
+    ask(ocr, two_column_page(8)[0], "Extract the text in the image.")
+    one_task = _lines_read(rapidocr_root) - before
+    files = {"file": ("page.png", encode(two_column_page(9)[0]), "image/png")}
+    assert httpx.post(f"{rapidocr_root}/ocr?format=docling", files=files, timeout=120).status_code == 200
+    assert _lines_read(rapidocr_root) - before - one_task == one_task > 0

@@ -5,7 +5,6 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.gateway.conftest import MakeClient
-from tests.postgres import Cluster, postgres_cluster, server_binaries
+from tests.postgres import Cluster
 
 
 @pytest.fixture
@@ -66,16 +65,6 @@ def blob_names(blob_store: str, data_dir: Path, folder: str) -> list[str]:
     with contextlib.closing(sqlite3.connect(data_dir / "gateway.db")) as database:
         names = [name for (name,) in database.execute("SELECT DISTINCT blob_id FROM blob_chunks")]
     return sorted(name for name in names if name.startswith("file-") == (folder == "files"))
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Cluster]:
-    """A PostgreSQL server of its own for the session (skipped only where the server binaries are missing)."""
-    binaries = server_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (Debian package 'postgresql')")
-    with postgres_cluster(binaries) as cluster:
-        yield cluster
 
 
 @pytest.fixture
