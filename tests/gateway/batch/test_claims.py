@@ -3,14 +3,19 @@ work, and the worker's metrics — on SQLite, the embedded job store of one gate
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import insert
 from starlette.testclient import TestClient
 
-from gateway.jobstore.claims import Runnable, share
+from gateway.jobstore.claims import Runnable, UnitClaims, share
+from gateway.jobstore.database import database_url, open_database
+from gateway.jobstore.tables import batch_requests, batches
 from tests.fakes import FakeEngine
 from tests.gateway.batch.conftest import MakeClient, create_batch, jsonl, request_line, upload, wait_for
 from tests.gateway.batch.test_batches_api import GatedEngine
@@ -119,3 +124,38 @@ def test_a_second_gateway_on_the_same_sqlite_file_is_refused_at_start(make_clien
     die(first)
     second = make_client()  # its lock gone with it, the file is free again
     assert second.get("/v1/batches").status_code == 200
+
+
+def test_a_key_with_hundreds_of_batches_hides_no_other_keys_batch(tmp_path: Path) -> None:
+    """A claim looks at each key's oldest RUNNABLE_PER_OWNER running batches: 600 batches of one key, created first,
+    do not keep another key's batch out of the claim (a window over the oldest batches of all keys did)."""
+
+    async def run() -> set[str]:
+        database = await open_database(database_url(tmp_path, None))
+        try:
+            now = int(time.time())
+            owners = ["busy"] * 600 + ["other"]
+            async with database.begin() as connection:
+                for number, owner in enumerate(owners):
+                    batch_id = f"batch_{number:04d}"
+                    await connection.execute(
+                        insert(batches).values(
+                            id=batch_id,
+                            owner=owner,
+                            endpoint="/v1/chat/completions",
+                            input_file_id="file-x",
+                            completion_window="24h",
+                            status="in_progress",
+                            created_at=now,
+                            expires_at=now + 3600,
+                        )
+                    )
+                    pending = {"batch_id": batch_id, "line": 1, "custom_id": "r", "state": "pending"}
+                    await connection.execute(insert(batch_requests).values(**pending))
+            claimed = await UnitClaims(database).claim("a-gateway", 2, 30)
+            return {unit.batch_id for unit in claimed.units}
+        finally:
+            await database.dispose()
+
+    claimed = asyncio.run(run())
+    assert "batch_0600" in claimed and len(claimed) == 2  # the other key's batch, and one of the busy key's
