@@ -211,10 +211,7 @@ class BatchWorker:
                 task.cancel()
         keys = [key for key in keys if key in kept]
         statuses = await self._units.statuses({batch_id for batch_id, _ in keys})
-        now = time.time()
-        stopped = {
-            batch_id for batch_id, (status, expires) in statuses.items() if status != "in_progress" or now >= expires
-        }
+        stopped = {batch_id for batch_id, (status, expired) in statuses.items() if status != "in_progress" or expired}
         halted = [key for key in keys if key[0] in stopped]
         for key in halted:
             if (task := self._running.get(key)) is not None:
@@ -250,7 +247,10 @@ class BatchWorker:
         async def renew() -> None:
             while True:
                 await asyncio.sleep(KEEPER_INTERVAL)
-                await self._batches.renew(batch_id, self.name, LEASE_SECONDS)
+                try:
+                    await self._batches.renew(batch_id, self.name, LEASE_SECONDS)
+                except Exception:  # the database unreachable a moment: the next renewal tries again
+                    logger.warning("batch %s: renewing its lease failed; retrying", batch_id, exc_info=True)
 
         keeper = asyncio.create_task(renew())
         try:
@@ -308,5 +308,6 @@ class BatchWorker:
     async def _finish(self, batch: RowMapping, status: str, *, since: str) -> None:
         unfinished = UNFINISHED.get(status)
         outputs = {kind: self._batches.output(batch["id"], kind, unfinished) for kind in ("output", "error")}
-        if await self._batches.finish(batch, status, since, outputs):
+        written = await self._batches.write_outputs(outputs)
+        if await self._batches.finish(batch, status, since, written):
             logger.info("batch %s %s", batch["id"], status)

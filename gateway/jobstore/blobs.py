@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.jobstore.database import finished_when_cancelled
+from gateway.jobstore.database import finished_when_cancelled, interruptible, to_the_end
 from gateway.jobstore.tables import blob_chunks
 
 PARTIAL_PREFIX = ".partial-"
@@ -37,23 +37,42 @@ def write_atomically(path: Path, chunks: Iterable[bytes], *, private: bool = Fal
 
     ``private`` files are readable by their owner only; the others get the usual permissions (the umask's).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{PARTIAL_PREFIX}{path.name}.{secrets.token_hex(4)}")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+    partial = _PartialFile(path, private)
     try:
-        size = 0
-        with os.fdopen(descriptor, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+        for chunk in chunks:
+            partial.write(chunk)
+        return partial.commit()
     except BaseException:
-        partial.unlink(missing_ok=True)
+        partial.abort()
         raise
-    _sync_directory(path.parent)  # the rename itself survives a power cut
-    return size
+
+
+class _PartialFile:
+    """A file written beside ``path`` under a temporary name, renamed into place by ``commit`` (blocking calls)."""
+
+    def __init__(self, path: Path, private: bool) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.partial = path.with_name(f"{PARTIAL_PREFIX}{path.name}.{secrets.token_hex(4)}")
+        descriptor = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        self.out = os.fdopen(descriptor, "wb")
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.out.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> int:
+        self.out.flush()
+        os.fsync(self.out.fileno())
+        self.out.close()
+        os.replace(self.partial, self.path)
+        _sync_directory(self.path.parent)  # the rename itself survives a power cut
+        return self.size
+
+    def abort(self) -> None:
+        self.out.close()
+        self.partial.unlink(missing_ok=True)
 
 
 def _sync_directory(folder: Path) -> None:
@@ -94,9 +113,17 @@ class BlobDir:
         return self.root / blob_id
 
     async def write(self, blob_id: str, chunks: Chunks) -> int:
-        if isinstance(chunks, AsyncIterable):
-            chunks = _blocking(chunks, asyncio.get_running_loop())
-        return await asyncio.to_thread(write_atomically, self.path(blob_id), chunks, private=True)
+        if not isinstance(chunks, AsyncIterable):
+            return await asyncio.to_thread(write_atomically, self.path(blob_id), chunks, private=True)
+        # Produced on the event loop (a batch output): each chunk written in a thread, none held while waiting.
+        partial = await asyncio.to_thread(_PartialFile, self.path(blob_id), True)
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(partial.write, chunk)
+            return await asyncio.to_thread(partial.commit)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(partial.abort))
+            raise
 
     async def stream(self, blob_id: str) -> AsyncIterator[bytes]:
         opened = await asyncio.to_thread(self.path(blob_id).open, "rb")  # an unlink meanwhile: it reads on
@@ -119,20 +146,6 @@ async def _file_chunks(opened: BinaryIO) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         opened.close()
-
-
-def _blocking(chunks: AsyncIterable[bytes], loop: asyncio.AbstractEventLoop) -> Iterator[bytes]:
-    """An async iterable read from a worker thread, each chunk fetched on ``loop``."""
-    iterator = aiter(chunks)
-
-    async def next_chunk() -> bytes:
-        return await anext(iterator)
-
-    while True:
-        try:
-            yield asyncio.run_coroutine_threadsafe(next_chunk(), loop).result()
-        except StopAsyncIteration:
-            return
 
 
 async def _pulled(chunks: Chunks) -> AsyncIterator[bytes]:
@@ -160,6 +173,7 @@ class DatabaseBlobs:
     def __init__(self, database: AsyncEngine) -> None:
         self._database = database
 
+    @interruptible  # a large blob takes a while; cut off, it removes what it wrote (each statement runs to its end)
     async def write(self, blob_id: str, chunks: Chunks) -> int:
         partial = f"{PARTIAL_PREFIX}{secrets.token_hex(12)}"
         size, seq, pending = 0, 0, bytearray()
@@ -173,20 +187,25 @@ class DatabaseBlobs:
                     seq += 1
             if pending or seq == 0:  # an empty blob is one empty chunk: present, and 0 bytes
                 await self._insert(partial, seq, bytes(pending))
-            async with self._database.begin() as connection:
-                await connection.execute(delete(blob_chunks).where(blob_chunks.c.blob_id == blob_id))
-                await connection.execute(
-                    update(blob_chunks).where(blob_chunks.c.blob_id == partial).values(blob_id=blob_id)
-                )
+            await self._rename(partial, blob_id)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.remove(partial)
             raise
         return size
 
+    @to_the_end
     async def _insert(self, blob_id: str, seq: int, data: bytes) -> None:
         async with self._database.begin() as connection:
             await connection.execute(insert(blob_chunks).values(blob_id=blob_id, seq=seq, data=data))
+
+    @to_the_end
+    async def _rename(self, partial: str, blob_id: str) -> None:
+        async with self._database.begin() as connection:
+            await connection.execute(delete(blob_chunks).where(blob_chunks.c.blob_id == blob_id))
+            await connection.execute(
+                update(blob_chunks).where(blob_chunks.c.blob_id == partial).values(blob_id=blob_id)
+            )
 
     async def stream(self, blob_id: str) -> AsyncIterator[bytes]:
         first = await self._chunk(blob_id, 0)

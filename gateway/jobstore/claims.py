@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.jobstore.database import database_now, finished_when_cancelled
@@ -203,10 +203,12 @@ class UnitClaims:
     async def record(self, unit: Unit, ok: bool, result: dict[str, Any]) -> None:
         """A request's output line; only a pending request takes one, so each line is answered once."""
         state = "completed" if ok else "failed"
+        # Not once the batch was finished (a gateway that stalled past its lease answering late): its files are out.
+        unfinished = exists().where(batches.c.id == unit.batch_id, batches.c.status.in_(("in_progress", "cancelling")))
         async with self._database.begin() as connection:
             answered = await connection.execute(
                 _row(unit)
-                .where(batch_requests.c.state == "pending")
+                .where(batch_requests.c.state == "pending", unfinished)
                 .values(state=state, result=result, lease_owner=None, lease_expires_at=None)
             )
             if answered.rowcount == 1:
@@ -215,11 +217,12 @@ class UnitClaims:
                     update(batches).where(batches.c.id == unit.batch_id).values({counter: counter + 1})
                 )
 
-    async def statuses(self, batch_ids: Iterable[str]) -> dict[str, tuple[str, int]]:
-        """batch id → (status, expires_at): whether the units running for it should go on."""
-        statement = select(batches.c.id, batches.c.status, batches.c.expires_at).where(batches.c.id.in_(batch_ids))
+    async def statuses(self, batch_ids: Iterable[str]) -> dict[str, tuple[str, bool]]:
+        """batch id → (status, past its window by the database's clock): whether its running units should go on."""
+        expired = (batches.c.expires_at <= database_now()).label("expired")
+        statement = select(batches.c.id, batches.c.status, expired).where(batches.c.id.in_(batch_ids))
         async with self._database.connect() as connection:
-            return {batch_id: (status, expires) for batch_id, status, expires in (await connection.execute(statement))}
+            return {batch_id: (status, bool(past)) for batch_id, status, past in (await connection.execute(statement))}
 
     async def queue_depth(self) -> int:
         """Pending requests of in-progress batches, on every gateway: the work not yet answered (from the batches'

@@ -34,6 +34,7 @@ LEASE_CONNECTIONS = 2  # per gateway, apart from the others: renewals never queu
 LEASE_POOL_WAIT = 5  # seconds a renewal waits for one of them (a lease lasts 30)
 MIN_SQLITE = (3, 35, 0)
 Store = TypeVar("Store", bound=type)
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 def database_url(data_dir: Path, url: str | None) -> str:
@@ -97,7 +98,9 @@ class database_now(FunctionElement[int]):
 
 @compiles(database_now, "postgresql")
 def _postgresql_now(_element: database_now, _compiler: Any, **_kw: Any) -> str:
-    return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)"  # clock_timestamp: not the transaction's start
+    # statement_timestamp: the statement's start, not the transaction's; stable within it, so indexes still serve
+    # comparisons with it (clock_timestamp is volatile: every claim would scan the requests table).
+    return "CAST(EXTRACT(EPOCH FROM statement_timestamp()) AS BIGINT)"
 
 
 @compiles(database_now, "sqlite")
@@ -117,8 +120,10 @@ def sole_gateway_lock(url: str) -> int | None:
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as error:
         os.close(descriptor)
+        if not isinstance(error, BlockingIOError):
+            raise
         raise RuntimeError(
             f"Another gateway is running on the job store {parsed.database}: SQLite serves one gateway. Stop it, "
             "give this one its own --data-dir, or run several on one PostgreSQL (--database-url postgresql://…)."
@@ -126,12 +131,21 @@ def sole_gateway_lock(url: str) -> int | None:
     return descriptor
 
 
+UNREACHABLE_STATES = ("08", "57P", "53300")  # SQLSTATE: connection exceptions, shutting down or starting, too many
+SQLITE_BUSY = ("database is locked", "unable to open database", "disk i/o error")
+
+
 def unreachable(error: BaseException) -> bool:
     """Whether ``error`` says the database cannot be reached now (down, restarting, every connection busy) rather
     than that a statement is wrong: worth a 503 and a retry, not a 500."""
     if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, (OperationalError, InterfaceError))
-    return isinstance(error, (PoolTimeout, ConnectionError, TimeoutError))
+        state = str(getattr(error.orig, "sqlstate", None) or "")
+        if error.connection_invalidated or isinstance(error, InterfaceError) or state.startswith(UNREACHABLE_STATES):
+            return True
+        return isinstance(error, OperationalError) and any(words in str(error.orig).lower() for words in SQLITE_BUSY)
+    # OSError: asyncpg's own, unwrapped, when no address of the host answers (ConnectionRefusedError, or "Multiple
+    # exceptions" for a host with several addresses).
+    return isinstance(error, (PoolTimeout, OSError, TimeoutError))
 
 
 def check_sqlite(version: tuple[int, int, int]) -> None:
@@ -168,12 +182,23 @@ def finished_when_cancelled(store: Store) -> Store:
     of a transaction can leave its SQLite connection holding the write lock, and every other writer then waits
     out ``busy_timeout`` (seen: a gateway's shutdown 60–90 s late). Store calls are short, so nothing waits long."""
     for name, method in list(vars(store).items()):
+        if getattr(method, "interruptible", False):
+            continue
         if not name.startswith("_") and inspect.iscoroutinefunction(method):
-            setattr(store, name, _to_the_end(method))
+            setattr(store, name, to_the_end(method))
     return store
 
 
-def _to_the_end(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def interruptible(method: Method) -> Method:
+    """Leaves ``method`` out of ``finished_when_cancelled``: a long call (writing a large output) that cleans up
+    after itself when cancelled, and must not hold a shutdown until it is done."""
+    method.interruptible = True  # type: ignore[attr-defined]
+    return method
+
+
+def to_the_end(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """``method`` run to its end even when its caller is cancelled meanwhile (see ``finished_when_cancelled``)."""
+
     @functools.wraps(method)
     async def call(*args: Any, **kwargs: Any) -> Any:
         task = asyncio.ensure_future(method(*args, **kwargs))

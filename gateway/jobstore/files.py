@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import NotFound
 from gateway.jobstore.blobs import Blobs, Chunks
-from gateway.jobstore.database import finished_when_cancelled
+from gateway.jobstore.database import finished_when_cancelled, interruptible
 from gateway.jobstore.rows import owned_page, owned_row
 from gateway.jobstore.tables import files
 from gateway.jobstore.wire import FileList, FileListQuery, FileObject
@@ -61,6 +61,7 @@ class FileStore:
         )
         return created
 
+    @interruptible  # the blob store removes what it wrote when cut off
     async def write_contents(self, file_id: str, chunks: Chunks) -> int:
         return await self._blobs.write(file_id, chunks)
 

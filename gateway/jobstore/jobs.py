@@ -11,9 +11,10 @@ lifecycle steps — validating its input once, assembling its output once — un
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import RowMapping, Text, and_, cast, exists, func, insert, or_, select, update
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.errors import Conflict, InvalidRequest, NotFound, RateLimited
 from gateway.jobstore.claims import UnitClaims
-from gateway.jobstore.database import database_now, finished_when_cancelled
+from gateway.jobstore.database import database_now, finished_when_cancelled, interruptible
 from gateway.jobstore.files import FileStore, new_file_id
 from gateway.jobstore.lines import count_requests, output_lines
 from gateway.jobstore.rows import owned_page, owned_row
@@ -309,39 +310,53 @@ class BatchStore:
             after = rows[-1]["line"]
             yield await asyncio.to_thread(output_lines, rows, unfinished)
 
-    async def finish(
-        self, batch: RowMapping, status: str, since: str, outputs: Mapping[str, AsyncIterable[bytes]]
-    ) -> bool:
-        """Writes the output/error files (kept if they have lines), then records them and the final status at once
-        — only if the batch is still ``since``: of two gateways finishing it, one wins and the other's files go."""
-        ids, sizes = {}, {}
-        for kind, chunks in outputs.items():
-            file_id = new_file_id()
-            if size := await self._files.write_contents(file_id, chunks):
-                ids[kind], sizes[kind] = file_id, size
-            else:
-                await self._files.remove_contents(file_id)
-        async with self._database.begin() as connection:
-            moved = await connection.execute(
-                update(batches)
-                .where(batches.c.id == batch["id"], batches.c.status == since)
-                .values(
-                    status=status,
-                    output_file_id=ids.get("output"),
-                    error_file_id=ids.get("error"),
-                    **{f"{status}_at": int(time.time())},
-                )
-            )
-            if moved.rowcount == 1:
-                for kind, file_id in ids.items():
-                    filename = f"{batch['id']}_{kind}.jsonl"
-                    await self._files.add_row(
-                        connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, sizes[kind]
+    @interruptible
+    async def write_outputs(self, outputs: Mapping[str, AsyncIterable[bytes]]) -> dict[str, tuple[str, int]]:
+        """Writes the output/error files — kind → (file id, size), those with lines only. Not held to its end when
+        cancelled (an output can take minutes): whatever it wrote is removed then, and on any failure."""
+        written: dict[str, tuple[str, int]] = {}
+        try:
+            for kind, chunks in outputs.items():
+                file_id = new_file_id()
+                written[kind] = (file_id, 0)
+                if size := await self._files.write_contents(file_id, chunks):
+                    written[kind] = (file_id, size)
+                else:
+                    await self._files.remove_contents(written.pop(kind)[0])
+        except BaseException:
+            await asyncio.shield(self._remove(file_id for file_id, _ in written.values()))
+            raise
+        return written
+
+    async def finish(self, batch: RowMapping, status: str, since: str, written: dict[str, tuple[str, int]]) -> bool:
+        """Records the written files and the final status at once — only if the batch is still ``since``: of two
+        gateways finishing it, one wins and the other's files go (as they do when this fails)."""
+        moved = None
+        try:
+            async with self._database.begin() as connection:
+                moved = await connection.execute(
+                    update(batches)
+                    .where(batches.c.id == batch["id"], batches.c.status == since)
+                    .values(
+                        status=status,
+                        output_file_id=written["output"][0] if "output" in written else None,
+                        error_file_id=written["error"][0] if "error" in written else None,
+                        **{f"{status}_at": int(time.time())},
                     )
-        if moved.rowcount != 1:
-            for file_id in ids.values():
-                await self._files.remove_contents(file_id)
+                )
+                if moved.rowcount == 1:
+                    for kind, (file_id, size) in written.items():
+                        filename = f"{batch['id']}_{kind}.jsonl"
+                        await self._files.add_row(connection, file_id, batch["owner"], filename, OUTPUT_PURPOSE, size)
+        finally:
+            if moved is None or moved.rowcount != 1:
+                await self._remove(file_id for file_id, _ in written.values())
         return moved.rowcount == 1
+
+    async def _remove(self, file_ids: Iterable[str]) -> None:
+        for file_id in list(file_ids):
+            with contextlib.suppress(Exception):  # the database down: left behind, as a crash leaves it
+                await self._files.remove_contents(file_id)
 
 
 async def _set_status(connection: AsyncConnection, batch_id: str, status: str, **values: Any) -> None:
