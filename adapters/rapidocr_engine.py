@@ -149,8 +149,8 @@ class RapidOCREngine:
             parses_layout=True,
         )
         # A document page is read for two tasks (its text and its boxes): the second is answered from the first
-        # reading of the same pixels, never read twice.
-        self._recent: OrderedDict[bytes, Future[PageText]] = OrderedDict()
+        # reading of the same pixels. The same task asked again reads anew (benchmarks repeat pages on purpose).
+        self._recent: OrderedDict[bytes, tuple[Future[PageText], set[str]]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
     @property
@@ -192,7 +192,8 @@ class RapidOCREngine:
         self._in_flight += 1
         try:
             # A client that leaves cancels this wait: images still queued are dropped, one being read finishes.
-            pages = await asyncio.get_running_loop().run_in_executor(self._pool, self._read, request.images)
+            read = partial(self._read, request.images, request.task or "")
+            pages = await asyncio.get_running_loop().run_in_executor(self._pool, read)
         except Exception as error:  # RapidOCR's and OpenVINO's own errors, translated here only
             logger.exception("rapidocr failed on request %s", request.request_id)
             raise EngineFailed("The OCR engine failed on this request.") from error
@@ -227,21 +228,25 @@ class RapidOCREngine:
             raise _unsupported("JSON output", param="response_format")
         return None if request.task in READ_TASKS else spotting
 
-    def _read(self, images: list[Image.Image]) -> list[PageText]:
-        return [self._reading_of(image) for image in images]
+    def _read(self, images: list[Image.Image], task: str) -> list[PageText]:
+        return [self._reading_of(image, task) for image in images]
 
-    def _reading_of(self, image: Image.Image) -> PageText:
-        """The page's reading: one of the last ``RECENT_PAGES`` (or under way in another thread) if these very
-        pixels were read, else read now."""
+    def _reading_of(self, image: Image.Image, task: str) -> PageText:
+        """The page's reading for ``task``: taken from one of the last ``RECENT_PAGES`` readings (or one under way
+        in another thread) of these very pixels for another task, else read now."""
         key = _fingerprint(image)
         with self._recent_lock:
-            reading = self._recent.get(key)
-            mine = reading is None
-            if reading is None:
-                reading = self._recent[key] = Future()
+            known = self._recent.get(key)
+            mine = known is None or task in known[1]
+            if mine:
+                reading: Future[PageText] = Future()
+                self._recent[key] = (reading, {task})
                 while len(self._recent) > RECENT_PAGES:
                     self._recent.popitem(last=False)
             else:
+                assert known is not None
+                reading = known[0]
+                known[1].add(task)
                 self._recent.move_to_end(key)
         if not mine:
             return reading.result()
@@ -249,7 +254,8 @@ class RapidOCREngine:
             page = self._read_page(image)
         except BaseException as error:
             with self._recent_lock:
-                self._recent.pop(key, None)
+                if self._recent.get(key, (None,))[0] is reading:
+                    del self._recent[key]
             reading.set_exception(error)
             raise
         reading.set_result(page)

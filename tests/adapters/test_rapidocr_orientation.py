@@ -70,8 +70,8 @@ def as_ocr_hands_it_over(image: Image.Image) -> Image.Image:
     return decode_image(buffer.getvalue(), budget, MediaLimits(), "auto", "test")
 
 
-def read(engine: RapidOCREngine, image: Image.Image) -> str:
-    request = EngineRequest("test", "", [image], SamplingOptions(), stream=False, task="text")
+def read(engine: RapidOCREngine, image: Image.Image, task: str = "text") -> str:
+    request = EngineRequest("test", "", [image], SamplingOptions(), stream=False, task=task)
 
     async def collect() -> str:
         return "".join([choice.text async for output in engine.generate(request) for choice in output.choices])
@@ -127,6 +127,11 @@ def test_confidently_read_lines_are_recognised_once(
     assert recognitions.lines == len(REPORTED_LINES)
     after = readings(engines["ours"])
     assert after["first"] - before["first"] == len(REPORTED_LINES) and after["again"] == before["again"]
+    # The page's next task (a document's boxes after its text) comes from that reading; the same task again does not.
+    read(engines["ours"], as_ocr_hands_it_over(reported_page().image), task="spotting")
+    assert recognitions.lines == len(REPORTED_LINES)
+    read(engines["ours"], as_ocr_hands_it_over(reported_page().image))
+    assert recognitions.lines == 2 * len(REPORTED_LINES)
 
 
 def test_a_doubtful_line_is_read_again_turned_over_and_the_better_reading_kept(
