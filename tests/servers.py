@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,16 +87,16 @@ def start_gateway(
     *extra_args: str,
     served_name: str | None = "hunyuan-ocr-tiny",
     timeout: float = 420,
-    wrapper: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     """``ocr-gateway serve`` on a free 127.0.0.1 port, returned once ``/health`` says 200: (process, root URL).
     ``served_name`` None leaves the model's name to the server. Its job store goes beside the log unless
-    ``--data-dir`` is given. ``wrapper``: a command that runs it (``faketime …``), exec-ing it in its place."""
+    ``--data-dir`` is given. ``env``: variables added to its environment (``LD_PRELOAD`` of
+    libfaketime, say: the process itself, no wrapper process whose stop would leave its child behind)."""
     port = free_port()
     if "--data-dir" not in extra_args:
         extra_args = (*extra_args, "--data-dir", str(log_path.with_name(f"{log_path.stem}-data")))
     command = [
-        *wrapper,
         sys.executable,
         "-m",
         "gateway.cli",
@@ -112,7 +112,7 @@ def start_gateway(
     ]
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         )
     root_url = f"http://127.0.0.1:{port}"
     try:

@@ -1,18 +1,19 @@
 """The job store when the world misbehaves: a gateway whose clock runs ahead, and PostgreSQL restarted mid-batch.
 
 Real parts only, on 127.0.0.1: Debian's PostgreSQL (``tests/postgres.py``), ``ocr-gateway serve --engine
-fixed-latency`` processes sharing it, Debian's ``faketime`` (libfaketime) shifting one gateway's clock, and the
+fixed-latency`` processes sharing it, Debian's libfaketime (``LD_PRELOAD``) shifting one gateway's clock, and the
 official ``openai`` client. Leases are set and compared on the database's clock, so a gateway's own clock decides
 nothing; an answer waits for a database that went away instead of being lost, and the API says 503 meanwhile.
 """
 
 from __future__ import annotations
 
-import shutil
+import glob
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -30,23 +31,23 @@ TIMEOUT = 240  # seconds for a batch to finish
 
 
 @contextmanager
-def gateways(folder: Path, url: str, wrappers: list[list[str]], *args: str) -> Iterator[list[cluster.Member]]:
-    """One fixed-latency gateway per wrapper (``[]``: none), on database ``url`` and one data dir."""
+def gateways(folder: Path, url: str, envs: list[dict[str, str]], *args: str) -> Iterator[list[cluster.Member]]:
+    """One fixed-latency gateway per environment (``{}``: this one's), on database ``url`` and one data dir; each
+    process gone when the block ends."""
     common = ("--engine", "fixed-latency", "--database-url", url, "--data-dir", str(folder / "shared-data"), *args)
 
     def start(index: int) -> cluster.Member:
         log = folder / f"gateway-{index}.log"
-        process, root = start_gateway(
-            cluster.MODEL, log, *common, served_name=None, timeout=180, wrapper=wrappers[index]
-        )
+        process, root = start_gateway(cluster.MODEL, log, *common, served_name=None, timeout=180, env=envs[index])
         return cluster.Member(f"g{index}", process, root, log)
 
-    with ExitStack() as stack, ThreadPoolExecutor(max_workers=len(wrappers)) as pool:
-        members = []
-        for future in [pool.submit(start, index) for index in range(len(wrappers))]:
+    members: list[cluster.Member] = []
+    with ExitStack() as stack, ThreadPoolExecutor(max_workers=len(envs)) as pool:
+        for future in [pool.submit(start, index) for index in range(len(envs))]:
             members.append(member := future.result())
             stack.callback(stop_gateway, member.process)
         yield members
+    assert all(member.process.poll() is not None for member in members), "a gateway outlived its test"
 
 
 def takeovers(member: cluster.Member) -> int:
@@ -64,15 +65,16 @@ def wait_until_done(openai: cluster.OpenAI, batch_id: str) -> cluster.OpenAI:
 
 
 def test_a_gateway_whose_clock_runs_40_s_ahead_takes_no_unit_over(postgres: Cluster, tmp_path: Path) -> None:
-    faketime = shutil.which("faketime")
-    if faketime is None:
-        pytest.skip("faketime is not installed (Debian package 'faketime')")
+    found = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    if not found:
+        pytest.skip("libfaketime is not installed (Debian package 'faketime')")
     requests = 300
     url = postgres.create_database("clock_skew")
     args = ("--fixed-latency-ms", "300", "--batch-concurrency", "8")
-    with gateways(tmp_path, url, [[], [faketime, "-f", SKEW]], *args) as members:
-        ahead = members[1]
-        clock = httpx.get(ahead.root_url + "/health", timeout=10).headers["date"]
+    with gateways(tmp_path, url, [{}, {"LD_PRELOAD": found[0], "FAKETIME": SKEW}], *args) as members:
+        dates = [parsedate_to_datetime(httpx.get(f"{m.root_url}/health", timeout=10).headers["date"]) for m in members]
+        clock = dates[1]
+        assert 35 <= (dates[1] - dates[0]).total_seconds() <= 45, dates  # the second one's clock really is ahead
         openai = cluster.client(members[0].root_url)
         batch = wait_until_done(openai, cluster.submit_batch(openai, requests))
         output = cluster.output_lines(openai, batch.id)
@@ -90,7 +92,7 @@ def test_postgresql_restarted_mid_batch_loses_and_repeats_no_answer(postgres: Cl
     requests, outage = 1000, 8.0
     url = postgres.create_database("restarted")
     args = ("--fixed-latency-ms", "500", "--batch-concurrency", "8")
-    with gateways(tmp_path, url, [[], []], *args) as members:
+    with gateways(tmp_path, url, [{}, {}], *args) as members:
         openai = cluster.client(members[0].root_url)
         batch_id = cluster.submit_batch(openai, requests)
         deadline = time.monotonic() + TIMEOUT
