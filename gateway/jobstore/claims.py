@@ -22,7 +22,7 @@ from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.jobstore.database import database_now, finished_when_cancelled
-from gateway.jobstore.tables import batch_requests, batches
+from gateway.jobstore.tables import UNANSWERED, batch_requests, batches
 
 RUNNABLE_PER_OWNER = 50  # a claim spreads its slots over each key's oldest runnable batches, this many at most
 Key = tuple[str, int]  # (batch id, line): one unit
@@ -227,8 +227,7 @@ class UnitClaims:
     async def queue_depth(self) -> int:
         """Pending requests of in-progress batches, on every gateway: the work not yet answered (from the batches'
         counters: one row per batch read, not one per request)."""
-        pending = batches.c.requests_total - batches.c.requests_completed - batches.c.requests_failed
-        statement = select(func.coalesce(func.sum(pending), 0)).where(batches.c.status == "in_progress")
+        statement = select(func.coalesce(func.sum(UNANSWERED), 0)).where(batches.c.status == "in_progress")
         async with self._database.connect() as connection:
             return int((await connection.execute(statement)).scalar_one())
 

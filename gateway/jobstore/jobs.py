@@ -26,7 +26,7 @@ from gateway.jobstore.database import database_now, finished_when_cancelled, int
 from gateway.jobstore.files import FileStore, new_file_id
 from gateway.jobstore.lines import count_requests, output_lines
 from gateway.jobstore.rows import owned_page, owned_row
-from gateway.jobstore.tables import batch_requests, batches
+from gateway.jobstore.tables import UNANSWERED, batch_requests, batches
 from gateway.jobstore.wire import (
     Batch,
     BatchCreate,
@@ -92,8 +92,7 @@ class BatchStore:
         Counted when the batch is created (its input lines), since validation happens later, elsewhere."""
         if not self._max_queued:
             return
-        unanswered = batches.c.requests_total - batches.c.requests_completed - batches.c.requests_failed
-        pending = select(func.coalesce(func.sum(unanswered), 0)).where(
+        pending = select(func.coalesce(func.sum(UNANSWERED), 0)).where(
             batches.c.owner == owner, batches.c.status == "in_progress"
         )
         validating = select(func.coalesce(func.sum(batches.c.input_lines), 0)).where(

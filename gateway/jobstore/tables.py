@@ -58,6 +58,9 @@ batches = Table(
     Index("ix_batches_status", "status"),
 )
 
+# A batch's requests not answered yet, from its counters (no request row read).
+UNANSWERED = batches.c.requests_total - batches.c.requests_completed - batches.c.requests_failed
+
 # One row per line of a batch's input file. A result is committed here before it counts, so a crash never loses
 # a finished request, and the output file is assembled from these rows once, at the end. Gateways claim pending
 # rows in small units, each under a lease of its own (``claims.py``).
