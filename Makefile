@@ -21,9 +21,10 @@ endif
 	touch $@
 
 # Debian packages some tests drive (browser, fonts, database; Ghostscript and qpdf for OCRmyPDF, poppler's tools to
-# read the PDFs it makes, Tesseract to compare with); installed once, only those missing.
+# read the PDFs it makes, Tesseract to compare with; libGL and GLib for rapid-layout's OpenCV); installed once, only
+# those missing.
 # A package counts as present when its command is (Node.js builds that bundle npm provide no npm package).
-DEBIAN_TEST_PACKAGES := chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql ghostscript qpdf poppler-utils tesseract-ocr tesseract-ocr-chi-sim haproxy faketime
+DEBIAN_TEST_PACKAGES := libgl1 libglib2.0-0 chromium nodejs npm fonts-dejavu-core fonts-wqy-zenhei fonts-arphic-uming postgresql ghostscript qpdf poppler-utils tesseract-ocr tesseract-ocr-chi-sim haproxy faketime
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 system-deps:

@@ -44,9 +44,11 @@ from adapters.engine import (
 )
 from adapters.errors import EngineDown, EngineFailed, RequestRejected
 from adapters.images import ImageBudget
+from adapters.layout_reading import document_markdown, page_parts, per_mille, plain_text
+from adapters.rapidocr_layout import Region, find_regions, load_layout
 from adapters.rapidocr_reading import DET_SIDE, MAX_SIDE, load, models_dir, recognise
-from adapters.reading_order import read_order
-from adapters.reading_order import text as order_text
+from adapters.rapidocr_tables import TableReader, load_tables
+from adapters.reading_order import Box
 from prompts.catalog import PromptSet
 
 if TYPE_CHECKING:
@@ -89,9 +91,18 @@ class TextLine:
 
 @dataclass(frozen=True)
 class PageText:
-    text: str  # every line in reading order (columns whole, one after another)
+    text: str  # every line in reading order (region by region, columns whole)
     lines: list[TextLine]  # in reading order too
-    body: str = ""  # ``text`` without the running header and footer: what the document task answers
+    body: str = ""  # the document task's answer: Markdown by region, headers and footers left out
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """What reads one page at a time: the text, layout and table models, each with its own inference session."""
+
+    ocr: Any
+    layout: Any
+    tables: TableReader | None  # None where rapid_table is not installed: tables read as rows of text
 
 
 class RapidOCRPromptBuilder:
@@ -119,11 +130,13 @@ class RapidOCREngine:
     # A dead engine stays dead: the server exits and its supervisor starts a fresh one.
     self_healing = False
 
-    def __init__(self, prompt_set: PromptSet, *, library_pipeline: bool = False) -> None:
+    def __init__(self, prompt_set: PromptSet, *, library_pipeline: bool = False, layout: bool = True) -> None:
         """``library_pipeline``: RapidOCR's own one-call pipeline (whole-line orientation, no second reading),
-        as this engine read before; only the quality benchmark asks for it, to compare."""
+        as this engine read before; ``layout`` False: pages read by their lines alone (no regions, no tables), as
+        it read before its layout model. Only benchmarks ask for either, to compare."""
         self._prompt_set = prompt_set
         self._library_pipeline = library_pipeline
+        self._layout = layout
         self._ocr: Any = None  # the first reader: healthy once it is loaded
         self._readers, self._threads_per_reader = _threads()
         # Loaded readers not reading a page now, the last used on top (its memory still warm): one page at a time
@@ -132,7 +145,8 @@ class RapidOCREngine:
         # What the careful orientation costs: lines recognised once, and those recognised a second time.
         self._readings = Counter(
             "ocr_gateway_rapidocr_line_readings",
-            "Text lines the rapidocr engine recognised (pass=first) and read again turned over (pass=again)",
+            "Text lines the rapidocr engine recognised (pass=first), read again turned over (pass=again) and read "
+            "again without CJK on a Latin page (pass=latin)",
             ["pass"],
             registry=None,
         )
@@ -161,11 +175,11 @@ class RapidOCREngine:
         loop = asyncio.get_running_loop()
         # The library's pipeline as this engine ran it before: detection at up to MAX_SIDE too.
         det_side = MAX_SIDE if self._library_pipeline else DET_SIDE
-        load_reader = partial(load, threads=self._threads_per_reader, det_side=det_side)
+        load_reader = partial(_load_reader, threads=self._threads_per_reader, det_side=det_side)
         readers = [await loop.run_in_executor(self._pool, load_reader) for _ in range(self._readers)]
         for reader in reversed(readers):
             self._idle.put(reader)
-        self._ocr = readers[0]
+        self._ocr = readers[0].ocr
 
     async def shutdown(self) -> None:
         self._ocr = None
@@ -263,17 +277,23 @@ class RapidOCREngine:
 
     def _read_page(self, image: Image.Image) -> PageText:
         # As many readers as pool threads, and a thread holds one only while it reads: one is always idle here.
-        ocr = self._idle.get_nowait()
+        reader = self._idle.get_nowait()
         try:
             if self._library_pipeline:
-                result = ocr(image)
+                result = reader.ocr(image)
             else:
-                result, lines, again = recognise(ocr, image)
-                self._readings.labels("first").inc(lines)
-                self._readings.labels("again").inc(again)
-            return _page(result, image.size)
+                result, readings = recognise(reader.ocr, image)
+                for reading, count in readings.items():
+                    self._readings.labels(reading).inc(count)
+            regions = find_regions(reader.layout, image) if result.txts and self._layout else []
+            return _page(result, regions, image, reader.tables if self._layout else None)
         finally:
-            self._idle.put(ocr)
+            self._idle.put(reader)
+
+
+def _load_reader(*, threads: int, det_side: int) -> _Reader:
+    ocr = load(threads=threads, det_side=det_side)
+    return _Reader(ocr, load_layout(threads=threads), load_tables(threads=threads))
 
 
 def _fingerprint(image: Image.Image) -> bytes:
@@ -300,30 +320,26 @@ def _threads() -> tuple[int, int]:
     return readers, max(1, cores // readers)
 
 
-def _page(result: Any, size: tuple[int, int]) -> PageText:
-    """The page's lines in reading order (``reading_order``: columns whole, running header and footer apart)."""
+def _page(result: Any, regions: list[Region], image: Image.Image, tables: TableReader | None) -> PageText:
+    """The page read region by region (``layout_reading``), its tables into cells where ``tables`` reads them."""
     if result.boxes is None or not result.txts:
         return PageText("", [])
-    width, height = size
     texts = [str(text) for text in result.txts]
+    scores = [float(score) for score in result.scores]
     boxes = []
     for box in result.boxes:
         points = np.asarray(box, dtype=float)
         (x_min, y_min), (x_max, y_max) = points.min(axis=0), points.max(axis=0)
         boxes.append((float(x_min), float(y_min), float(x_max), float(y_max)))
-    order = read_order(boxes, height)
-    ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
-    lines = [TextLine(texts[index], _normalised(boxes[index], width, height)) for index in ordered]
-    return PageText(order_text(order, texts, boxes), lines, order_text(order, texts, boxes, furniture=False))
 
+    def read_table(box: Box, lines: list[int]) -> str | None:
+        assert tables is not None
+        return tables(image, box, [(boxes[line], texts[line], scores[line]) for line in lines])
 
-def _normalised(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
-    x_min, y_min, x_max, y_max = box
-    return _per_mille(x_min, width), _per_mille(y_min, height), _per_mille(x_max, width), _per_mille(y_max, height)
-
-
-def _per_mille(value: float, side: int) -> int:
-    return min(max(round(value * 1000 / side), 0), 1000)
+    parts = page_parts(boxes, regions, image.height)
+    lines = [TextLine(texts[index], per_mille(boxes[index], image.size)) for part in parts for index in part.lines]
+    body = document_markdown(parts, texts, boxes, image.size, read_table if tables else None)
+    return PageText(plain_text(parts, texts, boxes), lines, body)
 
 
 def _spotting_answer(pages: list[PageText], output: str) -> str:

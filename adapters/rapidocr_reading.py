@@ -7,6 +7,8 @@ line it guesses, and a line it turns upside down reads as noise. ``bench/ocr_qua
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,11 @@ PIECE_RATIO = 6
 # There a line read the right way up scored at least 0.965, one read upside down at most 0.944: a line scoring
 # below this is read again turned over, and the better-scoring reading kept.
 REREAD_BELOW = 0.95
+# One script per page: the recogniser's alphabet mixes Chinese and Latin, and on Latin noise (a formula's
+# fragment, a smudge) it guesses a CJK glyph. A page whose CJK characters are at most this share of its letters is
+# a Latin page: its lines holding CJK are read again with CJK masked out of the alphabet, and full-width forms
+# (``，`` for ``,``) become their ASCII selves.
+LATIN_PAGE_CJK_SHARE = 0.05
 
 
 def models_dir() -> Path:
@@ -81,9 +88,10 @@ def _warm_up_image() -> Image.Image:
     return image
 
 
-def recognise(ocr: RapidOCR, image: Image.Image) -> tuple[Any, int, int]:
-    """RapidOCR's pipeline step by step, with lines turned upright by ``_orient`` and doubtful lines read again
-    turned over: its output, how many lines were recognised, and how many of them a second time."""
+def recognise(ocr: RapidOCR, image: Image.Image) -> tuple[Any, dict[str, int]]:
+    """RapidOCR's pipeline step by step, with lines turned upright by ``_orient``, doubtful lines read again
+    turned over and, on a Latin page, lines holding CJK read again in Latin: its output, and how many lines were
+    recognised (``first``), read again turned over (``again``) and in Latin (``latin``)."""
     from rapidocr.ch_ppocr_cls import TextClsOutput
     from rapidocr.main import RapidOCRError
     from rapidocr.utils.output import RapidOCROutput
@@ -93,12 +101,13 @@ def recognise(ocr: RapidOCR, image: Image.Image) -> tuple[Any, int, int]:
     try:
         crops, detected = ocr.detect_and_crop(resized, record)
     except RapidOCRError:  # its way of saying the image holds no text
-        return RapidOCROutput(), 0, 0
+        return RapidOCROutput(), {"first": 0, "again": 0, "latin": 0}
     upright = _orient(ocr.text_cls, crops)
     recognised = ocr.recognize_txt(upright)
     again = read_doubtful_again(ocr, upright, recognised)
+    latin = read_latin_again(ocr, upright, recognised)
     result = ocr.build_final_output(original, detected, TextClsOutput(), recognised, crops, record)
-    return result, len(crops), again
+    return result, {"first": len(crops), "again": again, "latin": latin}
 
 
 def _orient(classifier: Any, crops: list[np.ndarray]) -> list[np.ndarray]:
@@ -136,6 +145,59 @@ def read_doubtful_again(ocr: RapidOCR, upright: list[np.ndarray], recognised: An
             texts[index], scores[index] = text, score
     recognised.txts, recognised.scores = tuple(texts), tuple(scores)
     return len(doubtful)
+
+
+def read_latin_again(ocr: RapidOCR, upright: list[np.ndarray], recognised: Any) -> int:
+    """On a Latin page (``LATIN_PAGE_CJK_SHARE``), the lines holding CJK recognised again with CJK out of the
+    alphabet, that reading kept, and full-width forms made ASCII (in ``recognised``); returns how many lines were
+    read again."""
+    texts = list(recognised.txts or ())
+    letters = sum(1 for text in texts for char in text if char.isalpha())
+    cjk = [index for index, text in enumerate(texts) if any(is_cjk(char) for char in text)]
+    if sum(is_cjk(char) for text in texts for char in text) > LATIN_PAGE_CJK_SHARE * letters:
+        return 0
+    scores = list(recognised.scores)
+    if cjk:
+        recogniser: Any = ocr.text_rec  # loaded (``load`` checks): one reader per thread, so swapping is safe
+        decoder = recogniser.postprocess_op
+        recogniser.postprocess_op = _WithoutCjk(decoder)
+        try:
+            second = ocr.recognize_txt([upright[index] for index in cjk])
+        finally:
+            recogniser.postprocess_op = decoder
+        for index, text, score in zip(cjk, second.txts or (), second.scores, strict=True):
+            texts[index], scores[index] = text, score
+    recognised.txts = tuple(_FULL_WIDTH.sub(lambda found: unicodedata.normalize("NFKC", found[0]), t) for t in texts)
+    recognised.scores = tuple(scores)
+    return len(cjk)
+
+
+_FULL_WIDTH = re.compile("[\uff01-\uff5e]+")  # full-width ASCII, which NFKC maps to ASCII
+
+
+def is_cjk(char: str) -> bool:
+    """Han, kana, hangul, and CJK symbols and punctuation (``。``, ``、``)."""
+    code = ord(char)
+    return (
+        0x2E80 <= code <= 0x9FFF
+        or 0xAC00 <= code <= 0xD7AF
+        or 0xF900 <= code <= 0xFAFF
+        or 0xFE30 <= code <= 0xFE4F
+        or code >= 0x20000
+    )
+
+
+class _WithoutCjk:
+    """RapidOCR's CTC decoder with the CJK characters' columns zeroed: the best non-CJK character wins each step."""
+
+    def __init__(self, decoder: Any) -> None:
+        self._decoder = decoder
+        self._cjk = np.array([index for index, char in enumerate(decoder.character) if char and is_cjk(char[0])])
+
+    def __call__(self, preds: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        preds = preds.copy()
+        preds[:, :, self._cjk] = 0.0  # the model's outputs are per-step probabilities
+        return self._decoder(preds, *args, **kwargs)
 
 
 def _turned_over(crop: np.ndarray) -> np.ndarray:

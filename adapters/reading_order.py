@@ -30,6 +30,10 @@ PARAGRAPH = 0.8  # line heights: a wider gap between two lines of a column start
 MARGIN = 0.1  # share of the page height where a running header or footer sits
 FURNITURE_LINES = 2
 SAME_ROW = 0.5  # share of the shorter box's height two boxes must share to be on one row
+# Prose wrapped at a justified column's edge: a line at least WRAPPED_WIDTH line heights wide, ending within
+# WRAPPED line heights of the next line's right edge, between Latin letters (CJK lines keep their breaks).
+WRAPPED = 1.0
+WRAPPED_WIDTH = 15
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,15 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """A block's text, with the boxes of its first and last rows (where it meets the blocks before and after)."""
+
+    text: str
+    first: Box
+    last: Box
+
+
+@dataclass(frozen=True)
 class PageOrder:
     header: list[Block]
     body: list[Block]
@@ -48,39 +61,69 @@ class PageOrder:
     vertical: bool = False  # columns of CJK read top to bottom, right to left: each line is a row of its own
 
 
-def read_order(boxes: Sequence[Box], page_height: float) -> PageOrder:
-    """The page's lines as blocks in reading order, running header and footer apart."""
+def read_order(boxes: Sequence[Box], page_height: float | None, *, line_height: float | None = None) -> PageOrder:
+    """The page's lines as blocks in reading order, running header and footer apart (none looked for when
+    ``page_height`` is None). The boxes may be larger than lines (a layout's regions): ``line_height`` then gives
+    the text's own, which sets how wide a gutter is."""
     if not boxes:
         return PageOrder([], [], [])
-    vertical = sum(1 for box in boxes if box[3] - box[1] > 1.5 * (box[2] - box[0])) > len(boxes) / 2
+    vertical = is_vertical(boxes)
     # Turned a quarter clockwise, vertical columns read right to left become rows read top to bottom.
     oriented = [(y0, -x1, y1, -x0) for x0, y0, x1, y1 in boxes] if vertical else list(boxes)
-    height = statistics.median(box[3] - box[1] for box in oriented) or 1.0
+    height = line_height or statistics.median(box[3] - box[1] for box in oriented) or 1.0
     cutter = _Cutter(oriented, height)
     bands = cutter.bands(list(range(len(boxes))))
     header: list[list[int]] = []
     footer: list[list[int]] = []
-    if not vertical:
+    if not vertical and page_height is not None:
         header, bands, footer = _furniture(bands, oriented, height, page_height)
     body = cutter.blocks([index for band in bands for index in band]) if bands else []
     if vertical:  # the blocks' boxes back in the page's own coordinates
-        body = [Block(block.lines, _union([boxes[index] for index in block.lines])) for block in body]
+        body = [Block(block.lines, union([boxes[index] for index in block.lines])) for block in body]
     return PageOrder(_blocks(header, boxes), body, _blocks(footer, boxes), vertical)
 
 
-def text(order: PageOrder, texts: Sequence[str], boxes: Sequence[Box], *, furniture: bool = True) -> str:
+def is_vertical(boxes: Sequence[Box]) -> bool:
+    """Whether most lines are taller than wide: vertical CJK."""
+    return sum(1 for box in boxes if box[3] - box[1] > 1.5 * (box[2] - box[0])) > len(boxes) / 2
+
+
+def text(
+    order: PageOrder, texts: Sequence[str], boxes: Sequence[Box], *, furniture: bool = True, flow: bool = False
+) -> str:
     """The page's text in reading order: a block's lines one per line (boxes on one row joined by a space), a blank
-    line between paragraphs; the header and footer too unless ``furniture`` is False."""
+    line between paragraphs; the header and footer too unless ``furniture`` is False; with ``flow``, a paragraph's
+    lines run on (``joined``)."""
     blocks = [*order.header, *order.body, *order.footer] if furniture else order.body
     height = statistics.median(box[3] - box[1] for box in boxes) if boxes else 1.0
+    if order.vertical:
+        pieces = [Piece("\n".join(texts[i] for i in block.lines), block.box, block.box) for block in blocks]
+        return joined(pieces, height, paragraphs_only=True)
+    return joined([_block_text(block, texts, boxes, height, flow) for block in blocks], height, flow=flow)
+
+
+def joined(pieces: Sequence[Piece], line_height: float, *, paragraphs_only: bool = False, flow: bool = False) -> str:
+    """Blocks' texts in order: a line break where a block goes on the paragraph of
+    the one before (just below it, in the same column), else a blank line (always, when ``paragraphs_only``). With
+    ``flow``, a line that reaches about as far right as the next (prose wrapped at the column's edge) runs on into
+    it after a space, while short lines (an address, a list, a paragraph's last line) keep their breaks."""
     out: list[str] = []
     previous: Box | None = None
-    for block in blocks:
+    for piece in pieces:
         if previous is not None:
-            out.append("\n" if not order.vertical and _continues(previous, block.box, height) else "\n\n")
-        out.append("\n".join(texts[i] for i in block.lines) if order.vertical else _block_text(block, texts, boxes))
-        previous = block.box
+            continues = not paragraphs_only and _continues(previous, piece.first, line_height)
+            wrapped = flow and _wrapped(previous, piece.first, line_height, out[-1], piece.text)
+            out.append((" " if wrapped else "\n") if continues else "\n\n")
+        out.append(piece.text)
+        previous = piece.last
     return "".join(out)
+
+
+def _wrapped(previous: Box, box: Box, line_height: float, before: str, after: str) -> bool:
+    """Whether the line ``before`` (its box ``previous``) was wrapped into ``after`` (``box``): ``WRAPPED``."""
+    wide = previous[2] - previous[0] >= WRAPPED_WIDTH * line_height
+    latin = bool(before) and bool(after) and before[-1].isascii() and after[0].isascii()
+    return wide and latin and previous[2] >= box[2] - WRAPPED * line_height
 
 
 class _Cutter:
@@ -100,7 +143,7 @@ class _Cutter:
         bands = self.bands(lines)
         if len(bands) == 1:
             ordered = sorted(lines, key=lambda index: (self._boxes[index][1], self._boxes[index][0]))
-            return [Block(ordered, _union([self._boxes[index] for index in lines]))]
+            return [Block(ordered, union([self._boxes[index] for index in lines]))]
         groups = self._joined(bands)
         if len(groups) == 1:  # joined back whole, yet no gutter to cut at: read it band by band
             groups = bands
@@ -174,14 +217,14 @@ def _furniture(
     footer: list[list[int]] = []
     if len(bands) < 3:
         return header, bands, footer
-    first, second = _union([boxes[i] for i in bands[0]]), _union([boxes[i] for i in bands[1]])
+    first, second = union([boxes[i] for i in bands[0]]), union([boxes[i] for i in bands[1]])
     if (
         first[3] <= MARGIN * page_height
         and second[1] - first[3] > line_height
         and _rows(bands[0], boxes) <= FURNITURE_LINES
     ):
         header, bands = [bands[0]], bands[1:]
-    last, before = _union([boxes[i] for i in bands[-1]]), _union([boxes[i] for i in bands[-2]])
+    last, before = union([boxes[i] for i in bands[-1]]), union([boxes[i] for i in bands[-2]])
     low = last[1] >= (1 - MARGIN) * page_height
     if low and last[1] - before[3] > line_height and _rows(bands[-1], boxes) <= FURNITURE_LINES:
         footer, bands = [bands[-1]], bands[:-1]
@@ -194,12 +237,11 @@ def _rows(lines: list[int], boxes: list[Box]) -> int:
 
 def _blocks(bands: list[list[int]], boxes: Sequence[Box]) -> list[Block]:
     return [
-        Block(sorted(band, key=lambda i: (boxes[i][1], boxes[i][0])), _union([boxes[i] for i in band]))
-        for band in bands
+        Block(sorted(band, key=lambda i: (boxes[i][1], boxes[i][0])), union([boxes[i] for i in band])) for band in bands
     ]
 
 
-def _union(boxes: Sequence[Box]) -> Box:
+def union(boxes: Sequence[Box]) -> Box:
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
@@ -209,15 +251,21 @@ def _continues(previous: Box, box: Box, line_height: float) -> bool:
     return same_column and 0 <= box[1] - previous[3] <= PARAGRAPH * line_height
 
 
-def _block_text(block: Block, texts: Sequence[str], boxes: Sequence[Box]) -> str:
-    """A block's lines, one per row, boxes on one row left to right."""
+def _block_text(block: Block, texts: Sequence[str], boxes: Sequence[Box], line_height: float, flow: bool) -> Piece:
+    """A block's lines, one per row (run on with ``flow``, as ``joined``), boxes on one row left to right."""
     rows: list[list[int]] = []
     for index in block.lines:
         if rows and _same_row(boxes[rows[-1][-1]], boxes[index]):
             rows[-1].append(index)
         else:
             rows.append([index])
-    return "\n".join(" ".join(texts[i] for i in sorted(row, key=lambda i: boxes[i][0])) for row in rows)
+    row_boxes = [union([boxes[i] for i in row]) for row in rows]
+    row_texts = [" ".join(texts[i] for i in sorted(row, key=lambda i: boxes[i][0])) for row in rows]
+    out = row_texts[:1]
+    for number in range(1, len(rows)):
+        wrapped = flow and _wrapped(row_boxes[number - 1], row_boxes[number], line_height, out[-1], row_texts[number])
+        out += [" " if wrapped else "\n", row_texts[number]]
+    return Piece("".join(out), row_boxes[0], row_boxes[-1])
 
 
 def _same_row(a: Box, b: Box) -> bool:

@@ -7,6 +7,7 @@ coordinates for it (figures, 1.5's layout regions) or when alignment with the sp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,9 +51,24 @@ class Block:
 
 
 def caption_owner(blocks: list[Block], index: int) -> int | None:
-    """The table or picture the caption at ``index`` belongs to: the block after it (a table's title), else the
-    block before it (a figure's legend); None when neither is one."""
-    for neighbour in (index + 1, index - 1):
-        if 0 <= neighbour < len(blocks) and blocks[neighbour].kind in FIGURES:
-            return neighbour
+    """The table or picture the caption at ``index`` belongs to: of the kind its words name ("Table 2", "图 3")
+    when one stands beside it, else the block after it (a table's title), else the block before it (a figure's
+    legend); None when neither is one."""
+    neighbours = [n for n in (index + 1, index - 1) if 0 <= n < len(blocks) and blocks[n].kind in FIGURES]
+    named = [n for n in neighbours if blocks[n].kind == named_kind(blocks[index].text)]
+    return next(iter(named or neighbours), None)
+
+
+def named_kind(text: str) -> BlockKind | None:
+    """What a caption's words say it captions: "Table 1 …" a table, "Figure 2 …" a picture; None for neither."""
+    for kind, pattern in _CAPTION_NAMES.items():
+        if pattern.match(text):
+            return kind
     return None
+
+
+_NUMBERED = r"\s*[0-9０-９一二三四五六七八九十ivx]"
+_CAPTION_NAMES: dict[BlockKind, re.Pattern[str]] = {
+    "table": re.compile(rf"^(?:tab(?:le)?\.?|表){_NUMBERED}", re.IGNORECASE),
+    "picture": re.compile(rf"^(?:fig(?:ure)?\.?|chart|图){_NUMBERED}", re.IGNORECASE),
+}

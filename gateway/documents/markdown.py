@@ -28,7 +28,7 @@ from markdown_it.tree import SyntaxTreeNode
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.texmath import texmath_plugin
 
-from gateway.documents.blocks import FIGURES, Block
+from gateway.documents.blocks import FIGURES, Block, named_kind
 from prompts.layout import bounds, points
 from prompts.spotting import to_pixels
 from prompts.tables import Cell, Table, read_table
@@ -46,9 +46,6 @@ _BOX_WINDOW = 64
 _PIPE = re.compile(r"(?<!\\)\|")
 _RULE_CELL = re.compile(r"^\s*[:：]?\s*-+\s*[:：]?\s*$")
 _TAG = re.compile(r"<[^<>]*(?:>|$)")  # a tag, or one cut at the end
-_CAPTION = re.compile(
-    r"^(?:fig(?:ure)?\.?|tab(?:le)?\.?|chart|图|表)\s*[0-9０-９一二三四五六七八九十ivx]", re.IGNORECASE
-)
 
 
 def read_markdown(text: str, width: int, height: int) -> list[Block]:
@@ -217,7 +214,7 @@ def _mark_captions(blocks: list[Block]) -> list[Block]:
     return [
         replace(block, kind="caption")
         if block.kind == "paragraph"
-        and _CAPTION.match(block.text)
+        and named_kind(block.text) is not None
         and any(0 <= n < len(blocks) and blocks[n].kind in FIGURES for n in (index - 1, index + 1))
         else block
         for index, block in enumerate(blocks)

@@ -1,0 +1,210 @@
+"""A page read region by region: text lines grouped by the layout's regions, the regions put in reading order, and
+the page written as HunyuanOCR writes its document answer, so the same reader (``gateway/documents/markdown.py``)
+turns either engine's answer into headings, paragraphs, tables, figures and captions.
+
+1. Each line joins the region it shares at least ``INSIDE`` of the smaller one's area with (a title's region can
+   be narrower than its line): the smallest such region, a header or footer region only when no other holds it
+   (the model calls a page's first lines of large print a header as often as not). Lines in no region stand alone.
+2. Regions with their lines, and lone lines, are ordered by ``reading_order`` as one page of boxes (columns whole,
+   left to right), with the page's own line height setting how wide a gutter is.
+3. Within a region, its lines are ordered the same way.
+4. Furniture is what ``reading_order`` finds running in the top or bottom margin, apart from the body (a header
+   region or a lone line there: a page number the layout missed); the model's header or footer label alone is
+   not enough, since body text it mislabels would be lost. Left out of the document answer (as HunyuanOCR's
+   document prompt asks: headers and footers ignored), kept in the page's text.
+
+In the document answer (Markdown): a title is a heading (``#`` for a page's first part, ``##`` after), a figure is
+its box as HunyuanOCR writes one — ``caption(x1,y1),(x2,y2)`` in 0–1000, the words inside the figure left out as
+the model leaves them — a table is an HTML table when a table reader gave one (its caption inside), and anything
+else a paragraph, wrapped lines run on and short ones (an address, a list) kept apart. Formulas stay as their
+recognised text: PP-OCR reads no LaTeX.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from adapters.rapidocr_layout import Region
+from adapters.reading_order import Block, Box, PageOrder, Piece, is_vertical, joined, read_order, union
+from adapters.reading_order import text as order_text
+
+INSIDE = 0.5  # share of a line's area a region must hold for the line to be read as part of it
+FURNITURE = frozenset({"header", "footer"})
+PROSE = frozenset({"text", "reference", "equation", *FURNITURE})  # written as paragraphs
+CAPTIONS = {"figure_caption": "figure", "table_caption": "table"}  # a caption's kind → what it names
+
+
+@dataclass(frozen=True)
+class Part:
+    """One region of the page, or one line in none, with its lines in reading order."""
+
+    kind: str  # the layout's label; "text" for a line in no region
+    lines: list[int]  # indices into the page's lines
+    box: Box  # the region's box (a lone line's own)
+    furniture: bool = False
+
+
+# A table region's HTML, from its image box and its lines (indices, boxes): None when it cannot be read as one.
+TableReader = Callable[[Box, list[int]], str | None]
+
+
+def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: float) -> list[Part]:
+    """The page's parts in reading order; a vertical CJK page (or one without regions) as ``reading_order``
+    alone reads it, one part per block."""
+    if not boxes:
+        return []
+    if not regions or is_vertical(boxes):
+        order = read_order(boxes, page_height)
+        return [
+            *(Part("header", block.lines, block.box, True) for block in order.header),
+            *(Part("text", block.lines, block.box) for block in order.body),
+            *(Part("footer", block.lines, block.box, True) for block in order.footer),
+        ]
+    owners = [_owner(box, regions) for box in boxes]
+    parts: list[Part] = []
+    for index, region in enumerate(regions):
+        lines = [line for line, owner in enumerate(owners) if owner == index]
+        if lines or region.kind in ("figure", "table"):
+            parts.append(Part(region.kind, _ordered(lines, boxes), region.box))
+    parts += [Part("text", [line], boxes[line]) for line, owner in enumerate(owners) if owner is None]
+    # Ordered by the text they hold (a text region's box can stand wider than its words and overlap a neighbour);
+    # a figure or a table by its own box (its words can be a few labels in a corner of it).
+    spans = [
+        part.box if part.kind in ("figure", "table") or not part.lines else union([boxes[i] for i in part.lines])
+        for part in parts
+    ]
+    order = read_order(spans, page_height, line_height=_line_height(boxes) or 1.0)
+    running = {index for block in (*order.header, *order.footer) for index in block.lines}
+    ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
+    return [_furniture_if(parts[index], index in running) for index in ordered]
+
+
+def plain_text(parts: Sequence[Part], texts: Sequence[str], boxes: Sequence[Box], *, furniture: bool = True) -> str:
+    """The page's words part by part, joined as ``reading_order`` joins blocks (a line break within a paragraph,
+    a blank line between paragraphs), each part's lines as it joins them (boxes on one row side by side)."""
+    shown = [part for part in parts if part.lines and (furniture or not part.furniture)]
+    pieces = [_piece(_lines_text(part.lines, texts, boxes, rows=part.kind == "table"), part, boxes) for part in shown]
+    return joined(pieces, _line_height(boxes))
+
+
+def document_markdown(
+    parts: Sequence[Part],
+    texts: Sequence[str],
+    boxes: Sequence[Box],
+    size: tuple[int, int],
+    read_table: TableReader | None = None,
+) -> str:
+    """The page's body as HunyuanOCR's document answer: Markdown, tables in HTML, figures as their boxes."""
+    body = [part for part in parts if not part.furniture]
+    captions = _captions(body)
+    height = _line_height(boxes)
+    out: list[str] = []
+    prose: list[Piece] = []  # consecutive plain parts, joined as paragraphs or as lines of one
+    for index, part in enumerate(body):
+        if index in captions.values():
+            continue  # written with the figure or table it names
+        caption = _lines_text(body[captions[index]].lines, texts, boxes) if index in captions else ""
+        if part.kind in PROSE and not caption:
+            prose.append(_piece(_lines_text(part.lines, texts, boxes, flow=True), part, boxes))
+            continue
+        out.append(joined(prose, height, flow=True))
+        prose = []
+        if part.kind == "figure":
+            out.append(" ".join(caption.split()) + _figure_box(part.box, size))
+        elif part.kind == "table" and read_table is not None and (html := read_table(part.box, part.lines)):
+            out.append(html.replace("<table>", f"<table><caption>{caption}</caption>", 1) if caption else html)
+        elif part.kind == "title":
+            heading = "#" if not any(out) else "##"
+            out.append(f"{heading} {' '.join(texts[line] for line in part.lines)}")
+        else:
+            out.append(caption)
+            out.append(_lines_text(part.lines, texts, boxes, rows=part.kind == "table"))
+    out.append(joined(prose, height, flow=True))
+    return "\n\n".join(text for text in out if text.strip())
+
+
+def _piece(text: str, part: Part, boxes: Sequence[Box]) -> Piece:
+    span = union([boxes[line] for line in part.lines])
+    return Piece(text, span, span)
+
+
+def _line_height(boxes: Sequence[Box]) -> float:
+    return statistics.median(box[3] - box[1] for box in boxes) if boxes else 1.0
+
+
+def _owner(line: Box, regions: Sequence[Region]) -> int | None:
+    """The index of the region the line belongs to (the smallest sharing at least ``INSIDE`` of its or the line's
+    area with it, a header or footer only when no other does), or None."""
+    holding = [
+        (region.kind in FURNITURE, _area(region.box), index)
+        for index, region in enumerate(regions)
+        if _area(_intersection(line, region.box)) >= INSIDE * max(min(_area(line), _area(region.box)), 1e-6)
+    ]
+    return min(holding)[2] if holding else None
+
+
+def _ordered(lines: list[int], boxes: Sequence[Box]) -> list[int]:
+    if len(lines) < 2:
+        return lines
+    order = read_order([boxes[line] for line in lines], None)
+    return [lines[index] for block in order.body for index in block.lines]
+
+
+def _lines_text(
+    lines: list[int], texts: Sequence[str], boxes: Sequence[Box], *, rows: bool = False, flow: bool = False
+) -> str:
+    """The lines' text in reading order, or row by row across (a table's cells) when ``rows``; with ``flow``,
+    wrapped prose runs on (``reading_order.joined``)."""
+    if not lines:
+        return ""
+    own_boxes = [boxes[line] for line in lines]
+    if rows:
+        across = sorted(range(len(lines)), key=lambda index: (own_boxes[index][1], own_boxes[index][0]))
+        order = PageOrder([], [Block(across, union(own_boxes))], [])
+    else:
+        order = read_order(own_boxes, None)
+    return order_text(order, [texts[line] for line in lines], own_boxes, flow=flow)
+
+
+def _captions(parts: Sequence[Part]) -> dict[int, int]:
+    """Figure or table index → the index of its caption: the caption part just before or after it."""
+    found: dict[int, int] = {}
+    for index, part in enumerate(parts):
+        named = CAPTIONS.get(part.kind)
+        for neighbour in (index + 1, index - 1) if named == "table" else (index - 1, index + 1):
+            if named and 0 <= neighbour < len(parts) and parts[neighbour].kind == named and neighbour not in found:
+                found[neighbour] = index
+                break
+    return found
+
+
+def per_mille(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``box`` in 0–1000 of the image's sides, as HunyuanOCR gives coordinates."""
+    width, height = size
+    x1, y1, x2, y2 = box
+    return _per_mille(x1, width), _per_mille(y1, height), _per_mille(x2, width), _per_mille(y2, height)
+
+
+def _per_mille(value: float, side: int) -> int:
+    return min(max(round(value * 1000 / side), 0), 1000)
+
+
+def _figure_box(box: Box, size: tuple[int, int]) -> str:
+    x1, y1, x2, y2 = per_mille(box, size)
+    return f"({x1},{y1}),({x2},{y2})"
+
+
+def _furniture_if(part: Part, running: bool) -> Part:
+    if running and part.kind in PROSE:
+        return Part(part.kind, part.lines, part.box, True)
+    return part
+
+
+def _intersection(a: Box, b: Box) -> Box:
+    return (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+
+
+def _area(box: Box) -> float:
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])

@@ -1,0 +1,107 @@
+"""A page read region by region (``adapters/layout_reading.py``): lines grouped by the layout's regions, regions in
+reading order, and the document answer written as HunyuanOCR writes one, so ``gateway/documents/markdown.py`` reads
+it into headings, pictures, captions and tables."""
+
+from __future__ import annotations
+
+from adapters.layout_reading import document_markdown, page_parts, plain_text
+from adapters.rapidocr_layout import Region
+from adapters.reading_order import Box
+from gateway.documents.markdown import read_markdown
+
+SIZE = (1000, 1400)
+LINE = 20  # px: every line's height
+
+
+def line(x: float, y: float, width: float = 400) -> Box:
+    return (x, y, x + width, y + LINE)
+
+
+# A page: running header, a title (its region narrower than its line, as the model draws them), two columns of
+# two lines each, a figure with a label inside and its caption below, a two-row table, a page number.
+TEXTS = ["Journal of Tests", "A Title", "left one", "left two", "right one", "right two"]
+BOXES = [line(400, 30, 200), line(100, 120, 600), line(100, 200), line(100, 225), line(540, 200), line(540, 225)]
+TEXTS += ["axis label", "Figure 1: A chart", "Name Value", "alpha 1", "12"]
+BOXES += [line(200, 500, 100), line(200, 760, 300), line(100, 900, 300), line(100, 930, 300), line(490, 1350, 20)]
+REGIONS = [
+    Region("header", (390, 25, 610, 55)),
+    Region("title", (250, 118, 500, 142)),
+    Region("text", (95, 195, 505, 250)),
+    Region("text", (535, 195, 945, 250)),
+    Region("figure", (150, 400, 700, 740)),
+    Region("figure_caption", (195, 755, 505, 785)),
+    Region("table", (95, 895, 405, 955)),
+    Region("footer", (480, 1345, 515, 1375)),
+]
+
+
+def test_regions_are_read_in_order_and_the_header_and_footer_kept_out_of_the_document() -> None:
+    parts = page_parts(BOXES, REGIONS, SIZE[1])
+    assert [part.kind for part in parts] == [
+        "header", "title", "text", "text", "figure", "figure_caption", "table", "footer"
+    ]  # fmt: skip
+    text = plain_text(parts, TEXTS, BOXES)
+    assert text.startswith("Journal of Tests") and text.endswith("12")
+    assert text.index("left two") < text.index("right one")  # the left column whole, then the right
+    assert "Name Value\nalpha 1" in text  # a table read row by row
+    markdown = document_markdown(parts, TEXTS, BOXES, SIZE)
+    assert "Journal of Tests" not in markdown and "12" not in markdown.split()
+    assert markdown.startswith("# A Title\n\nleft one left two\n\nright one right two")  # wrapped lines run on
+
+
+def test_the_document_answer_reads_back_as_a_heading_a_captioned_picture_and_paragraphs() -> None:
+    markdown = document_markdown(page_parts(BOXES, REGIONS, SIZE[1]), TEXTS, BOXES, SIZE)
+    assert "Figure 1: A chart(150,286),(700,529)" in markdown  # HunyuanOCR's figure: caption, then its box
+    assert "axis label" not in markdown  # words inside a figure stay with it, as the model leaves them
+    blocks = read_markdown(markdown, *SIZE)
+    kinds = [(block.kind, block.text) for block in blocks]
+    assert kinds[0] == ("heading", "A Title") and blocks[0].level == 1
+    assert ("picture", "") in kinds and ("caption", "Figure 1: A chart") in kinds
+    assert [block.box for block in blocks if block.kind == "picture"] == [(150, 400, 700, 741)]
+
+
+def test_a_table_the_table_reader_reads_is_html_with_its_caption_inside() -> None:
+    texts = [*TEXTS, "Table 2: Values"]
+    boxes = [*BOXES, line(100, 860, 300)]
+    regions = [*REGIONS, Region("table_caption", (95, 855, 405, 885))]
+    seen: list[tuple[Box, list[int]]] = []
+
+    def read_table(box: Box, lines: list[int]) -> str:
+        seen.append((box, lines))
+        return "<table><tr><td>Name</td><td>Value</td></tr><tr><td>alpha</td><td>1</td></tr></table>"
+
+    parts = page_parts(boxes, regions, SIZE[1])
+    markdown = document_markdown(parts, texts, boxes, SIZE, read_table)
+    assert seen == [((95, 895, 405, 955), [8, 9])]
+    assert "<table><caption>Table 2: Values</caption><tr><td>Name</td>" in markdown
+    tables = [block for block in read_markdown(markdown, *SIZE) if block.kind == "table"]
+    assert len(tables) == 1 and tables[0].table is not None
+
+
+def test_without_regions_the_page_reads_as_reading_order_alone() -> None:
+    parts = page_parts(BOXES, [], SIZE[1])
+    assert {part.kind for part in parts} <= {"header", "text", "footer"}
+    text = plain_text(parts, TEXTS, BOXES)
+    assert text.startswith("Journal of Tests") and text.index("left two") < text.index("right one")
+    assert "Journal of Tests" not in document_markdown(parts, TEXTS, BOXES, SIZE)
+
+
+def test_a_line_in_no_region_is_kept_where_it_stands() -> None:
+    texts = [*TEXTS, "stray note"]
+    boxes = [*BOXES, line(100, 1100, 200)]
+    parts = page_parts(boxes, REGIONS, SIZE[1])
+    markdown = document_markdown(parts, texts, boxes, SIZE)
+    assert markdown.rstrip().endswith("stray note")
+
+
+def test_body_lines_the_model_calls_a_header_stay_in_the_document() -> None:
+    """Found on a scan of two lines in 48-px print 12% down a Letter page: the model drew a text region and a
+    header region over both lines (and, on the next page, a header over the first line alone)."""
+    texts = ["Quarterly maintenance report", "Hydraulic pressure 212 bar", "Invoice 2024-0815"]
+    boxes = [line(150, 210, 600), line(150, 240, 900), line(150, 500, 900)]
+    regions = [Region("text", (150, 209, 1443, 347)), Region("header", (226, 211, 1441, 345))]
+    regions += [Region("header", (150, 495, 1060, 525))]
+    parts = page_parts(boxes, regions, 1650)
+    assert [part.kind for part in parts] == ["text", "header"] and not any(part.furniture for part in parts)
+    markdown = document_markdown(parts, texts, boxes, (1275, 1650))
+    assert markdown == "Quarterly maintenance report\nHydraulic pressure 212 bar\n\nInvoice 2024-0815"  # short lines
