@@ -8,7 +8,9 @@ turns either engine's answer into headings, paragraphs, tables, figures and capt
 2. Regions with their lines, and lone lines, are ordered by ``reading_order`` as one page of boxes (columns whole,
    left to right), with the page's own line height setting how wide a gutter is.
 3. Within a region, its lines are ordered the same way.
-4. Furniture is what ``reading_order`` finds running in the top or bottom margin, apart from the body (a header
+4. A figure holding lines of prose is no figure (a page in a printed frame, taken for one picture): its lines are
+   read as lines in no region.
+5. Furniture is what ``reading_order`` finds running in the top or bottom margin, apart from the body (a header
    region or a lone line there: a page number the layout missed); the model's header or footer label alone is
    not enough, since body text it mislabels would be lost. Left out of the document answer (as HunyuanOCR's
    document prompt asks: headers and footers ignored), kept in the page's text.
@@ -16,23 +18,35 @@ turns either engine's answer into headings, paragraphs, tables, figures and capt
 In the document answer (Markdown): a title is a heading (``#`` for a page's first part, ``##`` after), a figure is
 its box as HunyuanOCR writes one — ``caption(x1,y1),(x2,y2)`` in 0–1000, the words inside the figure left out as
 the model leaves them — a table is an HTML table when a table reader gave one (its caption inside), and anything
-else a paragraph, wrapped lines run on and short ones (an address, a list) kept apart. Formulas stay as their
-recognised text: PP-OCR reads no LaTeX.
+else a paragraph, wrapped lines run on and short ones (an address, a list) kept apart, a line that starts with a
+bullet glyph a list item. Formulas stay as their recognised text: PP-OCR reads no LaTeX.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from adapters.rapidocr_layout import Region
-from adapters.reading_order import Block, Box, PageOrder, Piece, is_vertical, joined, read_order, union
+from adapters.reading_order import (
+    WRAPPED_WIDTH,
+    Block,
+    Box,
+    PageOrder,
+    Piece,
+    is_vertical,
+    joined,
+    read_order,
+    union,
+)
 from adapters.reading_order import text as order_text
 
 INSIDE = 0.5  # share of a line's area a region must hold for the line to be read as part of it
 FURNITURE = frozenset({"header", "footer"})
 PROSE = frozenset({"text", "reference", "equation", *FURNITURE})  # written as paragraphs
+PROSE_LINES = 3  # lines of prose that make a "figure" a block of text (a chart's labels are short)
 CAPTIONS = {"figure_caption": "figure", "table_caption": "table"}  # a caption's kind → what it names
 
 
@@ -62,6 +76,8 @@ def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: flo
             *(Part("text", block.lines, block.box) for block in order.body),
             *(Part("footer", block.lines, block.box, True) for block in order.footer),
         ]
+    line_height = _line_height(boxes) or 1.0
+    regions = [region for region in regions if not _prose_in_figure(region, boxes, line_height)]
     owners = [_owner(box, regions) for box in boxes]
     parts: list[Part] = []
     for index, region in enumerate(regions):
@@ -75,7 +91,7 @@ def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: flo
         part.box if part.kind in ("figure", "table") or not part.lines else union([boxes[i] for i in part.lines])
         for part in parts
     ]
-    order = read_order(spans, page_height, line_height=_line_height(boxes) or 1.0)
+    order = read_order(spans, page_height, line_height=line_height)
     running = {index for block in (*order.header, *order.footer) for index in block.lines}
     ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
     return [_furniture_if(parts[index], index in running) for index in ordered]
@@ -107,7 +123,7 @@ def document_markdown(
             continue  # written with the figure or table it names
         caption = _lines_text(body[captions[index]].lines, texts, boxes) if index in captions else ""
         if part.kind in PROSE and not caption:
-            prose.append(_piece(_lines_text(part.lines, texts, boxes, flow=True), part, boxes))
+            prose.append(_piece(_bulleted(_lines_text(part.lines, texts, boxes, flow=True)), part, boxes))
             continue
         out.append(joined(prose, height, flow=True))
         prose = []
@@ -125,6 +141,14 @@ def document_markdown(
     return "\n\n".join(text for text in out if text.strip())
 
 
+def _bulleted(text: str) -> str:
+    """Lines that start with a bullet glyph as Markdown list items (the layout model has no list class)."""
+    return _BULLET.sub("- ", text)
+
+
+_BULLET = re.compile(r"^[•●▪■◦○‣⁃·]\s*", re.MULTILINE)
+
+
 def _piece(text: str, part: Part, boxes: Sequence[Box]) -> Piece:
     span = union([boxes[line] for line in part.lines])
     return Piece(text, span, span)
@@ -132,6 +156,15 @@ def _piece(text: str, part: Part, boxes: Sequence[Box]) -> Piece:
 
 def _line_height(boxes: Sequence[Box]) -> float:
     return statistics.median(box[3] - box[1] for box in boxes) if boxes else 1.0
+
+
+def _prose_in_figure(region: Region, boxes: Sequence[Box], line_height: float) -> bool:
+    """A "figure" holding ``PROSE_LINES`` lines of prose (as wide as wrapped lines): a page or a box of text the
+    model took for a picture (a page inside a printed frame: one figure over all of it). Read as text instead."""
+    if region.kind != "figure":
+        return False
+    inside = [box for box in boxes if _area(_intersection(box, region.box)) >= INSIDE * max(_area(box), 1e-6)]
+    return sum(box[2] - box[0] >= WRAPPED_WIDTH * line_height for box in inside) >= PROSE_LINES
 
 
 def _owner(line: Box, regions: Sequence[Region]) -> int | None:

@@ -20,6 +20,7 @@ left. Running headers and footers are the first and last bands of the page when 
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,10 +121,14 @@ def joined(pieces: Sequence[Piece], line_height: float, *, paragraphs_only: bool
 
 
 def _wrapped(previous: Box, box: Box, line_height: float, before: str, after: str) -> bool:
-    """Whether the line ``before`` (its box ``previous``) was wrapped into ``after`` (``box``): ``WRAPPED``."""
+    """Whether the line ``before`` (its box ``previous``) was wrapped into ``after`` (``box``): ``WRAPPED``, and
+    ``after`` starts no list item."""
     wide = previous[2] - previous[0] >= WRAPPED_WIDTH * line_height
     latin = bool(before) and bool(after) and before[-1].isascii() and after[0].isascii()
-    return wide and latin and previous[2] >= box[2] - WRAPPED * line_height
+    return wide and latin and previous[2] >= box[2] - WRAPPED * line_height and not LIST_ITEM.match(after)
+
+
+LIST_ITEM = re.compile(r"[-*•●▪■◦○‣⁃·]\s|\d{1,3}[.)]\s|\(?[a-z]\)\s")  # a list item's marker
 
 
 class _Cutter:

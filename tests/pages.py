@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-LATIN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"  # fonts-dejavu-core
+DEJAVU = "/usr/share/fonts/truetype/dejavu"  # fonts-dejavu-core
+LATIN_FONT = f"{DEJAVU}/DejaVuSans.ttf"
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"  # fonts-wqy-zenhei
 LETTER = (8.5, 11.0)  # inches
 CJK = "[\u2e80-\u9fff]"  # radicals, CJK punctuation, kana, ideographs
@@ -133,3 +134,51 @@ def _latin_line(rng: random.Random, most_words: int) -> str:
             rng.choice(makers)() if rng.random() < 0.27 else word.capitalize() if rng.random() < 0.15 else word
         )
     return " ".join(words)
+
+
+PROSE = (
+    "Widgets sold well in every region this quarter, and the report below sets out the figures region by region "
+    "before the chart shows how the totals grew over ten years of steady trading across all of our markets."
+)
+
+
+def report_page() -> Image.Image:
+    """An A4 page at 150 dpi as reports are set: running header, title, prose, a ruled table with its caption, a
+    bar chart with its caption, a page number."""
+    page = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(page)
+    serif = ImageFont.truetype(f"{DEJAVU}/DejaVuSerif.ttf", 22)
+    small = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 16)
+    draw.text((100, 40), "ACME Quarterly Report", font=small, fill="gray")
+    bold = ImageFont.truetype(f"{DEJAVU}/DejaVuSerif-Bold.ttf", 44)
+    draw.text((100, 120), "Widget Sales Results", font=bold, fill="black")
+    top = 220
+    for row, line in enumerate(wrapped(PROSE, serif, 1000)):
+        draw.text((100, top + 30 * row), line, font=serif, fill="black")
+    left, top, width, height = 150, 420, 230, 45
+    for row in range(5):
+        for column in range(4):
+            cell = f"Region {column}" if row == 0 else f"{row * (column + 1) * 3.5:.2f}"
+            draw.text((left + column * width + 10, top + row * height + 10), cell, font=serif, fill="black")
+    for row in range(6):
+        draw.line((left, top + row * height, left + 4 * width, top + row * height), fill="black", width=2)
+    for column in range(5):
+        draw.line((left + column * width, top, left + column * width, top + 5 * height), fill="black", width=2)
+    draw.text((150, 650), "Table 1: Revenue by region (million EUR).", font=small, fill="black")
+    draw.rectangle((300, 720, 940, 1020), outline="black", width=3)
+    for bar in range(10):
+        draw.rectangle((340 + bar * 58, 1000 - bar * 25, 380 + bar * 58, 1000), fill=(60, 100, 200))
+    draw.text((300, 1035), "Figure 2: Growth of widgets over ten years.", font=small, fill="black")
+    draw.text((600, 1694), "3", font=small, fill="black")
+    return page
+
+
+def wrapped(paragraph: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+    """``paragraph`` in lines no wider than ``width`` in ``font``."""
+    lines: list[str] = []
+    for word in paragraph.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -22,9 +22,7 @@ def new_file_id() -> str:
 
 
 def file_object(row: RowMapping) -> FileObject:
-    return FileObject(
-        id=row["id"], bytes=row["bytes"], created_at=row["created_at"], filename=row["filename"], purpose=row["purpose"]
-    )
+    return FileObject.of(row["id"], row["bytes"], row["created_at"], row["filename"], row["purpose"])
 
 
 @finished_when_cancelled
@@ -53,7 +51,7 @@ class FileStore:
     ) -> FileObject:
         """The row of a file already written with ``write_contents`` (inside the caller's transaction)."""
         filename = filename.replace("\x00", "")  # PostgreSQL text cannot hold NUL
-        created = FileObject(id=file_id, bytes=size, created_at=int(time.time()), filename=filename, purpose=purpose)
+        created = FileObject.of(file_id, size, int(time.time()), filename, purpose)
         await connection.execute(
             insert(files).values(
                 owner=owner, **created.model_dump(include={"id", "bytes", "created_at", "filename", "purpose"})

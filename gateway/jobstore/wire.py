@@ -27,6 +27,9 @@ MAX_EXPIRY_HOURS = 7 * 24
 
 
 class FileObject(ResponseModel):
+    """OpenAI's file object, with the fields Mistral's SDK requires of its own (``sample_type``, ``source``,
+    ``deleted``); clients of either ignore the other's."""
+
     id: str
     object: Literal["file"] = "file"
     bytes: int
@@ -36,6 +39,27 @@ class FileObject(ResponseModel):
     purpose: str
     status: Literal["processed"] = "processed"
     status_details: str | None = None
+    sample_type: str
+    source: Literal["upload", "mistral"]  # Mistral's names: a client's upload, or a file the service wrote
+    deleted: Literal[False] = False
+
+    @classmethod
+    def of(cls, id: str, bytes: int, created_at: int, filename: str, purpose: str) -> FileObject:
+        """A file's object, its Mistral fields from its purpose (a batch's output is the only file we write)."""
+        written = purpose == "batch_output"
+        return cls(
+            id=id,
+            bytes=bytes,
+            created_at=created_at,
+            filename=filename,
+            purpose=purpose,
+            sample_type=SAMPLE_TYPES.get(purpose, purpose),
+            source="mistral" if written else "upload",
+        )
+
+
+# Mistral's sample types by purpose ("ocr_input" is what its API answers for an OCR upload); others named as such.
+SAMPLE_TYPES = {"batch": "batch_request", "batch_output": "batch_result", "ocr": "ocr_input"}
 
 
 class FileList(ResponseModel):

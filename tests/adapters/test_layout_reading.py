@@ -105,3 +105,30 @@ def test_body_lines_the_model_calls_a_header_stay_in_the_document() -> None:
     assert [part.kind for part in parts] == ["text", "header"] and not any(part.furniture for part in parts)
     markdown = document_markdown(parts, texts, boxes, (1275, 1650))
     assert markdown == "Quarterly maintenance report\nHydraulic pressure 212 bar\n\nInvoice 2024-0815"  # short lines
+
+
+def test_wrapped_prose_runs_on_and_bulleted_lines_become_list_items() -> None:
+    texts = [
+        "Pumps were serviced in every station this quarter and the report",
+        "below lists what was replaced, station by station, before it closes.",
+        "• Station seven: the main seal",
+        "• Station nine: two bearings",
+    ]
+    boxes = [line(100, 100, 800), line(100, 125, 805), line(100, 150, 400), line(100, 175, 380)]
+    markdown = document_markdown(page_parts(boxes, [], 1400), texts, boxes, SIZE)
+    assert markdown.startswith("Pumps were serviced in every station this quarter and the report below lists")
+    blocks = read_markdown(markdown, *SIZE)
+    assert [(block.kind, block.text) for block in blocks[1:]] == [
+        ("list_item", "Station seven: the main seal"),
+        ("list_item", "Station nine: two bearings"),
+    ]
+
+
+def test_a_figure_over_lines_of_prose_is_read_as_text() -> None:
+    """Found on a real brochure page in a printed frame: the model took the whole page for one figure."""
+    texts = [f"line {n} of a paragraph that runs the full width of its column" for n in range(4)]
+    boxes = [line(100, 200 + 25 * n, 700) for n in range(4)]
+    markdown = document_markdown(
+        page_parts(boxes, [Region("figure", (50, 50, 950, 1300))], SIZE[1]), texts, boxes, SIZE
+    )
+    assert markdown == " ".join(texts)

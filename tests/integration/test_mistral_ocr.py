@@ -162,6 +162,48 @@ def test_open_webui_reads_the_printed_words_page_by_page(
     assert listed.json()["data"] == []
 
 
+def test_mistrals_own_sdk_uploads_lists_signs_reads_and_deletes(
+    rapidocr_base: str, scan: tuple[list[ScannedPage], Path]
+) -> None:
+    """``mistralai``, Mistral's SDK, validates every answer against its own models: the flow its documentation
+    gives (upload with purpose ocr, signed URL, OCR of the document URL), then a file id and base64, then delete."""
+    from mistralai.client import Mistral
+
+    pages, path = scan
+    client = Mistral(api_key=KEY_A, server_url=rapidocr_base.removesuffix("/v1"))
+    uploaded = client.files.upload(file={"file_name": path.name, "content": path.read_bytes()}, purpose="ocr")
+    assert (uploaded.purpose, uploaded.source, uploaded.size_bytes) == ("ocr", "upload", path.stat().st_size)
+    retrieved = client.files.retrieve(file_id=uploaded.id)
+    assert retrieved.deleted is False and retrieved.filename == path.name
+    assert [file.id for file in client.files.list(purpose="ocr").data] == [uploaded.id]
+    signed = client.files.get_signed_url(file_id=uploaded.id, expiry=1)
+    by_url = client.ocr.process(
+        model="mistral-ocr-latest", document={"type": "document_url", "document_url": signed.url}
+    )
+    by_id = client.ocr.process(model="mistral-ocr-latest", document={"type": "file", "file_id": uploaded.id})
+    encoded = base64.b64encode(path.read_bytes()).decode()
+    by_data = client.ocr.process(
+        model="mistral-ocr-latest",
+        document={"type": "document_url", "document_url": f"data:application/pdf;base64,{encoded}"},
+    )
+    for answer in (by_url, by_id, by_data):
+        assert [page.index for page in answer.pages] == [0, 1]
+        for page, drawn in zip(answer.pages, pages, strict=True):
+            assert recall("\n".join(drawn.lines), page.markdown) >= MIN_RECALL, page.markdown
+    image = pages[0].image
+    by_image = client.ocr.process(
+        model="mistral-ocr-latest",
+        document={
+            "type": "image_url",
+            "image_url": f"data:image/png;base64,{base64.b64encode(encode(image)).decode()}",
+        },
+    )
+    assert recall("\n".join(pages[0].lines), by_image.pages[0].markdown) >= MIN_RECALL
+    deleted = client.files.delete(file_id=uploaded.id)
+    assert (deleted.id, deleted.deleted) == (uploaded.id, True)
+    assert client.files.list(purpose="ocr").data == []
+
+
 def test_an_image_uploaded_as_a_pdf_is_read(rapidocr_base: str, scan: tuple[list[ScannedPage], Path]) -> None:
     pages, path = scan
     image = path.with_name("page.png")

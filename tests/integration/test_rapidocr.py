@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from tests.images import encode, image_part, make_pdf, render_text
+from tests.pages import report_page, wrapped
 from tests.servers import start_gateway, stop_gateway
 
 MODEL = "rapidocr-ppocrv6-small"
@@ -275,20 +276,10 @@ def two_column_page(number: int = 7) -> tuple[Image.Image, str]:
         fill="black",
     )
     for left, paragraph in ((80, LEFT), (680, RIGHT)):
-        for row, line in enumerate(_wrapped(paragraph, serif, 515)):
+        for row, line in enumerate(wrapped(paragraph, serif, 515)):
             draw.text((left, 260 + 34 * row), line, font=serif, fill="black")
     draw.text((600, 1590), f"Page {number}", font=serif, fill="black")
     return page, f"On Reading Two Columns in Their Order {LEFT} {RIGHT}"
-
-
-def _wrapped(paragraph: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-    lines: list[str] = []
-    for word in paragraph.split():
-        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    return lines
 
 
 def _letters(text: str) -> str:
@@ -324,43 +315,6 @@ def test_a_document_page_is_read_once_for_its_text_and_its_boxes(rapidocr_root: 
     files = {"file": ("page.png", encode(two_column_page(9)[0]), "image/png")}
     assert httpx.post(f"{rapidocr_root}/ocr?format=docling", files=files, timeout=120).status_code == 200
     assert _lines_read(rapidocr_root) - before - one_task == one_task > 0
-
-
-PROSE = (
-    "Widgets sold well in every region this quarter, and the report below sets out the figures region by region "
-    "before the chart shows how the totals grew over ten years of steady trading across all of our markets."
-)
-
-
-def report_page() -> Image.Image:
-    """An A4 page at 150 dpi as reports are set: running header, title, prose, a ruled table with its caption, a
-    bar chart with its caption, a page number."""
-    page = Image.new("RGB", (1240, 1754), "white")
-    draw = ImageDraw.Draw(page)
-    serif = ImageFont.truetype(f"{FONTS}/dejavu/DejaVuSerif.ttf", 22)
-    small = ImageFont.truetype(f"{FONTS}/dejavu/DejaVuSans.ttf", 16)
-    draw.text((100, 40), "ACME Quarterly Report", font=small, fill="gray")
-    bold = ImageFont.truetype(f"{FONTS}/dejavu/DejaVuSerif-Bold.ttf", 44)
-    draw.text((100, 120), "Widget Sales Results", font=bold, fill="black")
-    top = 220
-    for row, line in enumerate(_wrapped(PROSE, serif, 1000)):
-        draw.text((100, top + 30 * row), line, font=serif, fill="black")
-    left, top, width, height = 150, 420, 230, 45
-    for row in range(5):
-        for column in range(4):
-            cell = f"Region {column}" if row == 0 else f"{row * (column + 1) * 3.5:.2f}"
-            draw.text((left + column * width + 10, top + row * height + 10), cell, font=serif, fill="black")
-    for row in range(6):
-        draw.line((left, top + row * height, left + 4 * width, top + row * height), fill="black", width=2)
-    for column in range(5):
-        draw.line((left + column * width, top, left + column * width, top + 5 * height), fill="black", width=2)
-    draw.text((150, 650), "Table 1: Revenue by region (million EUR).", font=small, fill="black")
-    draw.rectangle((300, 720, 940, 1020), outline="black", width=3)
-    for bar in range(10):
-        draw.rectangle((340 + bar * 58, 1000 - bar * 25, 380 + bar * 58, 1000), fill=(60, 100, 200))
-    draw.text((300, 1035), "Figure 2: Growth of widgets over ten years.", font=small, fill="black")
-    draw.text((600, 1694), "3", font=small, fill="black")
-    return page
 
 
 def test_a_report_page_has_its_title_table_figure_captions_and_furniture_in_the_document(rapidocr_root: str) -> None:
