@@ -151,7 +151,7 @@ def report_page() -> Image.Image:
     small = ImageFont.truetype(f"{DEJAVU}/DejaVuSans.ttf", 16)
     draw.text((100, 40), "ACME Quarterly Report", font=small, fill="gray")
     bold = ImageFont.truetype(f"{DEJAVU}/DejaVuSerif-Bold.ttf", 44)
-    draw.text((100, 120), "Widget Sales Results", font=bold, fill="black")
+    draw.text((100, 120), "Widget Sales by Region, 2026", font=bold, fill="black")
     top = 220
     for row, line in enumerate(wrapped(PROSE, serif, 1000)):
         draw.text((100, top + 30 * row), line, font=serif, fill="black")

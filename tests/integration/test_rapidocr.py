@@ -321,7 +321,7 @@ def test_a_report_page_has_its_title_table_figure_captions_and_furniture_in_the_
     files = {"file": ("report.png", encode(report_page()), "image/png")}
     markdown = httpx.post(f"{rapidocr_root}/ocr?format=markdown", files=files, timeout=120)
     assert markdown.status_code == 200, markdown.text
-    assert markdown.text.startswith("# Widget Sales Results\n"), markdown.text
+    assert markdown.text.startswith("# Widget Sales by Region, 2026\n"), markdown.text
     assert "figures region by region" in markdown.text  # wrapped prose runs on
     assert "ACME Quarterly Report" not in markdown.text and not re.search(r"^3$", markdown.text, re.M)
     document = DoclingDocument.model_validate(
