@@ -2,8 +2,8 @@
 the page written as HunyuanOCR writes its document answer, so the same reader (``gateway/documents/markdown.py``)
 turns either engine's answer into headings, paragraphs, tables, figures and captions.
 
-1. Each line joins the region it shares at least ``INSIDE`` of the smaller one's area with (a title's region can
-   be narrower than its line): the smallest such region, a header or footer region only when no other holds it
+1. Each line joins the smallest region holding at least ``INSIDE`` of it (a title's region, which can be narrower
+   than its line, when it shares that much of its own area), a header or footer region only when no other holds it
    (the model calls a page's first lines of large print a header as often as not). Lines in no region stand alone.
 2. Regions with their lines, and lone lines, are ordered by ``reading_order`` as one page of boxes (columns whole,
    left to right), with the page's own line height setting how wide a gutter is.
@@ -27,10 +27,12 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from html import escape
 
 from adapters.rapidocr_layout import Region
 from adapters.reading_order import (
+    FURNITURE_LINES,
     WRAPPED_WIDTH,
     Block,
     Box,
@@ -58,6 +60,7 @@ class Part:
     lines: list[int]  # indices into the page's lines
     box: Box  # the region's box (a lone line's own)
     furniture: bool = False
+    loose: bool = False  # lines in no region: runs of them may be one paragraph, a region is one of its own
 
 
 # A table region's HTML, from its image box and its lines (indices, boxes): None when it cannot be read as one.
@@ -73,7 +76,7 @@ def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: flo
         order = read_order(boxes, page_height)
         return [
             *(Part("header", block.lines, block.box, True) for block in order.header),
-            *(Part("text", block.lines, block.box) for block in order.body),
+            *(Part("text", block.lines, block.box, loose=True) for block in order.body),
             *(Part("footer", block.lines, block.box, True) for block in order.footer),
         ]
     line_height = _line_height(boxes) or 1.0
@@ -84,14 +87,14 @@ def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: flo
         lines = [line for line, owner in enumerate(owners) if owner == index]
         if lines or region.kind in ("figure", "table"):
             parts.append(Part(region.kind, _ordered(lines, boxes), region.box))
-    parts += [Part("text", [line], boxes[line]) for line, owner in enumerate(owners) if owner is None]
+    parts += [Part("text", [line], boxes[line], loose=True) for line, owner in enumerate(owners) if owner is None]
     # Ordered by the text they hold (a text region's box can stand wider than its words and overlap a neighbour);
     # a figure or a table by its own box (its words can be a few labels in a corner of it).
     spans = [
         part.box if part.kind in ("figure", "table") or not part.lines else union([boxes[i] for i in part.lines])
         for part in parts
     ]
-    order = read_order(spans, page_height, line_height=line_height)
+    order = read_order(spans, page_height, line_height=line_height, vertical=False)
     running = {index for block in (*order.header, *order.footer) for index in block.lines}
     ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
     return [_furniture_if(parts[index], index in running) for index in ordered]
@@ -122,15 +125,19 @@ def document_markdown(
         if index in captions.values():
             continue  # written with the figure or table it names
         caption = _lines_text(body[captions[index]].lines, texts, boxes) if index in captions else ""
-        if part.kind in PROSE and not caption:
-            prose.append(_piece(_bulleted(_lines_text(part.lines, texts, boxes, flow=True)), part, boxes))
+        paragraph = _bulleted(_lines_text(part.lines, texts, boxes, flow=True)) if part.kind in PROSE else ""
+        if part.loose:
+            prose.append(_piece(paragraph, part, boxes))
             continue
         out.append(joined(prose, height, flow=True))
         prose = []
-        if part.kind == "figure":
+        if part.kind in PROSE:
+            out.append(paragraph)
+        elif part.kind == "figure":
             out.append(" ".join(caption.split()) + _figure_box(part.box, size))
         elif part.kind == "table" and read_table is not None and (html := read_table(part.box, part.lines)):
-            out.append(html.replace("<table>", f"<table><caption>{caption}</caption>", 1) if caption else html)
+            named = escape(caption, quote=False)
+            out.append(html.replace("<table>", f"<table><caption>{named}</caption>", 1) if caption else html)
         elif part.kind == "title":
             heading = "#" if not any(out) else "##"
             out.append(f"{heading} {' '.join(texts[line] for line in part.lines)}")
@@ -150,12 +157,16 @@ _BULLET = re.compile(r"^[•●▪■◦○‣⁃·]\s*", re.MULTILINE)
 
 
 def _piece(text: str, part: Part, boxes: Sequence[Box]) -> Piece:
-    span = union([boxes[line] for line in part.lines])
-    return Piece(text, span, span)
+    """The part's text, with its first and last lines' boxes (where it meets its neighbours)."""
+    return Piece(text, boxes[part.lines[0]], boxes[part.lines[-1]])
 
 
 def _line_height(boxes: Sequence[Box]) -> float:
     return statistics.median(box[3] - box[1] for box in boxes) if boxes else 1.0
+
+
+def _held_area(line: Box, region: Region) -> float:
+    return min(_area(line), _area(region.box)) if region.kind == "title" else _area(line)
 
 
 def _prose_in_figure(region: Region, boxes: Sequence[Box], line_height: float) -> bool:
@@ -168,12 +179,13 @@ def _prose_in_figure(region: Region, boxes: Sequence[Box], line_height: float) -
 
 
 def _owner(line: Box, regions: Sequence[Region]) -> int | None:
-    """The index of the region the line belongs to (the smallest sharing at least ``INSIDE`` of its or the line's
-    area with it, a header or footer only when no other does), or None."""
+    """The index of the region the line belongs to (the smallest holding at least ``INSIDE`` of the line — of the
+    title's own area for a title, whose box can be narrower than its line — a header or footer only when no other
+    does), or None."""
     holding = [
         (region.kind in FURNITURE, _area(region.box), index)
         for index, region in enumerate(regions)
-        if _area(_intersection(line, region.box)) >= INSIDE * max(min(_area(line), _area(region.box)), 1e-6)
+        if _area(_intersection(line, region.box)) >= INSIDE * max(_held_area(line, region), 1e-6)
     ]
     return min(holding)[2] if holding else None
 
@@ -181,7 +193,7 @@ def _owner(line: Box, regions: Sequence[Region]) -> int | None:
 def _ordered(lines: list[int], boxes: Sequence[Box]) -> list[int]:
     if len(lines) < 2:
         return lines
-    order = read_order([boxes[line] for line in lines], None)
+    order = read_order([boxes[line] for line in lines], None, vertical=False)
     return [lines[index] for block in order.body for index in block.lines]
 
 
@@ -197,7 +209,7 @@ def _lines_text(
         across = sorted(range(len(lines)), key=lambda index: (own_boxes[index][1], own_boxes[index][0]))
         order = PageOrder([], [Block(across, union(own_boxes))], [])
     else:
-        order = read_order(own_boxes, None)
+        order = read_order(own_boxes, None, vertical=is_vertical(boxes))
     return order_text(order, [texts[line] for line in lines], own_boxes, flow=flow)
 
 
@@ -230,8 +242,11 @@ def _figure_box(box: Box, size: tuple[int, int]) -> str:
 
 
 def _furniture_if(part: Part, running: bool) -> Part:
-    if running and part.kind in PROSE:
-        return Part(part.kind, part.lines, part.box, True)
+    """A part in the running header or footer band is furniture when it is a header or footer region or a lone
+    line, of at most ``FURNITURE_LINES`` lines: a paragraph or a footnote there stays in the body."""
+    lone = part.kind == "text" and len(part.lines) == 1
+    if running and (part.kind in FURNITURE or lone) and len(part.lines) <= FURNITURE_LINES:
+        return replace(part, furniture=True)
     return part
 
 

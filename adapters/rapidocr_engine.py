@@ -1,9 +1,10 @@
 """``--engine rapidocr``: real text OCR on any CPU, offline — RapidOCR's PP-OCRv6 models on OpenVINO.
 
 HunyuanOCR is one model that reads, translates and parses; PP-OCR only finds text lines and reads them. So this
-engine answers the tasks that need nothing more — text extraction (lines in reading order; the ``document``
-task too, as plain lines without Markdown structure) and spotting (boxes, in the format the chat service
-parses) — and refuses every other task with a 400 that says how to get it: run HunyuanOCR.
+engine answers the tasks a layout and a table model beside it make possible — text extraction (lines in reading
+order, region by region), the ``document`` task (Markdown as HunyuanOCR writes it: headings, tables, figures,
+furniture left out; ``layout_reading``) and spotting (boxes, in the format the chat service parses) — and refuses
+every other task with a 400 that says how to get it: run HunyuanOCR.
 
 The models ship inside the ``rapidocr`` wheel and are passed by path, so the library never reaches its
 download code (it only downloads models its wheel lacks). Usage counts characters: the recogniser emits one

@@ -134,7 +134,7 @@ def _pieces(crop: np.ndarray) -> list[np.ndarray]:
 
 def read_doubtful_again(ocr: RapidOCR, upright: list[np.ndarray], recognised: Any) -> int:
     """Lines read below ``REREAD_BELOW`` recognised again turned over, the better reading kept (in
-    ``recognised``); returns how many were read again."""
+    ``recognised``, and its crop in ``upright``); returns how many were read again."""
     doubtful = [index for index, score in enumerate(recognised.scores) if score < REREAD_BELOW]
     if not doubtful:
         return 0
@@ -143,6 +143,7 @@ def read_doubtful_again(ocr: RapidOCR, upright: list[np.ndarray], recognised: An
     for index, text, score in zip(doubtful, second.txts or (), second.scores, strict=True):
         if score > scores[index]:
             texts[index], scores[index] = text, score
+            upright[index] = _turned_over(upright[index])  # the way it reads: any later reading starts from it
     recognised.txts, recognised.scores = tuple(texts), tuple(scores)
     return len(doubtful)
 

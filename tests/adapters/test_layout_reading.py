@@ -132,3 +132,44 @@ def test_a_figure_over_lines_of_prose_is_read_as_text() -> None:
         page_parts(boxes, [Region("figure", (50, 50, 950, 1300))], SIZE[1]), texts, boxes, SIZE
     )
     assert markdown == " ".join(texts)
+
+
+def test_tall_regions_of_a_horizontal_page_are_read_left_to_right() -> None:
+    """Two columns of references are taller than wide, as is a page number: the page is still horizontal."""
+    texts = [f"[{n}] A reference of the {side} column" for side in ("left", "right") for n in range(6)]
+    boxes = [line(x, 200 + 25 * n, 380) for x in (100, 540) for n in range(6)]
+    regions = [Region("reference", (95, 195, 485, 355)), Region("reference", (535, 195, 925, 355))]
+    markdown = document_markdown(page_parts(boxes, regions, SIZE[1]), texts, boxes, SIZE)
+    assert markdown.index("left column") < markdown.index("right column")
+
+
+def test_a_footnote_of_several_lines_at_the_foot_of_the_page_stays_in_the_body() -> None:
+    texts = ["Body text of the page.", "1 A footnote that runs", "over three lines at the", "foot of the page."]
+    boxes = [line(100, 200), line(100, 1300, 300), line(100, 1322, 300), line(100, 1344, 300)]
+    regions = [Region("text", (95, 195, 505, 225)), Region("text", (95, 1295, 405, 1370))]
+    parts = page_parts(boxes, regions, SIZE[1])
+    assert not any(part.furniture for part in parts)
+    assert "foot of the page." in document_markdown(parts, texts, boxes, SIZE)
+
+
+def test_two_text_regions_are_two_paragraphs_and_a_logo_takes_no_line() -> None:
+    texts = ["The first paragraph runs the width of the column and", "ends here.", "A second paragraph."]
+    boxes = [line(100, 100, 800), line(100, 122, 100), line(100, 150, 800)]
+    regions = [Region("text", (95, 95, 905, 145)), Region("text", (95, 148, 905, 172))]
+    regions += [Region("figure", (860, 95, 900, 125))]  # a small logo over the end of the first line
+    markdown = document_markdown(page_parts(boxes, regions, SIZE[1]), texts, boxes, SIZE)
+    paragraphs = markdown.split("\n\n")
+    assert paragraphs[0] == "(860,68),(900,89)"  # the logo, as a figure
+    assert paragraphs[1:] == ["The first paragraph runs the width of the column and ends here.", "A second paragraph."]
+
+
+def test_a_caption_with_markup_stays_a_caption() -> None:
+    texts = ["Table 2: a<b</caption> & more", "Name Value"]
+    boxes = [line(100, 860, 300), line(100, 900, 300)]
+    regions = [Region("table_caption", (95, 855, 405, 885)), Region("table", (95, 895, 405, 925))]
+    markdown = document_markdown(
+        page_parts(boxes, regions, SIZE[1]), texts, boxes, SIZE, lambda box, lines: "<table><tr><td>x</td></tr></table>"
+    )
+    assert "<caption>Table 2: a&lt;b&lt;/caption&gt; &amp; more</caption>" in markdown
+    [table] = [block for block in read_markdown(markdown, *SIZE) if block.kind == "table"]
+    assert table.table is not None and [cell.text for cell in table.table.cells] == ["x"]

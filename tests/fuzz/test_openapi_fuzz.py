@@ -64,15 +64,19 @@ def max_tokens_places(document: dict[str, Any]) -> dict[tuple[str, str], tuple[s
 
 
 def bound_answer_length(case: schemathesis.Case, place: tuple[str, ...], limit: int) -> None:
-    """Set an absent or valid ``max_tokens`` above ``limit`` to ``limit``; invalid ones stay, to be refused."""
+    """Set an absent or valid ``max_tokens`` above ``limit`` to ``limit``, and a valid ``max_completion_tokens``
+    above it (which takes precedence) too; invalid ones stay, to be refused."""
+    if place[0] == "query" and case.query is None:
+        case.query = {}
     fields = case.query if place[0] == "query" else case.body
     for key in place[1:]:
         fields = fields.setdefault(key, {}) if isinstance(fields, dict) else None
     if not isinstance(fields, dict):
         return
-    value = fields.get("max_tokens")
-    if value is None or (type(value) is int and limit < value < 2**31):
-        fields["max_tokens"] = limit
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = fields.get(name)
+        if (value is None and name == "max_tokens") or (type(value) is int and limit < value < 2**31):
+            fields[name] = limit
 
 
 def fuzz(root_url: str, examples: int, max_tokens: int | None = None) -> int:
