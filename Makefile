@@ -34,9 +34,21 @@ system-deps:
 serve: install
 	$(VENV)/bin/ocr-gateway serve $(ARGS)
 
+# PaddleOCR's own MCP server (tests/integration/test_paddlex_api.py) and langchain-paddleocr's loader
+# (tests/integration/test_paddleocr_jobs.py) get a virtualenv of their own: they pull PaddleX (not PaddlePaddle), whose
+# pins (PyYAML==6.0.2, opencv-contrib-python 4.10 over our opencv-python) clash with ours.
+PADDLEOCR_MCP_VENV ?= $(HOME)/.cache/hunyuan-ocr-gateway/paddleocr-mcp-venv
+PADDLEOCR_MCP_STAMP := $(PADDLEOCR_MCP_VENV)/.installed-0.8.5-langchain-0.2.2
+
+$(PADDLEOCR_MCP_STAMP):
+	test -x $(PADDLEOCR_MCP_VENV)/bin/python || $(PYTHON) -m venv $(PADDLEOCR_MCP_VENV)
+	$(PADDLEOCR_MCP_VENV)/bin/python -m pip install "paddleocr-mcp==0.8.5" "langchain-paddleocr==0.2.2"
+	touch $@
+
 # pytest's exit 5 (nothing collected, e.g. a -k filter) is not a failure.
-test: install system-deps
-	$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
+test: install system-deps $(PADDLEOCR_MCP_STAMP)
+	PADDLEOCR_MCP_BIN=$(PADDLEOCR_MCP_VENV)/bin/paddleocr_mcp PADDLEOCR_PYTHON=$(PADDLEOCR_MCP_VENV)/bin/python \
+		$(VENV)/bin/python -m pytest $(ARGS) || [ $$? -eq 5 ]
 
 # The fast loop: every test but those that start real servers or engines (the `integration` marker).
 test-unit: install system-deps

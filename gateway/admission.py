@@ -7,6 +7,9 @@ slots it holds — and waits in first-come order until they are free. Edge cases
 - one that would not fit in the queue now is a 429 with ``Retry-After``, before any work;
 - a request cancelled while queued (its client left) leaves the queue, and gives back slots handed to it
   in the same instant.
+
+Work in the background (docling-serve's async tasks, PaddleOCR's jobs) takes slots from the same queue with
+``wait_for_slots``, which sits a full queue out instead of answering 429.
 """
 
 from __future__ import annotations
@@ -93,3 +96,18 @@ class AdmissionControl:
             if not granted.done():  # a cancelled waiter is skipped; it removes nothing else
                 self.running += wanted
                 granted.set_result(None)
+
+
+async def wait_for_slots(admission: AdmissionControl, count: int, deadline: float) -> tuple[Ticket, float]:
+    """Slots for ``count`` engine requests of work in the background, a full queue waited out (tried again every
+    ``RETRY_AFTER_SECONDS``) rather than refused; with ``deadline`` (the loop's clock) moved on by the time spent
+    waiting, which the work's timeout does not count."""
+    loop = asyncio.get_running_loop()
+    waiting_since = loop.time()
+    while True:
+        try:
+            ticket = await admission.enter(count)
+        except RateLimited:
+            await asyncio.sleep(RETRY_AFTER_SECONDS)
+        else:
+            return ticket, deadline + loop.time() - waiting_since

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from adapters.engine import Engine, PromptBuilder
@@ -39,6 +39,7 @@ from gateway.jobstore.database import unreachable
 from gateway.jobstore.signed_urls import UrlSigner, signing_secret
 from gateway.jobstore.store import JobStore
 from gateway.lifecycle import Lifecycle, stop_this_process
+from gateway.mcp_server import mcp_route
 from gateway.media.fetch import FetchPolicy, MediaFetcher
 from gateway.media.loader import MediaLimits, MediaLoader
 from gateway.metrics import Metrics
@@ -47,7 +48,9 @@ from gateway.middleware.request_log import RequestLogMiddleware
 from gateway.mistral.service import MistralOcr
 from gateway.ocr import OcrService
 from gateway.openapi import openapi_document
-from gateway.routes import BATCH_ENDPOINTS, ENDPOINTS
+from gateway.paddlex.jobs import PaddleOcrJobs
+from gateway.paddlex.service import PaddleX
+from gateway.routes import BATCH_ENDPOINTS, BATCH_WEBSOCKETS, ENDPOINTS
 from gateway.routes.web import WEB_DIR
 from gateway.tasks import TaskPlanner
 from prompts.catalog import detect_prompt_set, load_prompt_set
@@ -70,8 +73,11 @@ def build_app(
     batch_api = settings.batch.data_dir is not None
     signer = _url_signer(settings.batch) if batch_api else None
     endpoints = [*ENDPOINTS, *(BATCH_ENDPOINTS if batch_api else [])]
-    routes: list[Route | Mount] = [
+    mcp, mcp_sessions = mcp_route(settings)
+    routes: list[Route | WebSocketRoute | Mount] = [
         *(Route(endpoint.path, endpoint.handler, methods=[endpoint.method]) for endpoint in endpoints),
+        *(BATCH_WEBSOCKETS if batch_api else []),
+        mcp,
         Mount("/web", StaticFiles(directory=WEB_DIR), name="web"),
     ]
     metrics = Metrics(engine, admission, routes=frozenset(route.path for route in routes))
@@ -82,10 +88,13 @@ def build_app(
         await asyncio.to_thread(load_names)  # language names for target_lang, off the event loop
         workers = await _start_job_workers(app) if batch_api else []
         try:
-            yield
+            async with mcp_sessions.run():
+                yield
         finally:
             for worker in workers:
                 await worker.stop()
+            if app.state.paddleocr_jobs is not None:
+                await app.state.paddleocr_jobs.stop()
             if workers:
                 await app.state.jobs.close()
             await lifecycle.stop()
@@ -143,6 +152,19 @@ def build_app(
     app.state.mistral_ocr = MistralOcr(
         app.state.ocr, app.state.documents, fetcher, max_bytes=limits.max_bytes, model_name=model_name, signer=signer
     )
+    app.state.paddlex = PaddleX(app.state.ocr, app.state.documents, fetcher, max_bytes=limits.max_bytes)
+    app.state.paddleocr_jobs = (
+        PaddleOcrJobs(
+            app.state.paddlex,
+            admission,
+            signer,
+            request_timeout=settings.request_timeout,
+            keep_seconds=settings.batch.task_results_hours * 3600,
+            max_queued_per_key=settings.batch.max_queued_tasks_per_key,
+        )
+        if signer is not None
+        else None
+    )
     return app
 
 
@@ -188,6 +210,7 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
     app.state.batch_worker, app.state.convert_worker = worker, tasks
     worker.start()
     tasks.start()
+    app.state.paddleocr_jobs.start(jobs.files)
     return [worker, tasks]
 
 

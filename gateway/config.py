@@ -138,6 +138,12 @@ class Settings:
     cors_origins: tuple[str, ...] = setting(
         (), "comma-separated origins allowed to call the API from a browser ('*': any)", group="operation"
     )
+    mcp_allowed_hosts: tuple[str, ...] = setting(
+        (),
+        "comma-separated Host names /mcp also answers while --host is loopback (a reverse proxy's name); MCP's "
+        "DNS-rebinding check refuses others",
+        group="operation",
+    )
     log_requests: bool = setting(
         False, "also log the text of requests (never images); off keeps documents private", group="operation"
     )

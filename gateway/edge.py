@@ -10,6 +10,7 @@ as a stream. Routes import from here, never from each other.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -18,25 +19,31 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive
 
+from adapters.errors import EngineFault
 from gateway.admission import AdmissionControl, Ticket
 from gateway.deadline import within_deadline
 from gateway.disconnect import ClientDisconnected, unless_disconnected
 from gateway.errors import (
     EngineUnavailable,
+    GatewayError,
     InvalidRequest,
     PayloadTooLarge,
     SlowRequestBody,
     UnsupportedMediaType,
+    from_engine_error,
     from_validation_error,
 )
 from gateway.ocr import Upload
 from gateway.streaming import StreamFormat, Transport, stream_response
 
 M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[Request], Awaitable[Response]]
+RenderError = Callable[[int, str, Mapping[str, str] | None], Response]  # (status, message, headers) -> response
 BODY_READ_TIMEOUT = 60.0
 LARGE_BODY = 256 * 1024
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that hung up; never seen by that client
@@ -124,6 +131,29 @@ def require_ready(request: Request) -> None:
     """503 with ``Retry-After`` while the model is still loading."""
     if request.app.state.lifecycle.state != "ready":
         raise EngineUnavailable("The model is still loading; retry shortly.", headers={"Retry-After": "5"})
+
+
+def shaped_errors(render: RenderError, *, unprocessable: bool = False) -> Callable[[Handler], Handler]:
+    """A decorator answering a handler's errors with ``render(status, message, headers)``, for APIs with their own
+    error shape: the gateway's errors, the engine's (translated), and Starlette's own (e.g. the form parser's "Too
+    many files"). ``unprocessable``: a request the API cannot take is a 422 rather than a 400, as FastAPI's are."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def shaped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (GatewayError, EngineFault) as caught:
+                error = from_engine_error(caught) if isinstance(caught, EngineFault) else caught
+                invalid = unprocessable and isinstance(error, InvalidRequest)
+                return render(422 if invalid else error.status_code, error.message, error.headers)
+            except HTTPException as refused:
+                invalid = unprocessable and refused.status_code == 400
+                return render(422 if invalid else refused.status_code, refused.detail, refused.headers)
+
+        return shaped
+
+    return decorate
 
 
 def log_fields(request: Request) -> dict[str, Any]:

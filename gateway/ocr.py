@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from gateway.media.loader import MediaLoader, is_pdf
 from prompts.catalog import PromptSet
 
 T = TypeVar("T")
+PageDone = Callable[[], Awaitable[None]]  # told as each page's answer is in (progress for MCP clients)
 JSON_OUTPUTS = ("json",)  # tasks whose answer is parsed into ``data``
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -102,11 +103,13 @@ class OcrService:
         _report_usage(report, response)
         return response
 
-    async def read_pages(self, document: Document, options: wire.OcrOptions, *, at_once: int) -> list[wire.OcrPage]:
+    async def read_pages(
+        self, document: Document, options: wire.OcrOptions, *, at_once: int, on_page: PageDone | None = None
+    ) -> list[wire.OcrPage]:
         """Every page's answer, in order, ``at_once`` pages in the engine at a time."""
         request = self._completion_options(options, stream=False)
         slots = asyncio.Semaphore(at_once)
-        return await _all_or_none([self._page(request, options, page, slots) for page in document.pages])
+        return await _all_or_none([self._page(request, options, page, slots, on_page) for page in document.pages])
 
     async def stream(
         self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int
@@ -162,10 +165,17 @@ class OcrService:
         )
 
     async def _page(
-        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: Page, slots: asyncio.Semaphore
+        self,
+        request: wire.CompletionOptions,
+        options: wire.OcrOptions,
+        page: Page,
+        slots: asyncio.Semaphore,
+        on_page: PageDone | None = None,
     ) -> wire.OcrPage:
         async with slots:
             completion = await self._chat.complete_turns(request, [_turn(page, options)])
+        if on_page is not None:
+            await on_page()
         choice = completion.choices[0]
         return self._page_result(page, choice.message.content, choice.finish_reason, completion.usage, completion.ocr)
 

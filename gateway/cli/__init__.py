@@ -13,6 +13,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from adapters.settings import Option
 from gateway.cli import folder as folder_command
+from gateway.cli import mcp_proxy
 from gateway.cli.engines import ENGINES
 from gateway.cli.model_source import ModelUnavailable
 from gateway.config import Settings
@@ -106,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=folder_command.__doc__,
     )
     folder_command.add_arguments(folder)
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve a gateway's MCP tools over stdio, reading local files (for desktop agents)",
+        description=mcp_proxy.__doc__,
+    )
+    mcp_proxy.add_arguments(mcp)
     return parser
 
 
@@ -215,6 +222,7 @@ def serve(settings: Settings) -> int:
     from gateway.app import build_app
     from gateway.cli.engines import create_engine
     from gateway.cli.server import GracefulServer
+    from gateway.middleware.auth import QueryKeyRedaction
 
     try:
         engine, prompts = create_engine(settings)
@@ -239,6 +247,7 @@ def serve(settings: Settings) -> int:
         timeout_keep_alive=5,
         access_log=False,  # our own JSON access line (middleware/request_log.py) says more, once
     )
+    logging.getLogger("uvicorn.error").addFilter(QueryKeyRedaction())  # configured by Config, just above
     GracefulServer(config).run()
     return int(app.state.lifecycle.exit_code)
 
@@ -253,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings_from_args(args))
     if args.command == "batch":
         return folder_command.run_batch_command(args, settings_from_args(args))
+    if args.command == "mcp":
+        return mcp_proxy.run(args)
     return 2
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import RowMapping, and_, delete, func, insert, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.errors import EngineFault
-from gateway.admission import AdmissionControl, Ticket
+from gateway.admission import AdmissionControl, wait_for_slots
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
 from gateway.docling_serve.service import MODULE, DoclingConverter, page_count, respond
@@ -140,12 +140,16 @@ class ConvertTaskStore:
                 position = int((await connection.execute(ahead)).scalar_one()) + 1
         return _status(row, position)
 
-    async def wait(self, owner: str, task_id: str, seconds: float) -> wire.TaskStatusResponse:
-        """The status once the task is finished or ``seconds`` have passed (docling-serve's ``wait``)."""
+    async def wait(
+        self, owner: str, task_id: str, seconds: float, *, since: wire.TaskStatusResponse | None = None
+    ) -> wire.TaskStatusResponse:
+        """The status once the task is finished (or, given ``since``, differs from it) or ``seconds`` have passed
+        (docling-serve's ``wait``)."""
         deadline = time.monotonic() + seconds
         while True:
             status = await self.status(owner, task_id)
-            if status.task_status in FINISHED or time.monotonic() >= deadline:
+            moved = since is not None and status != since
+            if status.task_status in FINISHED or moved or time.monotonic() >= deadline:
                 return status
             await asyncio.sleep(min(WAIT_POLL, max(0.0, deadline - time.monotonic())))
 
@@ -418,9 +422,7 @@ class ConvertTaskWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         sources = await within_deadline(deadline, self._converter.load(request.uploads, request.options))
-        waiting_since = loop.time()
-        ticket = await self._enter(page_count(sources))
-        deadline += loop.time() - waiting_since
+        ticket, deadline = await wait_for_slots(self._admission, page_count(sources), deadline)
         try:
             convert = self._converter.convert(sources, request.options, None, at_once=ticket.slots)
             converted = await within_deadline(deadline, convert)
@@ -428,16 +430,10 @@ class ConvertTaskWorker:
             ticket.release()
         failed = converted.failed
         succeeded = len(converted.documents) - failed
-        status: wire.ConversionStatus = "success" if not failed else "failure" if not succeeded else "partial_success"
+        # A run that converted some documents is a "success", as docling-serve's tasks are (each document's own
+        # status is in the answer): docling's client waits for "success" or "failure" and for nothing else.
+        status: wire.ConversionStatus = "failure" if failed and not succeeded else "success"
         return respond(converted, request.options, request.target), status, succeeded, failed
-
-    async def _enter(self, pages: int) -> Ticket:
-        """Engine slots as a request would get them; a full queue is waited out rather than refused."""
-        while True:
-            try:
-                return await self._admission.enter(pages)
-            except RateLimited:
-                await asyncio.sleep(1.0)
 
     async def _keep(self, task_id: str, run: asyncio.Task[None]) -> None:
         """Renews the lease while ``run`` works; stops it once another gateway holds the task (this one stalled past

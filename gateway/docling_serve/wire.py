@@ -127,9 +127,14 @@ class HttpSourceRequest(HttpSource):
     kind: Literal["http"] = "http"
 
 
+# docling-serve's 422 for a presigned_url target on a server without artifact storage, word for word: docling's
+# service client asks for that target first and falls back to an in-body answer only on these words.
+PRESIGNED_REFUSAL = "Presigned URL target requires artifact storage to be configured and enabled on the server."
+
+
 class Target(BaseModel):
     """Where the result goes: in the response body, or a zip of files. (docling-serve's other targets — S3,
-    presigned URLs, PUT — push results elsewhere; this gateway keeps them.)"""
+    presigned URLs, PUT — push results elsewhere; this gateway keeps them: ``PRESIGNED_REFUSAL``.)"""
 
     kind: Literal["inbody", "zip"] = "inbody"
 
@@ -202,6 +207,15 @@ class TaskStatusResponse(BaseModel):
     task_position: int | None = None
     task_meta: TaskProcessingMeta | None = None
     error_message: str | None = None
+
+
+class WebsocketMessage(BaseModel):
+    """One message of docling-serve's ``WS /v1/status/ws/{task_id}``: the task as it stands, or why it cannot be
+    watched (``error``: "Task not found.", the words docling's client looks for)."""
+
+    message: Literal["connection", "update", "error"]
+    task: TaskStatusResponse | None = None
+    error: str | None = None
 
 
 class DetailError(BaseModel):

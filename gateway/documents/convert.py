@@ -33,7 +33,7 @@ from gateway.documents.page_lines import PageLines
 from gateway.documents.searchable import SearchablePdf, searchable_pdf
 from gateway.errors import InvalidRequest
 from gateway.media.loader import source_size
-from gateway.ocr import Document, OcrService, Page, Upload
+from gateway.ocr import Document, OcrService, Page, PageDone, Upload
 from prompts.spotting import parse_spotting
 
 PLACED_BY_DEFAULT = ("docling", "chunks", "doctags")
@@ -56,6 +56,11 @@ class Plan:
 
     parsing: str | None
     spotting: str | None
+
+    @property
+    def passes(self) -> int:
+        """How many times each page is read."""
+        return (self.parsing is not None) + (self.spotting is not None)
 
 
 class DocumentService:
@@ -88,9 +93,11 @@ class DocumentService:
         *,
         at_once: int,
         timeout: float,
+        on_page: PageDone | None = None,
     ) -> Converted:
-        """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF."""
-        answers = await self._page_answers(document, options, report, at_once)
+        """``source``, read into ``document``'s pages, in ``options.format``; ``timeout`` bounds making a PDF;
+        ``on_page`` is told as each page's reading is in (once per page and task of the plan)."""
+        answers = await self._page_answers(document, options, report, at_once, on_page)
         if options.format == "pdf":
             return await _searchable(source, answers, report, timeout)
         # Building and exporting are CPU work (alignment, docling's serializers): off the event loop.
@@ -109,20 +116,27 @@ class DocumentService:
         return built
 
     async def _page_answers(
-        self, document: Document, options: wire.OcrOptions, report: Report, at_once: int
+        self,
+        document: Document,
+        options: wire.OcrOptions,
+        report: Report,
+        at_once: int,
+        on_page: PageDone | None = None,
     ) -> list[PageAnswers]:
         plan = self.plan(options)
-        parsed = await self._read(document, options, plan.parsing, at_once) if plan.parsing else None
-        spotted = await self._read(document, options, plan.spotting, at_once) if plan.spotting else None
+        parsed = await self._read(document, options, plan.parsing, at_once, on_page) if plan.parsing else None
+        spotted = await self._read(document, options, plan.spotting, at_once, on_page) if plan.spotting else None
         _report(report, plan, [*(parsed or []), *(spotted or [])], self._ocr.prompt_set.version, len(document.pages))
         return [
             _answers(page, parsed[index] if parsed else None, spotted[index] if spotted else None)
             for index, page in enumerate(document.pages)
         ]
 
-    async def _read(self, document: Document, options: wire.OcrOptions, task: str, at_once: int) -> list[wire.OcrPage]:
+    async def _read(
+        self, document: Document, options: wire.OcrOptions, task: str, at_once: int, on_page: PageDone | None
+    ) -> list[wire.OcrPage]:
         asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
-        return await self._ocr.read_pages(document, asked, at_once=at_once)
+        return await self._ocr.read_pages(document, asked, at_once=at_once, on_page=on_page)
 
 
 def plan_pages(format: str, boxes: bool | None, *, parses_layout: bool) -> Plan:

@@ -16,6 +16,8 @@ from gateway.jobstore.rows import owned_page, owned_row
 from gateway.jobstore.tables import files
 from gateway.jobstore.wire import FileList, FileListQuery, FileObject
 
+SWEEP_BATCH = 500  # files deleted per statement: far below any database's limit on bound parameters
+
 
 def new_file_id() -> str:
     return f"file-{secrets.token_hex(12)}"
@@ -112,3 +114,19 @@ class FileStore:
         if deleted.rowcount == 0:
             raise NotFound(f"No such File object: {file_id}", param="id")
         await self.remove_contents(file_id)
+
+    async def sweep(self, purpose: str, created_before: int) -> int:
+        """Deletes every key's files of ``purpose`` created before ``created_before`` (rows, then contents); how
+        many. For files the gateway makes and keeps for a while (PaddleOCR's job results), whoever made them."""
+        swept = 0
+        while True:
+            stale = select(files.c.id).where(files.c.purpose == purpose, files.c.created_at < created_before)
+            async with self._database.begin() as connection:
+                ids = list((await connection.execute(stale.limit(SWEEP_BATCH))).scalars())
+                if ids:
+                    await connection.execute(delete(files).where(files.c.id.in_(ids)))
+            for file_id in ids:
+                await self.remove_contents(file_id)
+            swept += len(ids)
+            if len(ids) < SWEEP_BATCH:
+                return swept

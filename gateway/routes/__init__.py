@@ -4,14 +4,31 @@ here."""
 
 from __future__ import annotations
 
+from starlette.routing import WebSocketRoute
+
 from gateway.openapi import Endpoint
-from gateway.routes import batches, chat, docling, files, health, meta, mistral, models, ocr, tasks, web
+from gateway.routes import (
+    batches,
+    chat,
+    docling,
+    files,
+    health,
+    meta,
+    mistral,
+    models,
+    ocr,
+    paddleocr_jobs,
+    paddlex,
+    tasks,
+    web,
+)
 
 ENDPOINTS: list[Endpoint] = [
     *chat.ENDPOINTS,
     *ocr.ENDPOINTS,
     *docling.ENDPOINTS,
     *mistral.ENDPOINTS,
+    *paddlex.ENDPOINTS,
     *models.ENDPOINTS,
     *health.ENDPOINTS,
     *meta.ENDPOINTS,
@@ -19,5 +36,12 @@ ENDPOINTS: list[Endpoint] = [
     *web.ENDPOINTS,
 ]
 # The routes that keep objects in the job store (unless --no-batch-api): files (Mistral's purpose=ocr files and
-# their signed URLs too), batches, docling's async tasks.
-BATCH_ENDPOINTS: list[Endpoint] = [*files.ENDPOINTS, *batches.ENDPOINTS, *docling.TASK_ENDPOINTS]
+# their signed URLs too), batches, docling's async tasks, PaddleOCR's jobs (their results are signed file URLs).
+BATCH_ENDPOINTS: list[Endpoint] = [
+    *files.ENDPOINTS,
+    *batches.ENDPOINTS,
+    *docling.TASK_ENDPOINTS,
+    *paddleocr_jobs.ENDPOINTS,
+]
+# WebSocket routes, served with the job store as they watch its tasks (OpenAPI does not describe websockets).
+BATCH_WEBSOCKETS: list[WebSocketRoute] = [*docling.TASK_WEBSOCKETS]

@@ -1,29 +1,29 @@
 """docling-serve's v1 convert API: ``/v1/convert/file``, ``/v1/convert/source`` and their ``/async`` forms,
-``/v1/status/poll/{task_id}`` and ``/v1/result/{task_id}`` — so Open WebUI's Docling extraction engine (and
-anything else written for docling-serve) reads scans with HunyuanOCR. Errors come in docling-serve's shape,
-``{"detail": …}``, with its 422 for a request it cannot take; the key may come as ``X-Api-Key`` (its header).
+``/v1/status/poll/{task_id}`` (and its websocket, ``/v1/status/ws/{task_id}``) and ``/v1/result/{task_id}`` —
+so Open WebUI's Docling extraction engine, docling's own service client and anything else written for docling-serve
+read scans with HunyuanOCR. Errors come in docling-serve's shape, ``{"detail": …}``, with its 422 for a request it
+cannot take; the key may come as ``X-Api-Key`` (its header).
 
 curl -F files=@scan.pdf -F to_formats=md -F to_formats=json http://127.0.0.1:8000/v1/convert/file
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from adapters.errors import EngineFault
 from gateway import edge
 from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
 from gateway.docling_serve.service import DoclingConverter, page_count, respond
-from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
-from gateway.errors import GatewayError, InvalidRequest, from_engine_error
+from gateway.docling_serve.tasks import FINISHED, ConvertTaskStore, TaskRequest
+from gateway.errors import InvalidRequest, NotFound
 from gateway.middleware.auth import key_owner
 from gateway.ocr import Upload
 from gateway.openapi import BINARY, Endpoint, json_body, operation, parameter, query_fields, returns
@@ -31,26 +31,15 @@ from gateway.openapi import BINARY, Endpoint, json_body, operation, parameter, q
 MAX_FORM_FIELDS = 256  # docling-serve has ~60 options, lists repeat, and DOCLING_PARAMS adds the admin's own
 LIST_OPTIONS = frozenset({"from_formats", "to_formats", "page_range", "ocr_lang"})
 ZIP_HEADERS = {"Content-Disposition": 'attachment; filename="converted_docs.zip"'}
+STATUS_HEARTBEAT = 10.0  # an unchanged status is sent again after this long, so no proxy cuts a quiet socket
 
-Handler = Callable[[Request], Awaitable[Response]]
+
+def _detail(status: int, message: str, headers: Mapping[str, str] | None) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
-def detail_errors(handler: Handler) -> Handler:
-    """Errors as docling-serve (FastAPI) gives them: ``{"detail": message}``, 422 for a request it cannot take."""
-
-    @functools.wraps(handler)
-    async def shaped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except (GatewayError, EngineFault) as caught:
-            error = from_engine_error(caught) if isinstance(caught, EngineFault) else caught
-            status = 422 if isinstance(error, InvalidRequest) else error.status_code
-            return JSONResponse({"detail": error.message}, status_code=status, headers=error.headers)
-        except HTTPException as refused:  # Starlette's own, e.g. the form parser's "Too many files"
-            status = 422 if refused.status_code == 400 else refused.status_code
-            return JSONResponse({"detail": refused.detail}, status_code=status, headers=refused.headers)
-
-    return shaped
+# Errors as docling-serve (FastAPI) gives them: ``{"detail": message}``, 422 for a request it cannot take.
+detail_errors = edge.shaped_errors(_detail, unprocessable=True)
 
 
 @detail_errors
@@ -91,6 +80,30 @@ async def poll_status(request: Request) -> Response:
     owner, task_id = key_owner(request.scope), request.path_params["task_id"]
     status = await _tasks(request).wait(owner, task_id, wait)
     return JSONResponse(status.model_dump(mode="json"))
+
+
+async def watch_status(websocket: WebSocket) -> None:
+    """docling-serve's ``WS /v1/status/ws/{task_id}``: a ``connection`` message, then an ``update`` per message the
+    client sends (docling's client sends "next" after each), each once the status has moved or ``STATUS_HEARTBEAT``
+    seconds have passed; closed after the update that finishes the task. The key is checked before the handshake
+    (``APIKeyMiddleware``: ``?api_key=``, as docling-serve takes it, or a header)."""
+    store: ConvertTaskStore = websocket.app.state.convert_tasks
+    owner, task_id = key_owner(websocket.scope), websocket.path_params["task_id"]
+    await websocket.accept()
+    try:
+        status = await store.status(owner, task_id)
+        await websocket.send_text(wire.WebsocketMessage(message="connection", task=status).model_dump_json())
+        while True:
+            await websocket.send_text(wire.WebsocketMessage(message="update", task=status).model_dump_json())
+            if status.task_status in FINISHED:
+                break
+            await websocket.receive_text()
+            status = await store.wait(owner, task_id, STATUS_HEARTBEAT, since=status)
+    except NotFound as missing:  # never there, or swept while watched
+        await websocket.send_text(wire.WebsocketMessage(message="error", error=missing.message).model_dump_json())
+    except WebSocketDisconnect:
+        return
+    await websocket.close()
 
 
 @detail_errors
@@ -140,19 +153,30 @@ async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOption
             values.setdefault(key, []).append(value)
         else:
             values[key] = value
-    target = edge.parse(wire.Target, {"kind": values.pop("target_type", "inbody")})
+    kind = values.pop("target_type", "inbody")
+    _refuse_presigned(kind)
+    target = edge.parse(wire.Target, {"kind": kind})
     return uploads, edge.parse(wire.ConvertOptions, values), target
 
 
 async def _read_sources(request: Request) -> wire.ConvertSourcesRequest:
     """The JSON body of the source routes, its sources counted against the file limit before any is fetched."""
-    asked = edge.parse(wire.ConvertSourcesRequest, await edge.read_json(request))
+    body = await edge.read_json(request)
+    target = body.get("target") if isinstance(body, dict) else None
+    _refuse_presigned(target.get("kind") if isinstance(target, dict) else None)
+    asked = edge.parse(wire.ConvertSourcesRequest, body)
     count, most = len(asked.all_sources()), request.app.state.ocr.max_pages
     if count > most:
         # The limit is a setting (--max-pdf-pages), so it is checked here rather than written into the schema.
         message = f"sources: {count} given (sources, file_sources and http_sources together); at most {most}."
         raise InvalidRequest(message, param="sources")
     return asked
+
+
+def _refuse_presigned(kind: Any) -> None:
+    """docling-serve's own 422 for a server without artifact storage, which docling's client falls back from."""
+    if kind == "presigned_url":
+        raise InvalidRequest(wire.PRESIGNED_REFUSAL, param="target")
 
 
 def _require_files(uploads: list[Upload], most: int) -> None:
@@ -273,3 +297,5 @@ TASK_ENDPOINTS = [
         ),
     ),
 ]
+# Not HTTP, so not in OpenAPI: served with the task endpoints (gateway/routes/__init__.py).
+TASK_WEBSOCKETS = [WebSocketRoute("/v1/status/ws/{task_id}", watch_status)]

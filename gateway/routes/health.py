@@ -1,6 +1,11 @@
-"""``GET /health`` (liveness) and ``GET /health/ready`` (readiness): 200 while the engine serves, 503 otherwise."""
+"""``GET /health`` (liveness) and ``GET /health/ready`` (readiness): 200 while the engine serves, 503 otherwise;
+``GET /ready`` and ``GET /version`` as docling-serve names them (docling's service client reads ``/version``)."""
 
 from __future__ import annotations
+
+import platform
+import sys
+from importlib.metadata import version as installed
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -31,6 +36,18 @@ async def ready(request: Request) -> JSONResponse:
     return response
 
 
+async def versions(request: Request) -> JSONResponse:
+    """docling-serve's ``/version``: a flat map of package to version (without its platform string, which says
+    more about the host than a client needs)."""
+    return JSONResponse(VERSIONS)
+
+
+VERSIONS = {
+    "hunyuan-ocr-gateway": installed("hunyuan-ocr-gateway"),
+    "docling-core": installed("docling-core"),
+    "python": f"{sys.implementation.cache_tag} ({platform.python_version()})",
+}
+
 ENDPOINTS = [
     Endpoint(
         "GET",
@@ -43,5 +60,17 @@ ENDPOINTS = [
         "/health/ready",
         ready,
         operation("ready", {200: "Ready for traffic", 503: "Not ready or queue full"}),
+    ),
+    Endpoint(
+        "GET",
+        "/ready",
+        ready,
+        operation("readiness", {200: "As /health/ready (docling-serve's name)", 503: "Not ready or queue full"}),
+    ),
+    Endpoint(
+        "GET",
+        "/version",
+        versions,
+        operation("version", {200: "Versions of the gateway and the libraries its answers depend on"}),
     ),
 ]

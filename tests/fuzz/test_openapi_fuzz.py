@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway.app import build_app
 from gateway.config import BatchSettings, Settings
-from gateway.middleware.auth import DOCLING_PREFIXES
+from gateway.middleware.auth import DOCLING_PREFIXES, PADDLEX_PREFIX
 from tests.conftest import Gateway
 from tests.fakes import FakeEngine
 from tests.servers import serve_app
@@ -28,6 +28,7 @@ REAL_EXAMPLES = 6  # each valid body runs the model: ~4 min at 10 on 2 cores, fo
 # A valid body without max_tokens runs to the context's end (~1 min each on 2 cores; six such pushed the run
 # past its 10-minute limit): the fuzz looks for errors, not long answers, so valid lengths are cut to this.
 REAL_MAX_TOKENS = 16
+PADDLEOCR_JOBS = "/api/v2/ocr/jobs"  # gateway/routes/paddleocr_jobs.py
 
 
 @pytest.fixture
@@ -110,6 +111,10 @@ def fuzz(root_url: str, examples: int, max_tokens: int | None = None) -> int:
             if response.status_code >= 400 and content_type.startswith("application/json"):
                 if case.path.startswith(DOCLING_PREFIXES):  # docling-serve's own error shape
                     assert set(response.json()) == {"detail"}, response.text
+                elif case.path.startswith(PADDLEX_PREFIX):  # PaddleX's envelope, errorCode the status
+                    assert response.json()["errorCode"] == response.status_code, response.text
+                elif case.path.startswith(PADDLEOCR_JOBS):  # PaddleOCR's jobs API: {code, msg}, code the status
+                    assert response.json()["code"] == response.status_code, response.text
                 else:
                     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
 

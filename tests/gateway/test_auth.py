@@ -68,3 +68,22 @@ def test_cors_preflight_and_response_headers_for_allowed_origins(secured: TestCl
         "/v1/chat/completions", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     )
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_websocket_key_in_the_query_never_reaches_the_log() -> None:
+    """uvicorn logs a websocket's path with its query; docling's client puts its key there (``?api_key=``)."""
+    import logging
+
+    from gateway.middleware.auth import QueryKeyRedaction
+
+    record = logging.LogRecord(
+        "uvicorn.error",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "WebSocket %s" [accepted]',
+        ("127.0.0.1:5000", "/v1/status/ws/abc?api_key=sk-secret&x=1"),
+        None,
+    )
+    assert QueryKeyRedaction().filter(record)
+    assert "sk-secret" not in record.getMessage() and "api_key=[redacted]&x=1" in record.getMessage()

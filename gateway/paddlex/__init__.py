@@ -1,0 +1,1 @@
+"""PaddleX serving's API (``/paddlex/ocr``, ``/paddlex/layout-parsing``) for PaddleOCR's own clients."""

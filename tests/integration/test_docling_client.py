@@ -1,0 +1,181 @@
+"""docling's own service client (``docling.service_client`` from docling-slim, which docling-mcp, Haystack and
+llama-stack call docling-serve with), unchanged, against a gateway on ``--engine rapidocr`` with an API key.
+
+Its documented calls: ``DoclingServiceClient(url, api_key).convert(source)`` for a file or a URL, which asks for a
+presigned-URL target first and falls back to an in-body answer on docling-serve's refusal, sends the key as
+``X-Api-Key``, watches the task on ``WS /v1/status/ws/{id}?api_key=…`` (or ``GET /v1/status/poll/{id}?wait=5``)
+and rebuilds a ``ConversionResult`` from ``/v1/result/{id}``; ``AsyncDoclingServiceClient.submit``; ``health()``
+and ``version()``. The websocket watcher is run with its fallback to polling off, so a websocket that fails fails
+the test. A scanned, image-only PDF must come back with its printed words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docling.datamodel.base_models import ConversionStatus
+from docling.datamodel.document import ConversionResult
+from docling.service_client import (
+    AsyncDoclingServiceClient,
+    DoclingServiceClient,
+    ServiceError,
+    StatusWatcherKind,
+)
+
+from tests.scans import ScannedPage, latin_and_cjk_scan, recall
+from tests.servers import GatewayDidNotStart, media_server, start_gateway, stop_gateway
+
+# docling's client uploads a file from a handle it opens and leaves to the garbage collector
+# (DoclingServiceClient._source_to_upload_files): its ResourceWarning is the client's, not ours.
+pytestmark = pytest.mark.filterwarnings(
+    r"ignore:Exception ignored in. <_io\.FileIO:pytest.PytestUnraisableExceptionWarning"
+)
+KEY = "sk-docling-client"
+LATIN = [
+    "Scanned invoices become Markdown for retrieval.",
+    "Invoice number 2024-0815, total 1,234.56 EUR",
+    "The quick brown fox jumps over the lazy dog.",
+]
+CJK = ["今天天气很好，我们去公园散步。", "北京市海淀区中关村大街一号"]
+MIN_RECALL = 0.95
+JOB_TIMEOUT = 120.0
+
+
+@pytest.fixture(autouse=True)
+def collect_the_client_s_open_files() -> Iterator[None]:
+    yield
+    gc.collect()  # now, while the filter above applies, rather than at the end of the session
+
+
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("docling-client") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def root_url(server_log: Path) -> Iterator[str]:
+    """``ocr-gateway serve --engine rapidocr`` with an API key, fetching URLs on loopback (the media server)."""
+    log_path = server_log
+    flags = ("--engine", "rapidocr", "--api-key", KEY, "--allow-private-media")
+    try:
+        process, root = start_gateway("tencent/HunyuanOCR", log_path, *flags, served_name=None, timeout=240)
+    except GatewayDidNotStart as error:
+        pytest.fail(str(error))
+    try:
+        yield root
+    finally:
+        stop_gateway(process)
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], Path]:
+    return latin_and_cjk_scan(tmp_path_factory.mktemp("scan"), LATIN, CJK)
+
+
+@pytest.fixture(scope="module")
+def scan_url(scan: tuple[list[ScannedPage], Path]) -> Iterator[str]:
+    with media_server() as server:
+        server.routes["/scan.pdf"] = (200, {"Content-Type": "application/pdf"}, scan[1].read_bytes())
+        yield f"{server.base_url}/scan.pdf"
+
+
+def client(root_url: str, watcher: StatusWatcherKind = StatusWatcherKind.WEBSOCKET) -> DoclingServiceClient:
+    return DoclingServiceClient(
+        url=root_url, api_key=KEY, status_watcher=watcher, ws_fallback_to_poll=False, job_timeout=JOB_TIMEOUT
+    )
+
+
+def assert_read(result: ConversionResult, pages: list[ScannedPage]) -> float:
+    """The printed words of every page are in the rebuilt DoclingDocument; returns their recall."""
+    assert result.status == ConversionStatus.SUCCESS, result.errors
+    markdown = result.document.export_to_markdown()
+    share = recall("\n".join(line for page in pages for line in page.lines), markdown)
+    assert share >= MIN_RECALL, markdown
+    assert {item.prov[0].page_no for item, _ in result.document.iterate_items() if item.prov} == {1, 2}
+    return share
+
+
+@pytest.mark.parametrize("watcher", list(StatusWatcherKind), ids=lambda kind: kind.value)
+@pytest.mark.parametrize("by", ["file", "url"])
+def test_convert_reads_the_printed_words_of_a_scan_by_file_or_url(
+    root_url: str, scan: tuple[list[ScannedPage], Path], scan_url: str, by: str, watcher: StatusWatcherKind
+) -> None:
+    pages, path = scan
+    with client(root_url, watcher) as docling:
+        started = time.perf_counter()
+        result = docling.convert(path if by == "file" else scan_url)
+        took = time.perf_counter() - started
+    print(f"{by}, {watcher.value}: recall {assert_read(result, pages):.3f} in {took:.1f} s")
+
+
+def test_the_async_client_submits_and_waits_on_the_websocket(
+    root_url: str, scan: tuple[list[ScannedPage], Path]
+) -> None:
+    pages, path = scan
+
+    async def convert() -> ConversionResult:
+        async with AsyncDoclingServiceClient(
+            url=root_url, api_key=KEY, ws_fallback_to_poll=False, job_timeout=JOB_TIMEOUT
+        ) as docling:
+            job = await docling.submit(path)
+            result = await job.result(timeout=JOB_TIMEOUT)
+            assert isinstance(result, ConversionResult)
+            return result
+
+    assert_read(asyncio.run(convert()), pages)
+
+
+def test_health_and_version_are_read_by_the_client(root_url: str) -> None:
+    with client(root_url) as docling:
+        assert docling.health().status == "ok"
+        assert "hunyuan-ocr-gateway" in docling.version()
+
+
+def test_a_wrong_key_is_the_client_s_own_401(root_url: str, scan: tuple[list[ScannedPage], Path]) -> None:
+    with DoclingServiceClient(url=root_url, api_key="sk-wrong") as docling, pytest.raises(ServiceError) as refused:
+        docling.convert(scan[1])
+    assert refused.value.status_code == 401
+
+
+@pytest.mark.anyio
+async def test_docling_mcp_in_remote_mode_converts_and_exports_through_the_gateway(
+    root_url: str, scan: tuple[list[ScannedPage], Path]
+) -> None:
+    """``docling-mcp``'s own server, as an agent's host runs it (stdio, remote conversion mode): its conversion
+    tool goes through docling's service client to our docling-serve routes, its export tool gives the Markdown."""
+    from mcp import Client, StdioServerParameters
+    from mcp.types import TextContent
+
+    pages, path = scan
+    server = StdioServerParameters(
+        command=str(Path(sys.executable).with_name("docling-mcp-server")),
+        args=["--transport", "stdio"],
+        env={
+            "DOCLING_MCP_CONVERSION_MODE": "remote",
+            "DOCLING_MCP_SERVICE_URL": root_url,
+            "DOCLING_MCP_SERVICE_API_KEY": KEY,
+        },
+    )
+    async with Client(server) as docling_mcp:
+        converted = await docling_mcp.call_tool("convert_document_into_docling_document", {"source": str(path)})
+        assert not converted.is_error, converted.content
+        key = (converted.structured_content or {})["document_key"]
+        exported = await docling_mcp.call_tool("export_docling_document_to_markdown", {"document_key": key})
+    markdown = (exported.structured_content or {}).get("markdown") or "".join(
+        part.text for part in exported.content if isinstance(part, TextContent)
+    )
+    for page in pages:
+        assert recall("\n".join(page.lines), markdown) >= MIN_RECALL, markdown
+
+
+def test_the_key_the_client_sends_in_the_websocket_url_is_not_logged(server_log: Path, root_url: str) -> None:
+    """Last in this module: by now the client has watched tasks over ``/v1/status/ws/{id}?api_key=…``."""
+    logged = server_log.read_text()
+    assert "WebSocket /v1/status/ws/" in logged and "api_key=[redacted]" in logged
+    assert KEY not in logged
