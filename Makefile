@@ -6,7 +6,7 @@ EXTRA := $(shell nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 STAMP := $(VENV)/.installed-$(EXTRA)
 ARGS ?=
 
-.PHONY: install system-deps serve test test-unit test-open-webui check bench tiny-checkpoint clean
+.PHONY: install system-deps serve test test-unit test-open-webui check docs bench tiny-checkpoint clean
 
 install: $(STAMP)
 
@@ -74,6 +74,14 @@ check: install
 	$(VENV)/bin/ruff format --check gateway adapters prompts tests
 	$(VENV)/bin/ruff check gateway adapters prompts tests
 	$(VENV)/bin/mypy gateway adapters prompts
+
+# The documentation site (docs/, mkdocs.yml) into site/; --strict fails on a broken link or a missing page. An existing
+# .venv only gets mkdocs-material, at the pin of pyproject.toml's test extra, when it lacks it.
+docs:
+	test -x $(VENV)/bin/python || $(MAKE) install
+	$(VENV)/bin/python -c "import material" 2>/dev/null || \
+		$(VENV)/bin/python -m pip install "$$(grep -o 'mkdocs-material[^"]*' pyproject.toml)"
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # Side-by-side benchmark (≈15 min; ARGS="--quick" for the < 3 min smoke CI runs).
 bench: install

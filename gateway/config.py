@@ -85,7 +85,8 @@ class BatchSettings:
     )
     max_queued_tasks_per_key: int = setting(
         1000,
-        "/v1/convert/*/async tasks one API key may have waiting or running; another is a 429; 0: no limit",
+        "/v1/convert/*/async tasks (and PaddleOCR jobs) one API key may have waiting or running; another is a 429; "
+        "0: no limit",
         group="batch",
     )
     url_signing_key: str | None = setting(

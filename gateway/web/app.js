@@ -64,27 +64,53 @@ async function getJson(path) {
   return body;
 }
 
-// Yields each SSE `data:` payload of a streaming response.
-async function* sseData(response) {
+// Yields each SSE event of a streaming response as {data, at}: its `data:` payload and when its bytes arrived
+// (performance.now() as the read returned). Only the unfinished event is kept between reads, so each read costs
+// what it carries however long the stream has run.
+async function* sseEvents(response) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "";
+  let unfinished = "";
   for (;;) {
     const { value, done } = await reader.read();
-    buffer += decoder.decode(value || new Uint8Array(), { stream: !done }).replace(/\r\n?/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
+    const at = performance.now();
+    const text = unfinished + decoder.decode(value || new Uint8Array(), { stream: !done }).replace(/\r\n?/g, "\n");
+    const events = text.split("\n\n");
+    unfinished = events.pop();
+    for (const event of events) {
       const data = event
         .split("\n")
         .filter((line) => line.startsWith("data:"))
         .map((line) => line.slice(5).replace(/^ /, ""))
         .join("\n");
-      if (data) yield data;
+      if (data) yield { data, at };
     }
     if (done) return;
   }
+}
+
+// Shows text as it streams into `element`: what arrived since the last frame is appended once per frame, so a chunk
+// costs the same at token 8,000 as at token 1 (setting the whole answer per chunk copied all of it every time).
+// `end` drops what is pending (the caller then sets the element's final text).
+function streamInto(element) {
+  let pending = "";
+  let frame = null;
+  const flush = () => {
+    frame = null;
+    element.append(pending);
+    pending = "";
+  };
+  return {
+    add(text) {
+      pending += text;
+      frame ??= requestAnimationFrame(flush);
+    },
+    end() {
+      if (frame !== null) cancelAnimationFrame(frame);
+      frame = null;
+      pending = "";
+    },
+  };
 }
 
 // --- start-up: the served model and the task catalog -------------------------
@@ -326,8 +352,10 @@ async function run(event) {
   setRunning(controller);
   const answer = { text: "", task: body.task, model: body.model, usage: null, finish: null, ocr: null };
   answer.files = [...state.files]; // what this run read, whatever is added or removed meanwhile
+  answer.shown = streamInto($("output"));
   answer.started = performance.now();
-  answer.firstTokenAt = null;
+  answer.firstTokenAt = null; // when the first and last content arrived: the stream's own timing
+  answer.lastTokenAt = null;
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
@@ -336,9 +364,9 @@ async function run(event) {
       signal: controller.signal,
     });
     if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-    for await (const data of sseData(response)) {
+    for await (const { data, at } of sseEvents(response)) {
       if (data === "[DONE]") break;
-      addChunk(answer, JSON.parse(data));
+      addChunk(answer, JSON.parse(data), at);
     }
     finish(answer, "done");
   } catch (error) {
@@ -348,16 +376,17 @@ async function run(event) {
   }
 }
 
-function addChunk(answer, chunk) {
+function addChunk(answer, chunk, at) {
   if (chunk.error) throw new ApiError("stream", chunk);
   answer.model = chunk.model || answer.model;
   if (chunk.usage) answer.usage = chunk.usage;
   if (chunk.ocr) answer.ocr = chunk.ocr;
   for (const choice of chunk.choices || []) {
     if (choice.delta?.content) {
-      answer.firstTokenAt ??= performance.now();
+      answer.firstTokenAt ??= at;
+      answer.lastTokenAt = at;
       answer.text += choice.delta.content;
-      $("output").textContent = answer.text;
+      answer.shown.add(choice.delta.content);
     }
     if (choice.finish_reason) answer.finish = choice.finish_reason;
   }
@@ -382,9 +411,9 @@ function setRunning(controller) {
 function finish(answer, outcome) {
   const ended = performance.now();
   const completionTokens = answer.usage?.completion_tokens ?? null;
-  const { started, firstTokenAt } = answer;
-  const generationSeconds = firstTokenAt === null ? 0 : (ended - firstTokenAt) / 1000;
-  // Tokens after the first, over the time after the first: the decode rate, not counting time to first token.
+  const { started, firstTokenAt, lastTokenAt } = answer;
+  const generationSeconds = firstTokenAt === null ? 0 : (lastTokenAt - firstTokenAt) / 1000;
+  // Tokens after the first, over the time from the first to the last: the decode rate, as the stream delivered it.
   const tokensPerSecond =
     completionTokens > 1 && generationSeconds > 0 ? (completionTokens - 1) / generationSeconds : null;
   state.running = null;
@@ -406,6 +435,8 @@ function finish(answer, outcome) {
     created: new Date().toISOString(),
   };
   const output = $("output");
+  answer.shown.end();
+  output.textContent = answer.text;
   output.dataset.state = outcome;
   output.setAttribute("aria-busy", "false");
   window.renderResult(answer.text, $("rendered"));

@@ -1,4 +1,6 @@
-"""Smoke test of ``bench.compare --quick``: every system starts, answers every request, and the ratios come out.
+"""Smoke test of ``bench.compare --quick``: every system it runs starts, answers every request, and the ratios come
+out. vLLM's own server is left to ``tests/bench/test_frontend_cpu_bench.py``, which starts it through the same
+``bench.compare.http_system`` (one engine start less: a smoke proves the harness runs, it does not measure).
 
 It asserts nothing about speed (this machine is noisy); it keeps the harness working.
 """
@@ -12,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-SYSTEMS = ("gateway", "vllm-server", "direct", "transformers")
+SYSTEMS = ("gateway", "direct", "transformers")
 
 
 @pytest.mark.timeout(1200)  # the run itself may take 900 s (below), and then says why it failed
 def test_quick_comparison_runs_every_system(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "bench.compare", "--quick", "--out", str(tmp_path)]
+    command = [sys.executable, "-m", "bench.compare", "--quick", "--systems", ",".join(SYSTEMS), "--out", str(tmp_path)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())
@@ -36,9 +38,9 @@ def test_quick_comparison_runs_every_system(tmp_path: Path) -> None:
         for name in ("gateway", "direct")
     }
     assert answers["gateway"] == answers["direct"], answers
-    assert all(systems[name]["follow_up"]["follow_up_cache_hit_rate"] > 0 for name in ("gateway", "vllm-server"))
+    assert systems["gateway"]["follow_up"]["follow_up_cache_hit_rate"] > 0
     ratios = report["ratios"]
     assert {row["kind"] for row in ratios} == {"screenshot", "photo-12mp"}
-    assert all("gateway/vllm-server" in row and "gateway/direct" in row for row in ratios)
+    assert all("gateway/direct" in row for row in ratios)
     assert any("vllm/transformers tok/s" in row for row in ratios)
     assert (tmp_path / "results.md").read_text().count("| gateway |") >= 4

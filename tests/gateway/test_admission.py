@@ -10,7 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
-from gateway.admission import AdmissionControl
+from gateway import admission as admission_module
+from gateway.admission import AdmissionControl, wait_for_slots
 from gateway.app import build_app
 from gateway.config import Settings
 from gateway.errors import InvalidRequest, RateLimited
@@ -39,6 +40,25 @@ def test_admission_queues_up_to_its_limit_then_refuses_with_retry_after() -> Non
         second.release()
         second.release()  # releasing twice is harmless
         assert admission.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_background_work_waits_out_a_full_queue_and_its_deadline_moves_by_the_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(admission_module, "RETRY_AFTER_SECONDS", 0.01)
+
+    async def scenario() -> None:
+        admission = AdmissionControl(max_running=1, max_waiting=0)
+        held = await admission.enter()
+        waiting = asyncio.create_task(wait_for_slots(admission, 1, deadline=100.0))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # a 429 for a request; tried again for work in the background
+        held.release()
+        ticket, deadline = await waiting
+        assert ticket.slots == 1 and admission.running == 1
+        assert deadline >= 100.2  # the time spent waiting is not counted against the work
 
     asyncio.run(scenario())
 

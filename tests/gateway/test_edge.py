@@ -11,15 +11,18 @@ from contextlib import aclosing
 from pathlib import Path
 
 import pytest
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.testclient import TestClient
 
 from adapters.engine import EngineOutput, EngineRequest
+from adapters.errors import EngineBusy, EngineFault, RequestRejected
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from gateway import edge
 from gateway.app import build_app
 from gateway.config import Settings
-from gateway.errors import SlowRequestBody
+from gateway.errors import EngineUnavailable, InvalidRequest, SlowRequestBody
 from tests.fakes import FakeEngine
 from tests.images import data_url, encode, make_image
 
@@ -142,3 +145,30 @@ def test_no_route_module_imports_another() -> None:
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         assert not {name for name in imported if name.startswith("gateway.routes")}, module.name
+
+
+@pytest.mark.parametrize(
+    ("raised", "unprocessable", "status"),
+    [
+        (InvalidRequest("bad"), False, 400),
+        (InvalidRequest("bad"), True, 422),  # FastAPI's status, for the APIs that mimic a FastAPI server
+        (HTTPException(400, "Too many files"), True, 422),
+        (HTTPException(413, "too big"), True, 413),
+        (EngineUnavailable("later", headers={"Retry-After": "5"}), True, 503),
+        (EngineBusy("full"), False, 429),  # the engine's errors are translated first
+        (RequestRejected("bad"), True, 422),
+    ],
+)
+def test_shaped_errors_render_every_kind_of_error_in_the_apis_shape(
+    raised: Exception, unprocessable: bool, status: int
+) -> None:
+    def render(code: int, message: str, headers: object) -> Response:
+        return JSONResponse({"code": code, "message": message}, status_code=code, headers=headers)  # type: ignore[arg-type]
+
+    @edge.shaped_errors(render, unprocessable=unprocessable)
+    async def handler(request: Request) -> Response:
+        raise raised
+
+    response = asyncio.run(handler(Request({"type": "http", "method": "GET", "path": "/", "headers": []})))
+    assert response.status_code == status and json.loads(bytes(response.body))["code"] == status
+    assert isinstance(raised, EngineFault) or json.loads(bytes(response.body))["message"] in str(raised)

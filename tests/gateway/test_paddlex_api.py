@@ -64,6 +64,20 @@ def test_layout_parsing_answers_each_pdf_page_in_markdown(api: TestClient) -> No
     assert all(page["markdown"]["text"].strip() and page["markdown"]["images"] == {} for page in pages)
 
 
+@pytest.mark.parametrize("pipeline", ["ocr", "layout-parsing"])
+def test_page_index_is_the_pages_index_in_its_pdf_and_none_for_an_image_in_both_pipelines(
+    api: TestClient, pipeline: str
+) -> None:
+    # The two pipelines computed it two ways; PaddleX's is the 0-based page of the PDF, None for an image.
+    key = "ocrResults" if pipeline == "ocr" else "layoutParsingResults"
+    indexes = []
+    for document in (PDF, PNG):
+        response = api.post(f"/paddlex/{pipeline}", json={"file": b64(document)})
+        assert response.status_code == 200, response.text
+        indexes.append([page["prunedResult"]["page_index"] for page in response.json()["result"][key]])
+    assert indexes == [[0, 1], [None]]
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

@@ -30,7 +30,7 @@ LATIN = [
 ]
 CJK = ["今天天气很好，我们去公园散步。", "请在下周五之前提交报告。"]
 MIN_RECALL = 0.9
-README = Path(__file__).parents[2] / "README.md"
+AGENTS_PAGE = Path(__file__).parents[2] / "docs" / "use" / "agents.md"
 README_URL, README_KEY = "http://127.0.0.1:8000", "sk-your-key"
 
 
@@ -55,7 +55,7 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], P
 
 def readme_configurations(root_url: str, key: str) -> list[dict[str, Any]]:
     """The README's MCP client configurations, its URL and key replaced by the test gateway's."""
-    section = README.read_text().split("## Agents: MCP tools", 1)[1].split("\n## ", 1)[0]
+    section = AGENTS_PAGE.read_text().split("# Agents: MCP tools", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
     written = [json.loads(block)["mcpServers"]["ocr"] for block in blocks]
     return json.loads(json.dumps(written).replace(README_URL, root_url).replace(README_KEY, key))
