@@ -140,14 +140,19 @@ def api_answer(client: OpenAI, model: str, png: bytes) -> tuple[str, dict]:
     return text, usage.model_dump(exclude_none=True)
 
 
-def test_page_streams_an_answer_and_exports_what_the_api_answers(page: Page, gateway: Gateway, client: OpenAI) -> None:
-    png = encode(make_image(320, 240, seed=41))
+def open_with_one_image(page: Page, gateway: Gateway, png: bytes, max_tokens: int) -> None:
+    """The page on the real gateway, set to read ``png`` with the text task and at most ``max_tokens``."""
     page.goto(gateway.root_url)
     expect(page.locator("#model-name")).to_have_text(gateway.model)
     page.select_option("#task", "text")
     page.click("#advanced summary")
-    page.fill("#max-tokens", str(MAX_TOKENS))
+    page.fill("#max-tokens", str(max_tokens))
     add_file(page, "scan.png", "image/png", png)
+
+
+def test_page_streams_an_answer_and_exports_what_the_api_answers(page: Page, gateway: Gateway, client: OpenAI) -> None:
+    png = encode(make_image(320, 240, seed=41))
+    open_with_one_image(page, gateway, png, MAX_TOKENS)
     expect(page.locator("#thumbnails li")).to_have_count(1)
     expect(page.locator("#prompt-preview")).to_have_text("Extract the text in the image.")
     # Count the output's updates: a streamed answer arrives in several pieces.
@@ -249,12 +254,7 @@ def test_page_shows_a_long_answer_as_it_streams_and_times_it_as_the_stream_does(
     }
     stream_timing(gateway.root_url, {**body, "max_completion_tokens": 1})  # the page's request finds the cache warm
     api = stream_timing(gateway.root_url, body)
-    page.goto(gateway.root_url)
-    expect(page.locator("#model-name")).to_have_text(gateway.model)
-    page.select_option("#task", "text")
-    page.click("#advanced summary")
-    page.fill("#max-tokens", str(LONG_ANSWER_TOKENS))
-    add_file(page, "scan.png", "image/png", png)
+    open_with_one_image(page, gateway, png, LONG_ANSWER_TOKENS)
     expect(page.locator("#prompt-preview")).to_have_text("Extract the text in the image.")
     started = time.monotonic()
     page.click("#run")
