@@ -31,7 +31,7 @@ LATIN = [
 CJK = ["今天天气很好，我们去公园散步。", "请在下周五之前提交报告。"]
 MIN_RECALL = 0.9
 AGENTS_PAGE = Path(__file__).parents[2] / "docs" / "use" / "agents.md"
-README_URL, README_KEY = "http://127.0.0.1:8000", "sk-your-key"
+DOCS_URL, DOCS_KEY = "http://127.0.0.1:8000", "sk-your-key"
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +53,18 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[ScannedPage], P
     return latin_and_cjk_scan(tmp_path_factory.mktemp("scan"), LATIN, CJK)
 
 
-def readme_configurations(root_url: str, key: str) -> list[dict[str, Any]]:
-    """The README's MCP client configurations, its URL and key replaced by the test gateway's."""
+def documented_configurations(root_url: str, key: str) -> list[dict[str, Any]]:
+    """The agents page's MCP client configurations, its URL and key replaced by the test gateway's."""
     section = AGENTS_PAGE.read_text().split("# Agents: MCP tools", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```json\n(.*?)```", section, re.DOTALL)
     written = [json.loads(block)["mcpServers"]["ocr"] for block in blocks]
-    return json.loads(json.dumps(written).replace(README_URL, root_url).replace(README_KEY, key))
+    return json.loads(json.dumps(written).replace(DOCS_URL, root_url).replace(DOCS_KEY, key))
 
 
 @asynccontextmanager
 async def http_client(root_url: str, key: str = KEY_A) -> AsyncIterator[Client]:
-    """A client configured as the README's Streamable HTTP configuration says."""
-    configured = readme_configurations(root_url, key)[0]
+    """A client configured as the agents page's Streamable HTTP configuration says."""
+    configured = documented_configurations(root_url, key)[0]
     assert configured["type"] == "http"
     timeout = httpx2.Timeout(30, read=300)
     async with httpx2.AsyncClient(headers=configured["headers"], timeout=timeout) as http:
@@ -194,10 +194,10 @@ def test_without_a_key_or_under_another_host_name_mcp_is_refused(root_url: str) 
 async def test_ocr_gateway_mcp_reads_a_local_file_over_stdio(
     root_url: str, scan: tuple[list[ScannedPage], Path]
 ) -> None:
-    """Claude Desktop's configuration as the README gives it: a command, its arguments, an environment."""
+    """Claude Desktop's configuration as the agents page gives it: a command, its arguments, an environment."""
     pages, path = scan
     # Another caller than the tests above: no answer is kept for it, so it is read (with progress).
-    configured = readme_configurations(root_url, KEY_B)[1]
+    configured = documented_configurations(root_url, KEY_B)[1]
     command = Path(sys.executable).with_name(configured["command"])  # the virtualenv's console script
     server = StdioServerParameters(command=str(command), args=configured["args"], env=configured["env"])
     progress: list[float] = []

@@ -275,7 +275,9 @@ def test_page_shows_a_long_answer_as_it_streams_and_times_it_as_the_stream_does(
     assert sum(later.shown > before.shown for before, later in pairwise(samples)) >= 5, report
     shown = re.search(r"TTFT (\d+) ms · ([\d.]+) tokens/s", stats)
     assert shown is not None, report
-    assert abs(int(shown[1]) / 1000 - api.first_token) < 0.5, report
+    # Not the page's own delays (it once showed 8 s where the API took 0.16 s); a separate run's first token varies
+    # by more than the page's can (0.07-0.8 s here), so the bound is one-sided.
+    assert int(shown[1]) / 1000 < api.first_token + 0.5, report
     # Against a separate run of the same body: generation itself slows while Chromium shares the cores.
     assert 0.5 < float(shown[2]) / api.tokens_per_second < 2, report
     expect(page.locator("#stats")).to_contain_text(f"{api.completion_tokens} output tokens")

@@ -21,8 +21,8 @@ from tests.tiny_checkpoint import with_shipped_code
 # Every flag of `serve --help` by argument group, as the command has always offered them.
 GROUP_FLAGS = {
     "options": "--help --engine --model --revision --served-model-name --host --port --prompt-set --log-level",
-    "operation options": "--api-key --api-keys-file --cors-origins --log-requests --no-log-requests "
-    "--request-timeout --max-running-requests --max-queued-requests --shutdown-timeout",
+    "operation options": "--api-key --api-keys-file --cors-origins --mcp-allowed-hosts --log-requests "
+    "--no-log-requests --request-timeout --max-running-requests --max-queued-requests --shutdown-timeout",
     "engine options": "--dtype --max-model-len --enforce-eager --no-enforce-eager --enable-prefix-caching "
     "--no-enable-prefix-caching --kv-cache-gb --gpu-memory-utilization --tensor-parallel-size "
     "--max-images-per-prompt --trust-remote-code --no-trust-remote-code --seed --device --max-batch-size "
