@@ -93,8 +93,6 @@ def build_app(
         finally:
             for worker in workers:
                 await worker.stop()
-            if app.state.paddleocr_jobs is not None:
-                await app.state.paddleocr_jobs.stop()
             if workers:
                 await app.state.jobs.close()
             await lifecycle.stop()
@@ -174,7 +172,7 @@ def _url_signer(settings: BatchSettings) -> UrlSigner:
     return UrlSigner(signing_secret(Path(settings.data_dir).expanduser(), settings.url_signing_key))
 
 
-async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWorker]:
+async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWorker | PaddleOcrJobs]:
     """Opens the job store and starts the workers that feed batches and conversion tasks to the engine."""
     settings: Settings = app.state.settings
     jobs = await JobStore.open(settings.batch)
@@ -211,7 +209,7 @@ async def _start_job_workers(app: Starlette) -> list[BatchWorker | ConvertTaskWo
     worker.start()
     tasks.start()
     app.state.paddleocr_jobs.start(jobs.files)
-    return [worker, tasks]
+    return [worker, tasks, app.state.paddleocr_jobs]
 
 
 def fetch_policy(media: MediaSettings) -> FetchPolicy:

@@ -28,7 +28,6 @@ import time
 import types
 from argparse import ArgumentParser
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from ocrmypdf import (
 )
 from PIL import Image
 
+from gateway import __version__
 from gateway.documents.page_lines import LINES_FILE, TextLine, read_lines
 from gateway.documents.text_layer import PixelBox, page_tree
 
@@ -156,26 +156,19 @@ def lines_for(image: Path, page_number: int, width: int, height: int) -> list[tu
     return gateway_lines(image, os.environ.get(GATEWAY_URL) or DEFAULT_URL, os.environ.get(API_KEY))
 
 
-def _version() -> str:
-    try:
-        return version("hunyuan-ocr-gateway")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 class GatewayOcrEngine(OcrEngine):
     """OCRmyPDF's OCR engine interface over the gateway's spotting task."""
 
     @staticmethod
     def version() -> str:
-        return _version()
+        return __version__
 
     @staticmethod
     def creator_tag(options: OcrOptions) -> str:
-        return f"hunyuan-ocr-gateway {_version()}"
+        return f"hunyuan-ocr-gateway {__version__}"
 
     def __str__(self) -> str:
-        return f"hunyuan-ocr-gateway {_version()}"
+        return f"hunyuan-ocr-gateway {__version__}"
 
     @staticmethod
     def languages(options: OcrOptions) -> set[str]:

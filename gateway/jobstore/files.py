@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from sqlalchemy import RowMapping, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.datastructures import State
 
 from gateway.errors import NotFound
 from gateway.jobstore.blobs import Blobs, Chunks
@@ -17,6 +18,12 @@ from gateway.jobstore.tables import files
 from gateway.jobstore.wire import FileList, FileListQuery, FileObject
 
 SWEEP_BATCH = 500  # files deleted per statement: far below any database's limit on bound parameters
+
+
+def kept_files(state: State) -> FileStore | None:
+    """The app's file store, when the server keeps files (it has a data directory)."""
+    jobs = getattr(state, "jobs", None)
+    return jobs.files if jobs is not None else None
 
 
 def new_file_id() -> str:

@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 from starlette.datastructures import State
@@ -23,6 +23,7 @@ from gateway import edge
 from gateway.admission import AdmissionControl
 from gateway.deadline import within_deadline
 from gateway.errors import GatewayError, InvalidRequest, from_engine_error
+from gateway.jobstore.files import kept_files
 from gateway.middleware.auth import key_owner
 from gateway.mistral import wire as mistral
 from gateway.ocr import Document, Upload
@@ -109,8 +110,7 @@ class ToolCall:
             ticket.release()
 
     async def _fetch(self, source: str) -> Upload:
-        jobs: Any = getattr(self.state, "jobs", None)  # the file store, when the server keeps files
-        files = jobs.files if jobs is not None else None
+        files = kept_files(self.state)
         if source.startswith("file-"):
             return await self.state.mistral_ocr.fetch(mistral.FileChunk(type="file", file_id=source), self.owner, files)
         if source.startswith(("http://", "https://", "data:")):  # our own signed file URLs are read from the store

@@ -7,12 +7,13 @@ its ``Runner``'s: the gateway's own (``gateway/mcp_server/answers.py``, on the s
 
 from __future__ import annotations
 
-from importlib import metadata
 from typing import Annotated, Any, Literal, Protocol
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import ToolAnnotations
 from pydantic import Field
+
+from gateway import __version__
 
 INSTRUCTIONS = (
     "OCR for scans, photos, PDFs and screenshots, read by a vision-language model on this server. Give a document "
@@ -21,7 +22,6 @@ INSTRUCTIONS = (
     "spot_text for every text line with its box. Long answers come in parts: call again with the offset the "
     "answer names."
 )
-VERSION = metadata.version("hunyuan-ocr-gateway")
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 Source = Annotated[
@@ -61,7 +61,7 @@ class Runner(Protocol):
 
 def build_mcp_server(run: Runner) -> MCPServer:
     """The MCP server with the three tools, each answered by ``run``."""
-    server: MCPServer = MCPServer("hunyuan-ocr-gateway", instructions=INSTRUCTIONS, version=VERSION)
+    server: MCPServer = MCPServer("hunyuan-ocr-gateway", instructions=INSTRUCTIONS, version=__version__)
 
     @server.tool(
         description="Read a scanned or photographed document, PDF or image with OCR and return its content: "

@@ -173,7 +173,7 @@ async def _read_sources(request: Request) -> wire.ConvertSourcesRequest:
     return asked
 
 
-def _refuse_presigned(kind: Any) -> None:
+def _refuse_presigned(kind: object) -> None:
     """docling-serve's own 422 for a server without artifact storage, which docling's client falls back from."""
     if kind == "presigned_url":
         raise InvalidRequest(wire.PRESIGNED_REFUSAL, param="target")

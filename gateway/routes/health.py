@@ -10,6 +10,7 @@ from importlib.metadata import version as installed
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway import __version__
 from gateway.openapi import Endpoint, operation
 
 
@@ -36,17 +37,18 @@ async def ready(request: Request) -> JSONResponse:
     return response
 
 
+VERSIONS = {
+    "hunyuan-ocr-gateway": __version__,
+    "docling-core": installed("docling-core"),
+    "python": f"{sys.implementation.cache_tag} ({platform.python_version()})",
+}
+
+
 async def versions(request: Request) -> JSONResponse:
     """docling-serve's ``/version``: a flat map of package to version (without its platform string, which says
     more about the host than a client needs)."""
     return JSONResponse(VERSIONS)
 
-
-VERSIONS = {
-    "hunyuan-ocr-gateway": installed("hunyuan-ocr-gateway"),
-    "docling-core": installed("docling-core"),
-    "python": f"{sys.implementation.cache_tag} ({platform.python_version()})",
-}
 
 ENDPOINTS = [
     Endpoint(

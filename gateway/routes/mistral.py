@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from gateway import edge
 from gateway.deadline import within_deadline
-from gateway.jobstore.files import FileStore
+from gateway.jobstore.files import kept_files
 from gateway.middleware.auth import key_owner
 from gateway.mistral.service import MistralOcr
 from gateway.mistral.wire import MistralOcrRequest, MistralOcrResponse
@@ -24,7 +24,9 @@ async def mistral_ocr(request: Request) -> Response:
     deadline = edge.start_deadline(request)  # finding and decoding the document counts too
     asked = edge.parse(MistralOcrRequest, await edge.read_json(request))
     service: MistralOcr = request.app.state.mistral_ocr
-    upload = await within_deadline(deadline, service.fetch(asked.document, key_owner(request.scope), _files(request)))
+    upload = await within_deadline(
+        deadline, service.fetch(asked.document, key_owner(request.scope), kept_files(request.app.state))
+    )
     document = await within_deadline(deadline, service.load(upload, asked.pages))
     report = edge.log_fields(request)
     return await edge.answer(
@@ -33,12 +35,6 @@ async def mistral_ocr(request: Request) -> Response:
         slots=len(document.pages),  # every page takes an engine slot; all are admitted before any runs
         deadline=deadline,
     )
-
-
-def _files(request: Request) -> FileStore | None:
-    """The file store, when the server keeps files (it has a data directory)."""
-    jobs = getattr(request.app.state, "jobs", None)
-    return jobs.files if jobs is not None else None
 
 
 ENDPOINTS = [
