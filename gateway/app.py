@@ -24,7 +24,8 @@ from gateway.batch.worker import BatchWorker
 from gateway.chat import ChatService
 from gateway.config import BatchSettings, MediaSettings, Settings
 from gateway.docling_serve.service import DoclingConverter
-from gateway.docling_serve.tasks import ConvertTaskStore, ConvertTaskWorker
+from gateway.docling_serve.task_worker import ConvertTaskWorker
+from gateway.docling_serve.tasks import ConvertTaskStore
 from gateway.documents.convert import DocumentService
 from gateway.errors import (
     ClientError,

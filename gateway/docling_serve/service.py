@@ -76,6 +76,19 @@ class Source:
 
 
 @dataclass
+class Read:
+    """One source read: its DoclingDocument (None when it could not be read) and what went wrong or warns."""
+
+    name: str
+    document: DoclingDocument | None
+    errors: list[wire.ErrorItem]
+
+    @property
+    def status(self) -> wire.ConversionStatus:
+        return "failure" if self.document is None else "success"
+
+
+@dataclass
 class Converted:
     """A request's sources converted: each one's export, status and errors, and the wall time it took."""
 
@@ -94,7 +107,7 @@ class DoclingConverter:
         self._ocr = ocr
         self._fetcher = fetcher
 
-    async def fetch_sources(self, request: wire.ConvertSourcesRequest) -> list[Upload]:
+    async def fetch_sources(self, request: wire.ConvertSourcesRequest | wire.ChunkSourcesRequest) -> list[Upload]:
         """Every source's bytes: base64 decoded, URLs fetched through the media fetcher's SSRF guard."""
         uploads = []
         for index, source in enumerate(request.all_sources()):
@@ -127,28 +140,45 @@ class DoclingConverter:
             return Source(upload, failed=InvalidRequest("page_range holds none of its pages.", param="page_range"))
         return Source(upload, Document(pages, document.paged, document.media_ms, document.started))
 
-    async def convert(
-        self, sources: list[Source], options: wire.ConvertOptions, report: dict[str, Any] | None, *, at_once: int
-    ) -> Converted:
-        """Every loaded source read and exported in ``options.to_formats``."""
-        started = time.perf_counter()
-        documents: list[tuple[wire.ExportDocumentResponse, wire.ConversionStatus, list[wire.ErrorItem]]] = []
+    async def read(
+        self,
+        sources: list[Source],
+        options: wire.ConvertOptions,
+        report: dict[str, Any] | None,
+        *,
+        at_once: int,
+        reading: Literal["docling", "markdown"],
+    ) -> list[Read]:
+        """Every loaded source read into a DoclingDocument with the ``reading`` plan (one that failed to load kept,
+        failed, with its reason)."""
+        reads = []
         for source in sources:
             if source.document is None:
                 assert source.failed is not None
                 error = wire.ErrorItem(
                     component_type="user_input", module_name=MODULE, error_message=source.failed.message
                 )
-                documents.append((wire.ExportDocumentResponse(filename=source.name), "failure", [error]))
+                reads.append(Read(source.name, None, [error]))
                 continue
-            asked = protocol.OcrOptions(
-                format=_reading_format(options), boxes=options.boxes, max_tokens=options.max_tokens
-            )
+            asked = protocol.OcrOptions(format=reading, boxes=options.boxes, max_tokens=options.max_tokens)
             built = await self._documents.read_document(
                 source.document, source.upload.filename, asked, report, at_once=at_once
             )
-            exported = await asyncio.to_thread(_export, built.document, source.name, options)
-            documents.append((exported, "success", [_reading_warning(warning) for warning in built.warnings]))
+            reads.append(Read(source.name, built.document, [_reading_warning(warning) for warning in built.warnings]))
+        return reads
+
+    async def convert(
+        self, sources: list[Source], options: wire.ConvertOptions, report: dict[str, Any] | None, *, at_once: int
+    ) -> Converted:
+        """Every loaded source read and exported in ``options.to_formats``."""
+        started = time.perf_counter()
+        reads = await self.read(sources, options, report, at_once=at_once, reading=_reading_format(options))
+        documents: list[tuple[wire.ExportDocumentResponse, wire.ConversionStatus, list[wire.ErrorItem]]] = []
+        for read in reads:
+            exported = wire.ExportDocumentResponse(filename=read.name)
+            if read.document is not None:
+                exported = await asyncio.to_thread(_export, read.document, read.name, options)
+            documents.append((exported, read.status, read.errors))
         return Converted(documents, time.perf_counter() - started, ignored_options(options))
 
 

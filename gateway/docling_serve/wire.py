@@ -1,9 +1,10 @@
 """docling-serve's v1 convert API on the wire: the requests it takes and the answers it gives.
 
 Written after docling-serve's own models (``docling.datamodel.service``: ``ConvertDocumentsOptions``,
-``ConvertSourcesRequest``, ``ConvertDocumentResponse``, ``TaskStatusResponse``), holding the fields this gateway
-acts on; every other option docling-serve knows is accepted and kept in ``model_extra``, and the ones asking for
-something HunyuanOCR does not do are named in the answer's ``errors`` (``service.ignored_options``).
+``ConvertSourcesRequest``, ``ConvertDocumentResponse``, ``TaskStatusResponse``; for chunking ``*ChunkerOptions``,
+``GenericChunkDocumentsRequest``, ``ChunkDocumentResponse``), holding the fields this gateway acts on; every other
+option docling-serve knows is accepted and kept in ``model_extra``, and the ones asking for something HunyuanOCR
+does not do are named in the answer's ``errors`` (``service.ignored_options``).
 """
 
 from __future__ import annotations
@@ -161,6 +162,71 @@ class ConvertSourcesRequest(WireModel):
         return [*self.sources, *self.file_sources, *self.http_sources]
 
 
+# --- chunking (docling.datamodel.service.chunking, .requests, .responses) -------------------------------------
+
+HYBRID_TOKENIZER = "sentence-transformers/all-MiniLM-L6-v2"  # docling-serve's default for the hybrid chunker
+
+
+class ChunkerOptions(WireModel):
+    """``BaseChunkerOptions``: how chunks are written (tables as triplets or Markdown, pictures as a placeholder)."""
+
+    use_markdown_tables: bool = False
+    use_markdown_images: bool = False
+    image_placeholder: str = "![IMAGE]"
+    include_raw_text: bool = False
+
+
+class HierarchicalChunkerOptions(ChunkerOptions):
+    chunker: Literal["hierarchical"] = "hierarchical"
+
+
+class HybridChunkerOptions(ChunkerOptions):
+    chunker: Literal["hybrid"] = "hybrid"
+    max_tokens: int | None = Field(default=None, gt=0)
+    tokenizer: str = HYBRID_TOKENIZER
+    merge_peers: bool = True
+
+
+ChunkingOptions = Annotated[HierarchicalChunkerOptions | HybridChunkerOptions, Field(discriminator="chunker")]
+
+
+class ChunkJob(BaseModel):
+    """What a chunk request asks beyond a conversion: the chunker, and whether the converted document comes too."""
+
+    chunking_options: ChunkingOptions
+    include_converted_doc: bool = False
+
+
+class ChunkSourcesRequest(WireModel):
+    """``POST /v1/chunk/{chunker}/source``: docling-serve's ``GenericChunkDocumentsRequest``."""
+
+    convert_options: ConvertOptions = Field(default_factory=ConvertOptions)
+    sources: list[SourceRequest] = Field(min_length=1)
+    include_converted_doc: bool = False
+    target: Target = Field(default_factory=Target)
+
+    def all_sources(self) -> list[FileSource | HttpSource]:
+        return list(self.sources)
+
+
+class HierarchicalChunkRequest(ChunkSourcesRequest):
+    chunking_options: HierarchicalChunkerOptions = Field(default_factory=HierarchicalChunkerOptions)
+
+
+class HybridChunkRequest(ChunkSourcesRequest):
+    chunking_options: HybridChunkerOptions = Field(default_factory=HybridChunkerOptions)
+
+
+CHUNK_REQUESTS: dict[str, type[HierarchicalChunkRequest] | type[HybridChunkRequest]] = {
+    "hierarchical": HierarchicalChunkRequest,
+    "hybrid": HybridChunkRequest,
+}
+CHUNKER_OPTIONS: dict[str, type[HierarchicalChunkerOptions] | type[HybridChunkerOptions]] = {
+    "hierarchical": HierarchicalChunkerOptions,
+    "hybrid": HybridChunkerOptions,
+}
+
+
 class ErrorItem(BaseModel):
     component_type: Literal["document_backend", "model", "doc_assembler", "user_input", "pipeline"]
     module_name: str
@@ -190,6 +256,39 @@ class ConvertDocumentResponse(BaseModel):
     timings: dict[str, Any] = Field(default_factory=dict)
 
 
+class ChunkItem(BaseModel):
+    """``ChunkedDocumentResultItem``: one chunk, its text with the headings above it (``text``), and where it is."""
+
+    filename: str
+    chunk_index: int
+    text: str
+    raw_text: str | None = None
+    num_tokens: int | None = None
+    headings: list[str] | None = None
+    captions: list[str] | None = None
+    doc_items: list[str]
+    page_numbers: list[int] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ExportResult(BaseModel):
+    """``ExportResult`` (``DocumentResultItem``) as docling-serve writes it: the document under ``content``."""
+
+    kind: Literal["ExportResult"] = "ExportResult"
+    content: ExportDocumentResponse
+    status: ConversionStatus
+    errors: list[ErrorItem] = Field(default_factory=list)
+    timings: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChunkDocumentResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    chunks: list[ChunkItem]
+    documents: list[ExportResult]
+    processing_time: float
+
+
 class TaskProcessingMeta(BaseModel):
     num_docs: int
     num_processed: int = 0
@@ -198,11 +297,14 @@ class TaskProcessingMeta(BaseModel):
     num_failed: int = 0
 
 
+TaskType = Literal["convert", "chunk"]
+
+
 class TaskStatusResponse(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task_id: str
-    task_type: Literal["convert"] = "convert"
+    task_type: TaskType = "convert"
     task_status: ConversionStatus
     task_position: int | None = None
     task_meta: TaskProcessingMeta | None = None

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.errors import ClientError, error_response
 
 PROTECTED_PREFIXES = ("/v1/", "/ocr", "/mcp", "/paddlex/", "/api/v2/ocr/")
-DOCLING_PREFIXES = ("/v1/convert/", "/v1/status/", "/v1/result/")  # gateway/routes/docling.py
+DOCLING_PREFIXES = ("/v1/convert/", "/v1/chunk/", "/v1/status/", "/v1/result/")  # gateway/routes/docling*.py
 PADDLEX_PREFIX = "/paddlex/"  # gateway/routes/paddlex.py: PaddleX's clients send "Authorization: token <key>"
 OWNER = "api_key_owner"
 

@@ -11,6 +11,7 @@ from gateway.routes import (
     batches,
     chat,
     docling,
+    docling_chunk,
     files,
     health,
     meta,
@@ -27,6 +28,7 @@ ENDPOINTS: list[Endpoint] = [
     *chat.ENDPOINTS,
     *ocr.ENDPOINTS,
     *docling.ENDPOINTS,
+    *docling_chunk.ENDPOINTS,
     *mistral.ENDPOINTS,
     *paddlex.ENDPOINTS,
     *models.ENDPOINTS,
@@ -41,6 +43,7 @@ BATCH_ENDPOINTS: list[Endpoint] = [
     *files.ENDPOINTS,
     *batches.ENDPOINTS,
     *docling.TASK_ENDPOINTS,
+    *docling_chunk.TASK_ENDPOINTS,
     *paddleocr_jobs.ENDPOINTS,
 ]
 # WebSocket routes, served with the job store as they watch its tasks (OpenAPI does not describe websockets).

@@ -5,8 +5,13 @@ Its documented calls: ``DoclingServiceClient(url, api_key).convert(source)`` for
 presigned-URL target first and falls back to an in-body answer on docling-serve's refusal, sends the key as
 ``X-Api-Key``, watches the task on ``WS /v1/status/ws/{id}?api_key=…`` (or ``GET /v1/status/poll/{id}?wait=5``)
 and rebuilds a ``ConversionResult`` from ``/v1/result/{id}``; ``AsyncDoclingServiceClient.submit``; ``health()``
-and ``version()``. The websocket watcher is run with its fallback to polling off, so a websocket that fails fails
-the test. A scanned, image-only PDF must come back with its printed words.
+and ``version()``; ``chunk(source, ChunkerKind.HIERARCHICAL)``, which submits to ``/v1/chunk/…/async`` and reads
+a ``ChunkDocumentResponse``. The websocket watcher is run with its fallback to polling off, so a websocket that
+fails fails the test. A scanned, image-only PDF must come back with its printed words.
+
+Then the third-party SDK ``docling-serve-client`` (``docling_serve_sdk.DoclingClient``), through the calls its
+README and ``examples.py`` show: ``convert_file`` (sync and ``await convert_file_async``), an async task
+(``convert_file_async_task`` then ``wait_for_task``), and hierarchical chunking of a file and of a URL source.
 """
 
 from __future__ import annotations
@@ -23,12 +28,22 @@ from docling.datamodel.base_models import ConversionStatus
 from docling.datamodel.document import ConversionResult
 from docling.service_client import (
     AsyncDoclingServiceClient,
+    ChunkerKind,
     DoclingServiceClient,
     ServiceError,
     StatusWatcherKind,
 )
+from docling_serve_sdk import (
+    ConvertDocumentResponse,
+    DoclingClient,
+    DoclingValidationError,
+    HierarchicalChunkerOptions,
+    HierarchicalChunkerOptionsDocumentsRequest,
+    HttpSourceRequest,
+)
 
-from tests.scans import ScannedPage, latin_and_cjk_scan, recall
+from tests.pages import PROSE, report_page
+from tests.scans import ScannedPage, image_only_pdf, latin_and_cjk_scan, recall
 from tests.servers import GatewayDidNotStart, media_server, start_gateway, stop_gateway
 
 # docling's client uploads a file from a handle it opens and leaves to the garbage collector
@@ -83,6 +98,14 @@ def scan_url(scan: tuple[list[ScannedPage], Path]) -> Iterator[str]:
     with media_server() as server:
         server.routes["/scan.pdf"] = (200, {"Content-Type": "application/pdf"}, scan[1].read_bytes())
         yield f"{server.base_url}/scan.pdf"
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scanned report page with a title above its prose (tests/pages.py), as an image-only PDF."""
+    path = tmp_path_factory.mktemp("report") / "report.pdf"
+    path.write_bytes(image_only_pdf([report_page()], dpi=150))
+    return path
 
 
 def client(root_url: str, watcher: StatusWatcherKind = StatusWatcherKind.WEBSOCKET) -> DoclingServiceClient:
@@ -172,6 +195,95 @@ async def test_docling_mcp_in_remote_mode_converts_and_exports_through_the_gatew
     )
     for page in pages:
         assert recall("\n".join(page.lines), markdown) >= MIN_RECALL, markdown
+
+
+def printed(pages: list[ScannedPage]) -> str:
+    return "\n".join(line for page in pages for line in page.lines)
+
+
+@pytest.mark.parametrize("watcher", list(StatusWatcherKind), ids=lambda kind: kind.value)
+def test_chunk_gives_the_printed_words_of_every_page_in_chunks(
+    root_url: str, scan: tuple[list[ScannedPage], Path], watcher: StatusWatcherKind
+) -> None:
+    """``chunk()`` is docling's async path: ``/v1/chunk/hierarchical/file/async``, the status watched, the result."""
+    pages, path = scan
+    with client(root_url, watcher) as docling:
+        started = time.perf_counter()
+        answer = docling.chunk(path, ChunkerKind.HIERARCHICAL)
+        took = time.perf_counter() - started
+    share = recall(printed(pages), "\n".join(chunk.text for chunk in answer.chunks))
+    assert share >= MIN_RECALL, answer.chunks
+    assert {page for chunk in answer.chunks for page in chunk.page_numbers or []} == {1, 2}
+    assert [document.status for document in answer.documents] == [ConversionStatus.SUCCESS]
+    print(f"chunk, {watcher.value}: recall {share:.3f} in {took:.1f} s, {len(answer.chunks)} chunks")
+
+
+def test_chunks_carry_the_title_above_them(root_url: str, report: Path) -> None:
+    with client(root_url) as docling:
+        answer = docling.chunk(report, ChunkerKind.HIERARCHICAL)
+    prose = [chunk for chunk in answer.chunks if recall(PROSE, chunk.text) >= 0.5]
+    assert prose, answer.chunks
+    assert all(chunk.headings == ["Widget Sales by Region, 2026"] for chunk in prose), prose
+    assert recall(PROSE, "\n".join(chunk.text for chunk in prose)) >= MIN_RECALL
+    assert prose[0].text.startswith("Widget Sales by Region, 2026\n")  # the heading, then the chunk
+
+
+def test_the_hybrid_chunker_is_refused_with_the_reason(root_url: str, scan: tuple[list[ScannedPage], Path]) -> None:
+    with client(root_url) as docling, pytest.raises(ServiceError) as refused:
+        docling.chunk(scan[1], ChunkerKind.HYBRID)
+    assert refused.value.status_code == 422
+    assert "tokenizer" in str(refused.value.detail) and "/v1/chunk/hierarchical/" in str(refused.value.detail)
+
+
+def sdk(root_url: str) -> DoclingClient:
+    return DoclingClient(root_url, api_key=KEY, timeout=JOB_TIMEOUT)
+
+
+def test_docling_serve_client_converts_a_scan_sync_and_async(
+    root_url: str, scan: tuple[list[ScannedPage], Path]
+) -> None:
+    pages, path = scan
+    with sdk(root_url) as client:
+        converted = client.convert_file(path)
+
+    async def convert_async() -> object:
+        async with sdk(root_url) as client:
+            return await client.convert_file_async(path)
+
+    for result in (converted, asyncio.run(convert_async())):
+        assert isinstance(result, ConvertDocumentResponse) and result.status == "success", result
+        assert recall(printed(pages), result.document.md_content or "") >= MIN_RECALL, result.document.md_content
+
+
+def test_docling_serve_client_runs_an_async_task_to_its_result(
+    root_url: str, scan: tuple[list[ScannedPage], Path]
+) -> None:
+    pages, path = scan
+    with sdk(root_url) as client:
+        task = client.convert_file_async_task(path)
+        result = client.wait_for_task(task.task_id, poll_interval=1.0, timeout=JOB_TIMEOUT)
+    assert result["status"] == "success", result
+    assert recall(printed(pages), result["document"]["md_content"]) >= MIN_RECALL
+
+
+def test_docling_serve_client_chunks_a_file_and_a_url_source(
+    root_url: str, scan: tuple[list[ScannedPage], Path], scan_url: str
+) -> None:
+    pages, path = scan
+    options = HierarchicalChunkerOptions(include_raw_text=True)
+    request = HierarchicalChunkerOptionsDocumentsRequest(
+        sources=[HttpSourceRequest(url=scan_url)], chunking_options=options
+    )
+    with sdk(root_url) as client:
+        answers = [
+            client.chunk_hierarchical_file(path, chunking_options=options),
+            client.chunk_hierarchical_source(request),
+        ]
+        with pytest.raises(DoclingValidationError, match="tokenizer"):
+            client.chunk_hybrid_file(path)
+    for answer in answers:
+        assert recall(printed(pages), "\n".join(chunk.text for chunk in answer.chunks)) >= MIN_RECALL, answer
+        assert all(chunk.raw_text for chunk in answer.chunks)
 
 
 def test_the_key_the_client_sends_in_the_websocket_url_is_not_logged(server_log: Path, root_url: str) -> None:

@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from adapters.engine import EngineOutput, EngineRequest
 from adapters.errors import EngineDown
-from gateway.docling_serve import tasks, wire
+from gateway.docling_serve import task_worker, tasks, wire
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
 from gateway.jobstore.tables import convert_tasks
 from gateway.ocr import Upload
@@ -47,8 +47,8 @@ class FlakyEngine(FakeEngine):
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tasks, "BACKOFF_SECONDS", 0.0)
-    monkeypatch.setattr(tasks, "IDLE_POLL", 0.1)
+    monkeypatch.setattr(task_worker, "BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(task_worker, "IDLE_POLL", 0.1)
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_a_task_that_always_raises_fails_after_three_runs_and_the_next_task_stil
 def test_a_failed_run_waits_out_its_backoff_while_the_queue_moves_on(
     make_client: MakeClient, fake: FlakyEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tasks, "BACKOFF_SECONDS", 2.0)
+    monkeypatch.setattr(task_worker, "BACKOFF_SECONDS", 2.0)
     fake.outages = 1
     client = make_client()
     first, second = submit(client, "first.png"), submit(client, "second.png")
@@ -202,7 +202,7 @@ def test_a_run_whose_task_another_gateway_took_over_stops_and_writes_nothing(
 ) -> None:
     """This gateway stalled past its lease and another took the task: the keeper's next renewal says so, the run
     stops (the engine freed for the next task), and the answer, the row and the inputs are left to the new holder."""
-    monkeypatch.setattr(tasks, "KEEPER_INTERVAL", 0.1)
+    monkeypatch.setattr(task_worker, "KEEPER_INTERVAL", 0.1)
     fake.delay = 30.0
     client = make_client()
     task_id = submit(client, "taken.png")
