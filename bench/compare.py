@@ -2,13 +2,17 @@
 on the transformers engine — same machine, same checkpoint, same requests, same load generator.
 
     python -m bench.compare [--quick] [--checkpoints tiny,medium] [--systems gateway,vllm-server,direct,transformers]
-                            [--out artifacts/bench]
+                            [--server SYSTEM=URL [--server-pid SYSTEM=PID]] [--out artifacts/bench]
 
 Systems start one after another. For each checkpoint, image kind (1280×800 screenshot PNG, 12 MP photo JPEG)
 and concurrency it reports requests/s, output tokens/s, TTFT and latency p50/p95 and each system's peak RSS
 (the whole process tree), then the ratios gateway/vLLM server and gateway/direct, and vLLM/transformers at
 concurrency 8. Also: a follow-up turn about the same image vs the first turn (TTFT ratio, prefix-cache hits).
 Writes ``results.json`` and ``results.md`` under ``--out`` and prints the Markdown.
+
+``--server gateway=http://127.0.0.1:8000`` benchmarks a server that is already running (one checkpoint: the one it
+serves) instead of starting one: its engine arguments are its own, its model the one ``/v1/models`` names; its
+peak RSS is reported when ``--server-pid`` gives its process id.
 """
 
 from __future__ import annotations
@@ -60,11 +64,13 @@ class Grid:
 
 
 # The medium checkpoint's requests take seconds each: one round per cell keeps the default run under 15 minutes.
+# The quick grid proves the harness runs (every kind, a batch of two, the ratios), it measures nothing.
 GRIDS = {
     ("full", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8, 16, 64), (1, 8), 8, 6, 128),
     ("full", "medium"): Grid(("screenshot", "photo-12mp"), (1, 16), (1, 8), 2, 3, 32, rounds=1, least_requests=4),
-    ("quick", "tiny"): Grid(("screenshot", "photo-12mp"), (1, 8), (8,), 2, 2, 2),
+    ("quick", "tiny"): Grid(("screenshot", "photo-12mp"), (2,), (2,), 1, 1, 1, rounds=1, least_requests=2),
 }
+SERVED_SYSTEMS = ("gateway", "vllm-server", "transformers")  # the systems behind HTTP: --server can name them
 
 
 def plan_for(grid: Grid, system: str, photo_dir: Path) -> dict[str, Any]:
@@ -113,10 +119,68 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class Running:
+    """A server someone else started, benchmarked as it is: its root URL and, for its memory, its process id."""
+
+    root_url: str
+    pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a system answers: its OpenAI base URL, the model it serves, and its process id (None: not known)."""
+
+    base_url: str
+    model: str
+    pid: int | None
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """``--server SYSTEM=URL`` and ``--server-pid SYSTEM=PID``, read back by ``running_servers``."""
+    parser.add_argument(
+        "--server",
+        action="append",
+        default=[],
+        metavar="SYSTEM=URL",
+        help="benchmark a running server (its root URL, http://127.0.0.1:PORT) as SYSTEM instead of starting one",
+    )
+    parser.add_argument(
+        "--server-pid", action="append", default=[], metavar="SYSTEM=PID", help="that server's process id"
+    )
+
+
+def running_servers(
+    parser: argparse.ArgumentParser, servers: list[str], pids: list[str], systems: tuple[str, ...]
+) -> dict[str, Running]:
+    """The ``--server`` and ``--server-pid`` pairs as ``Running`` by system; a bad pair ends the program."""
+    urls, ids = _by_system(parser, servers), _by_system(parser, pids)
+    for name in {*urls, *ids} - set(systems):
+        parser.error(f"--server/--server-pid: {name!r} is not one of {', '.join(systems)}")
+    for name in set(ids) - set(urls):
+        parser.error(f"--server-pid {name}=… without --server {name}=URL")
+    if not all(value.isdigit() for value in ids.values()):
+        parser.error("--server-pid takes SYSTEM=PID, a process id")
+    return {name: Running(url, int(ids[name]) if name in ids else None) for name, url in urls.items()}
+
+
+def _by_system(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, str]:
+    """``["gateway=X", …]`` → ``{"gateway": "X", …}``."""
+    split = [pair.partition("=") for pair in pairs]
+    if not all(name and value for name, _, value in split):
+        parser.error(f"expected SYSTEM=VALUE, got {' '.join(pairs)}")
+    return {name: value for name, _, value in split}
+
+
+def served_model(base_url: str) -> str:
+    """The model a running server names first in ``/v1/models``."""
+    return str(httpx.get(f"{base_url}/models", timeout=30).json()["data"][0]["id"])
+
+
 class HTTPClient:
     """One OpenAI-compatible server, asked through the official client with streaming, as users do."""
 
-    def __init__(self, base_url: str, workload: Workload) -> None:
+    def __init__(self, base_url: str, workload: Workload, model: str = SERVED_NAME) -> None:
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key="bench",
@@ -125,10 +189,11 @@ class HTTPClient:
             http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=512, max_keepalive_connections=512)),
         )
         self._workload = workload
+        self._model = model
 
     async def ask(self, kind: ImageKind, index: int, answer: str | None = None) -> tuple[Sample, str]:
         url = await asyncio.to_thread(self._workload.data_url, kind, index)  # before the clock starts
-        sample = await streamed_turn(self._client, SERVED_NAME, messages(url, answer), MAX_TOKENS)
+        sample = await streamed_turn(self._client, self._model, messages(url, answer), MAX_TOKENS)
         return sample, sample.answer
 
     async def close(self) -> None:
@@ -166,7 +231,14 @@ def start_vllm_server(model: Path, log_path: Path, quick: bool) -> tuple[subproc
 
 
 @contextmanager
-def http_system(system: str, model: Path, log_path: Path, quick: bool) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def http_system(
+    system: str, model: Path, log_path: Path, quick: bool, running: Running | None = None
+) -> Iterator[Endpoint]:
+    """``system`` started on ``model`` (and stopped after the block), or the ``running`` server as it is."""
+    if running is not None:
+        base_url = f"{running.root_url.rstrip('/')}/v1"
+        yield Endpoint(base_url, served_model(base_url), running.pid)
+        return
     if system == "vllm-server":
         process, base_url = start_vllm_server(model, log_path, quick)
     else:
@@ -176,30 +248,38 @@ def http_system(system: str, model: Path, log_path: Path, quick: bool) -> Iterat
         )
         base_url = f"{root_url}/v1"
     try:
-        yield process, base_url
+        yield Endpoint(base_url, SERVED_NAME, process.pid)
     finally:
         stop_gateway(process)
 
 
-def run_system(system: str, model: Path, plan: dict[str, Any], work: Path, quick: bool) -> dict[str, Any]:
-    log_path = work / f"{system}-{model.name}.log"
+def run_direct(model: Path, plan: dict[str, Any], work: Path, quick: bool) -> dict[str, Any]:
+    """``bench.direct`` in a process of its own, on ``plan``; its result and peak RSS."""
+    log_path = work / f"direct-{model.name}.log"
+    plan_path, result_path = work / "plan.json", work / "direct-result.json"
+    engine = {"model": str(model), "dtype": "float32", "max_model_len": 8192, "enforce_eager": quick}
+    plan_path.write_text(json.dumps({**plan, "engine": {**engine, "kv_cache_gb": float(KV_CACHE_GB)}}))
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.direct", str(plan_path), str(result_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    rss = PeakRSS(process.pid)
+    if process.wait() != 0:
+        raise RuntimeError(f"bench.direct failed:\n{log_path.read_text()[-3000:]}")
+    return {**json.loads(result_path.read_text()), "peak_rss_mb": round(rss.stop() / 2**20)}
+
+
+def run_system(
+    system: str, model: Path, plan: dict[str, Any], work: Path, quick: bool, running: Running | None = None
+) -> dict[str, Any]:
+    """``plan`` on one system; the peak RSS is left out for a running server whose process id is not known."""
     if system == "direct":
-        plan_path, result_path = work / "plan.json", work / "direct-result.json"
-        engine = {"model": str(model), "dtype": "float32", "max_model_len": 8192, "enforce_eager": quick}
-        plan_path.write_text(json.dumps({**plan, "engine": {**engine, "kv_cache_gb": float(KV_CACHE_GB)}}))
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.direct", str(plan_path), str(result_path)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        rss = PeakRSS(process.pid)
-        if process.wait() != 0:
-            raise RuntimeError(f"bench.direct failed:\n{log_path.read_text()[-3000:]}")
-        return {**json.loads(result_path.read_text()), "peak_rss_mb": round(rss.stop() / 2**20)}
-    with http_system(system, model, log_path, quick) as (process, base_url):
-        rss = PeakRSS(process.pid)
-        client = HTTPClient(base_url, Workload(Path(plan["photo_dir"]), plan["photos"]))
+        return run_direct(model, plan, work, quick)
+    with http_system(system, model, work / f"{system}-{model.name}.log", quick, running) as endpoint:
+        rss = PeakRSS(endpoint.pid) if endpoint.pid else None
+        client = HTTPClient(endpoint.base_url, Workload(Path(plan["photo_dir"]), plan["photos"]), endpoint.model)
 
         async def measure() -> dict[str, Any]:
             try:
@@ -208,7 +288,7 @@ def run_system(system: str, model: Path, plan: dict[str, Any], work: Path, quick
                 await client.close()
 
         result = asyncio.run(measure())
-        return {**result, "peak_rss_mb": round(rss.stop() / 2**20)}
+        return result if rss is None else {**result, "peak_rss_mb": round(rss.stop() / 2**20)}
 
 
 def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -285,10 +365,14 @@ def main() -> None:
         "--checkpoints", default=None, help="comma-separated: tiny, medium (default: both; quick: tiny)"
     )
     parser.add_argument("--systems", default="gateway,vllm-server,direct,transformers")
+    add_server_options(parser)
     parser.add_argument("--out", type=Path, default=Path("artifacts/bench"))
     options = parser.parse_args()
     mode = "quick" if options.quick else "full"
     checkpoints = (options.checkpoints or ("tiny" if options.quick else "tiny,medium")).split(",")
+    running = running_servers(parser, options.server, options.server_pid, SERVED_SYSTEMS)
+    if running and len(checkpoints) > 1:
+        parser.error("a running server serves one checkpoint: name it with --checkpoints")
     options.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     started = time.monotonic()
@@ -303,7 +387,9 @@ def main() -> None:
                 plan = plan_for(GRIDS[mode, checkpoint], system, workload_dir)
                 print(f"[{time.monotonic() - started:6.0f} s] {checkpoint}: {system}", flush=True)
                 try:
-                    results[checkpoint][system] = run_system(system, model, plan, work, options.quick)
+                    results[checkpoint][system] = run_system(
+                        system, model, plan, work, options.quick, running.get(system)
+                    )
                 except Exception as error:  # one broken system still leaves the others' numbers
                     results[checkpoint][system] = {"error": str(error)}
                     print(f"  failed: {str(error)[-2000:]}", flush=True)

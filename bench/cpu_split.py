@@ -32,15 +32,16 @@ def cpu_seconds(process: psutil.Process) -> float:
 def measure(system: str, model: Path, work: Path, kind: str, concurrency: int, requests: int) -> dict[str, float]:
     workload = Workload(work / "photos", 4)
     workload.make_photos()
-    with http_system(system, model, work / f"{system}.log", quick=False) as (process, base_url):
-        root = psutil.Process(process.pid)
+    with http_system(system, model, work / f"{system}.log", quick=False) as endpoint:
+        assert endpoint.pid is not None  # a system started here
+        root = psutil.Process(endpoint.pid)
         me = psutil.Process(os.getpid())
 
         def snapshot() -> dict[int, float]:
             return {p.pid: cpu_seconds(p) for p in [root, *root.children(recursive=True)]} | {0: cpu_seconds(me)}
 
         async def run() -> tuple[dict[int, float], dict[int, float]]:
-            client = HTTPClient(base_url, workload)
+            client = HTTPClient(endpoint.base_url, workload)
 
             def sender(offset: int) -> Callable[[int], Awaitable[Sample]]:
                 async def send(index: int) -> Sample:

@@ -3,6 +3,7 @@ rounds so the machine's noise shows as a spread rather than hiding in one number
 
     python -m bench.frontend_cpu [--quick] [--kind screenshot|photo-12mp] [--concurrency 16] [--requests 256]
                                  [--rounds 2] [--follow-ups 8] [--profile DIR] [--json PATH]
+                                 [--server SYSTEM=URL --server-pid SYSTEM=PID]
 
 Both servers (``bench.compare``'s systems, tiny checkpoint, same engine arguments) start once and stay up; only
 one is loaded at a time: gateway, vllm-server, gateway, vllm-server… Each round has a warm-up, then
@@ -11,7 +12,8 @@ the user+system time of the server's whole process tree (API server, engine core
 divided by the requests. Printed: every round, each system's mean and min–max, the ratios gateway/vllm-server
 over paired rounds (round k of each), the CPU split per process, and the follow-up turn's TTFT
 (``bench.load``'s measurement). ``--profile DIR`` adds one round per system under py-spy (API process only) and
-prints where its CPU goes (``bench.profile_split``).
+prints where its CPU goes (``bench.profile_split``). ``--server gateway=URL --server-pid gateway=PID`` measures
+a server that is already running instead of starting one (its process id is needed: its CPU is what is measured).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Any
 
 import psutil
 
-from bench.compare import HTTPClient, http_system
+from bench.compare import HTTPClient, Running, add_server_options, http_system, running_servers
 from bench.cpu_split import cpu_seconds
 from bench.load import Sample, Sender, drive, run_plan
 from bench.profile_split import print_split, split
@@ -73,13 +75,14 @@ class Server:
     name: str
     process: psutil.Process
     base_url: str
-    log: Path
+    model: str
+    log: Path | None  # None: a running server, whose log is its own
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @asynccontextmanager
     async def client(self, workload: Workload) -> AsyncIterator[HTTPClient]:
         """A client of its own for each round: no connection idles (and times out) while the other system runs."""
-        client = HTTPClient(self.base_url, workload)
+        client = HTTPClient(self.base_url, workload, self.model)
         try:
             yield client
         finally:
@@ -242,11 +245,12 @@ class Options:
     quick: bool
     profile: Path | None
     json_path: Path | None
+    running: dict[str, Running]
 
 
 def parse_options() -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="2 rounds of 8 requests, concurrency 4, eager engines")
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 2 requests, concurrency 2, eager engines")
     parser.add_argument("--kind", default="screenshot", choices=sorted(KINDS))
     parser.add_argument("--concurrency", type=int, default=None, help="default 16")
     parser.add_argument("--requests", type=int, default=None, help="per round; default 256 (photos: 64)")
@@ -254,8 +258,12 @@ def parse_options() -> Options:
     parser.add_argument("--follow-ups", type=int, default=None, help="follow-up turns per system; default 8")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy raw stacks here and split them")
     parser.add_argument("--json", type=Path, default=None, dest="json_path", help="also write the results here")
+    add_server_options(parser)
     args = parser.parse_args()
     quick = args.quick
+    running = running_servers(parser, args.server, args.server_pid, SYSTEMS)
+    if any(server.pid is None for server in running.values()):
+        parser.error("--server needs --server-pid: the server's CPU is what is measured")
 
     def pick(value: int | None, full: int, fast: int) -> int:
         return value if value is not None else (fast if quick else full)
@@ -263,13 +271,14 @@ def parse_options() -> Options:
     photo = args.kind == "photo-12mp"
     return Options(
         kind=args.kind,
-        concurrency=pick(args.concurrency, 16, 4),
-        requests=pick(args.requests, 64 if photo else 256, 8),
+        concurrency=pick(args.concurrency, 16, 2),
+        requests=pick(args.requests, 64 if photo else 256, 2),
         rounds=pick(args.rounds, 2, 2),
         follow_ups=pick(args.follow_ups, 8, 1),
         quick=quick,
         profile=args.profile,
         json_path=args.json_path,
+        running=running,
     )
 
 
@@ -290,7 +299,9 @@ class Bench:
                 except Exception:
                     alive = server.process.is_running() and server.process.status() != psutil.STATUS_ZOMBIE
                     print(f"round {number} {name} failed (server alive: {alive}); its log ends:", flush=True)
-                    print(server.log.read_text()[-3000:], flush=True)
+                    print(
+                        server.log.read_text()[-3000:] if server.log else "(a running server: see its own)", flush=True
+                    )
                     raise
                 server.rounds.append(result)
                 print(f"round {number} {name:12s} {_round_line(result)}", flush=True)
@@ -329,11 +340,13 @@ def _round_line(result: dict[str, Any]) -> str:
     )
 
 
-def _started(stack: ExitStack, model: Path, work: Path, quick: bool) -> Iterator[Server]:
+def _started(stack: ExitStack, model: Path, work: Path, options: Options) -> Iterator[Server]:
+    """Each system, started (or the running one named by ``--server``), in ``SYSTEMS`` order."""
     for name in SYSTEMS:
-        log = work / f"{name}.log"
-        process, base_url = stack.enter_context(http_system(name, model, log, quick))
-        yield Server(name, psutil.Process(process.pid), base_url, log)
+        running, log = options.running.get(name), work / f"{name}.log"
+        endpoint = stack.enter_context(http_system(name, model, log, options.quick, running))
+        assert endpoint.pid is not None  # parse_options asks for a running server's pid
+        yield Server(name, psutil.Process(endpoint.pid), endpoint.base_url, endpoint.model, None if running else log)
 
 
 def main() -> None:
@@ -353,7 +366,7 @@ def main() -> None:
         workload = PrebuiltWorkload(work / "photos", PHOTOS)
         if options.kind == "photo-12mp":
             workload.make_photos()
-        servers = {server.name: server for server in _started(stack, model, work, options.quick)}
+        servers = {server.name: server for server in _started(stack, model, work, options)}
         print(f"[{time.monotonic() - started:.0f} s] both servers up", flush=True)
         results = asyncio.run(Bench(options, workload, servers).run())
         results["rounds"] = {name: server.rounds for name, server in servers.items()}

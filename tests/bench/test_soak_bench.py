@@ -1,4 +1,6 @@
-"""Smoke test of bench/soak.py against the session's real gateway: a short run with no failures."""
+"""Smoke test of bench/soak.py against the session's real gateway: a short run with no failures. Each client's
+first request is drawn from a fixed seed (valid, streamed-then-abandoned and invalid ones among the eight), so
+seconds are enough to see every outcome; the soaking itself is the full run's (``python -m bench.soak``)."""
 
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ def test_short_soak_has_no_failures(gateway: Gateway, tmp_path: Path) -> None:
         "--clients",
         "8",
         "--duration",
-        "8",
-        "--warmup",
         "2",
+        "--warmup",
+        "1",
         "--base-url",
         gateway.root_url,
         "--pid",
