@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,23 @@ from openai import OpenAI
 from tests.conftest import Gateway, tiny_gateway
 from tests.reference import TransformersReference
 from tests.servers import TINY_ENGINE_ARGS, GatewayDidNotStart, start_gateway, stop_gateway
+
+# Callers of ``keyed_rapidocr_root``, by module: each calls with keys of its own, so one module's files and
+# remembered answers are never another's.
+RAPIDOCR_KEYS = {
+    "mcp": ("sk-agent", "sk-someone-else"),
+    "mistral": ("sk-open-webui", "sk-other-reader"),
+    "docling": ("sk-docling-client",),
+}
+# Mistral's API refuses bodies over 1 MB (a huge-body test); the docling client fetches from a media server on loopback.
+KEYED_RAPIDOCR_ARGS = (
+    "--engine",
+    "rapidocr",
+    *(argument for keys in RAPIDOCR_KEYS.values() for key in keys for argument in ("--api-key", key)),
+    "--max-body-mb",
+    "1",
+    "--allow-private-media",
+)
 
 # The tiny model's ops are too small to split across cores; one thread avoids waiting on busy ones.
 TRANSFORMERS_ENGINE_ARGS = ("--engine", "transformers", "--torch-threads", "1", *TINY_ENGINE_ARGS)
@@ -41,11 +59,30 @@ def transformers_client(transformers_gateway: Gateway) -> Iterator[OpenAI]:
 @pytest.fixture(scope="session")
 def rapidocr_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``ocr-gateway serve --engine rapidocr`` (no model weights; no served name: the engine names its model)."""
-    log_path = tmp_path_factory.mktemp("rapidocr-gateway") / "server.log"
+    with rapidocr_gateway(tmp_path_factory.mktemp("rapidocr-gateway") / "server.log", "--engine", "rapidocr") as root:
+        yield root
+
+
+@pytest.fixture(scope="session")
+def keyed_rapidocr_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where ``keyed_rapidocr_root`` logs (a test reads what the server wrote of its requests)."""
+    return tmp_path_factory.mktemp("keyed-rapidocr") / "server.log"
+
+
+@pytest.fixture(scope="session")
+def keyed_rapidocr_root(keyed_rapidocr_log: Path) -> Iterator[str]:
+    """``ocr-gateway serve --engine rapidocr`` with ``KEYED_RAPIDOCR_ARGS``: the API keys of ``RAPIDOCR_KEYS``, a
+    1 MB body limit, fetching on loopback. Shared by the modules that call a keyed gateway (MCP, Mistral's API,
+    docling's clients)."""
+    with rapidocr_gateway(keyed_rapidocr_log, *KEYED_RAPIDOCR_ARGS) as root:
+        yield root
+
+
+@contextmanager
+def rapidocr_gateway(log_path: Path, *args: str) -> Iterator[str]:
+    """``ocr-gateway serve ARGS`` with no served name (the engine names its model) until the block ends."""
     try:
-        process, root_url = start_gateway(
-            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", served_name=None, timeout=240
-        )
+        process, root_url = start_gateway("tencent/HunyuanOCR", log_path, *args, served_name=None, timeout=240)
     except GatewayDidNotStart as error:
         pytest.fail(str(error))
     try:

@@ -42,16 +42,17 @@ from docling_serve_sdk import (
     HttpSourceRequest,
 )
 
+from tests.integration.conftest import RAPIDOCR_KEYS
 from tests.pages import PROSE, report_page
 from tests.scans import ScannedPage, image_only_pdf, latin_and_cjk_scan, recall
-from tests.servers import GatewayDidNotStart, media_server, start_gateway, stop_gateway
+from tests.servers import media_server
 
 # docling's client uploads a file from a handle it opens and leaves to the garbage collector
 # (DoclingServiceClient._source_to_upload_files): its ResourceWarning is the client's, not ours.
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in. <_io\.FileIO:pytest.PytestUnraisableExceptionWarning"
 )
-KEY = "sk-docling-client"
+(KEY,) = RAPIDOCR_KEYS["docling"]
 LATIN = [
     "Scanned invoices become Markdown for retrieval.",
     "Invoice number 2024-0815, total 1,234.56 EUR",
@@ -69,23 +70,14 @@ def collect_the_client_s_open_files() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("docling-client") / "server.log"
+def server_log(keyed_rapidocr_log: Path) -> Path:
+    return keyed_rapidocr_log
 
 
 @pytest.fixture(scope="module")
-def root_url(server_log: Path) -> Iterator[str]:
-    """``ocr-gateway serve --engine rapidocr`` with an API key, fetching URLs on loopback (the media server)."""
-    log_path = server_log
-    flags = ("--engine", "rapidocr", "--api-key", KEY, "--allow-private-media")
-    try:
-        process, root = start_gateway("tencent/HunyuanOCR", log_path, *flags, served_name=None, timeout=240)
-    except GatewayDidNotStart as error:
-        pytest.fail(str(error))
-    try:
-        yield root
-    finally:
-        stop_gateway(process)
+def root_url(keyed_rapidocr_root: str) -> str:
+    """The session's keyed ``--engine rapidocr`` gateway (it fetches URLs on loopback: the media server)."""
+    return keyed_rapidocr_root
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import base64
 import json
 import re
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,10 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
+from tests.integration.conftest import RAPIDOCR_KEYS
 from tests.scans import ScannedPage, latin_and_cjk_scan, recall
-from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
 
-KEY_A, KEY_B = "sk-agent", "sk-someone-else"
+KEY_A, KEY_B = RAPIDOCR_KEYS["mcp"]
 LATIN = [
     "Scanned invoices become Markdown for agents.",
     "Invoice number 2024-0815, total 1,234.56 EUR",
@@ -35,17 +35,8 @@ DOCS_URL, DOCS_KEY = "http://127.0.0.1:8000", "sk-your-key"
 
 
 @pytest.fixture(scope="module")
-def root_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log_path = tmp_path_factory.mktemp("mcp-rapidocr") / "server.log"
-    keys = ("--api-key", KEY_A, "--api-key", KEY_B)
-    try:
-        process, url = start_gateway("tencent/HunyuanOCR", log_path, "--engine", "rapidocr", *keys, served_name=None)
-    except GatewayDidNotStart as error:
-        pytest.fail(str(error))
-    try:
-        yield url
-    finally:
-        stop_gateway(process)
+def root_url(keyed_rapidocr_root: str) -> str:
+    return keyed_rapidocr_root
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +151,9 @@ async def test_bad_calls_are_tool_errors_and_the_server_carries_on(
         "/etc/passwd": "never reads paths",
         "file:///etc/passwd": "never reads paths",
         "bm90IGEgZG9jdW1lbnQgYXQgYWxsLCBqdXN0IHNvbWUgd29yZHMgaW4gYmFzZTY0IGZvciB0aGUgdGVzdA==": "image",
-        "http://127.0.0.1:9/scan.pdf": "",  # a private address: refused by the fetch policy
+        # This machine itself (0.0.0.0 reaches its own services): refused by the fetch policy, even with
+        # --allow-private-media, which the shared gateway has.
+        "http://0.0.0.0:9/scan.pdf": "not allowed",
     }
     async with http_client(root_url) as client:
         for source, said in bad.items():

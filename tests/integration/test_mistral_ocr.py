@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,10 @@ import requests
 
 from tests.conftest import Gateway
 from tests.images import encode, make_image
+from tests.integration.conftest import RAPIDOCR_KEYS
 from tests.scans import ScannedPage, image_only_pdf, latin_and_cjk_scan, recall
-from tests.servers import GatewayDidNotStart, start_gateway, stop_gateway
 
-KEY_A, KEY_B = "sk-open-webui", "sk-someone-else"
+KEY_A, KEY_B = RAPIDOCR_KEYS["mistral"]
 LATIN = [
     "Scanned invoices become Markdown for retrieval.",
     "Invoice number 2024-0815, total 1,234.56 EUR",
@@ -40,7 +39,6 @@ LATIN = [
 ]
 CJK = ["今天天气很好，我们去公园散步。", "请在下周五之前提交报告。", "北京市海淀区中关村大街一号"]
 MIN_RECALL = 0.95
-MAX_BODY_MB = 1
 
 
 def auth(key: str) -> dict[str, str]:
@@ -124,20 +122,9 @@ class MistralLoaderReplay:
 
 
 @pytest.fixture(scope="module")
-def rapidocr_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``ocr-gateway serve --engine rapidocr`` with two API keys and a small body limit; its ``/v1`` URL."""
-    log_path = tmp_path_factory.mktemp("mistral-rapidocr") / "server.log"
-    keys = ("--api-key", KEY_A, "--api-key", KEY_B, "--max-body-mb", str(MAX_BODY_MB))
-    try:
-        process, root_url = start_gateway(
-            "tencent/HunyuanOCR", log_path, "--engine", "rapidocr", *keys, served_name=None, timeout=240
-        )
-    except GatewayDidNotStart as error:
-        pytest.fail(str(error))
-    try:
-        yield f"{root_url}/v1"
-    finally:
-        stop_gateway(process)
+def rapidocr_base(keyed_rapidocr_root: str) -> str:
+    """The shared ``--engine rapidocr`` gateway with API keys and a small body limit: its ``/v1`` URL."""
+    return f"{keyed_rapidocr_root}/v1"
 
 
 @pytest.fixture(scope="module")
@@ -246,13 +233,14 @@ BROKEN_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1
     ("document", "status"),
     [
         (None, 400),
-        (linked("data:application/pdf;base64," + "QUFB" * 400_000), 413),
+        (linked("data:application/pdf;base64," + "QUFB" * 400_000), 413),  # 1.6 MB: over the gateway's 1 MB
         (linked(f"data:application/pdf;base64,{b64(BROKEN_PDF)}"), 400),
         (linked("data:application/pdf;base64,UEsDBAoAAAAAAA=="), 400),  # a zip
-        (linked("http://127.0.0.1:9/x.pdf"), 400),
+        # This machine itself: refused by the fetch policy even with --allow-private-media (the shared gateway's).
+        (linked("http://0.0.0.0:9/x.pdf"), 400),
         ({"type": "file", "file_id": "file-0123456789abcdef01234567"}, 404),
     ],
-    ids=["no-document", "huge-body", "broken-pdf", "unknown-format", "loopback-url", "unknown-file"],
+    ids=["no-document", "huge-body", "broken-pdf", "unknown-format", "zero-address-url", "unknown-file"],
 )
 def test_bad_input_gets_a_4xx_and_the_gateway_carries_on(
     rapidocr_base: str, scan: tuple[list[ScannedPage], Path], document: dict[str, str] | None, status: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -142,10 +143,12 @@ def test_a_follow_up_about_the_same_image_reuses_the_prefix_cache(client: OpenAI
     assert cached >= first.usage.prompt_tokens // 2  # the system prompt and the image's tokens came from the cache
 
 
-@pytest.mark.parametrize("stream", [False, True])
-def test_a_looping_answer_is_stopped_early_and_flagged(stream: bool, client: OpenAI, gateway: Gateway) -> None:
+Answer = tuple[str, list[str], dict[str, Any]]  # text, finish reasons, the ocr extension
+
+
+def ask_what_loops(client: OpenAI, gateway: Gateway, stream: bool) -> Answer:
     # The random model falls into a repeating cycle; without the guard it would write up to the context's end.
-    messages = [
+    messages: Any = [
         {"role": "user", "content": [image_part(make_image(64, 64, seed=705)), {"type": "text", "text": "OCR"}]}
     ]
     if stream:
@@ -155,13 +158,23 @@ def test_a_looping_answer_is_stopped_early_and_flagged(stream: bool, client: Ope
             chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason
         ]
         ocr = next(chunk.model_extra["ocr"] for chunk in reversed(chunks) if chunk.model_extra.get("ocr"))
-    else:
-        completion = client.chat.completions.create(model=gateway.model, messages=messages)
-        text, finish, ocr = (
-            completion.choices[0].message.content or "",
-            [completion.choices[0].finish_reason],
-            ocr_extension(completion),
-        )
+        return text, finish, ocr
+    completion = client.chat.completions.create(model=gateway.model, messages=messages)
+    return completion.choices[0].message.content or "", [completion.choices[0].finish_reason], ocr_extension(completion)
+
+
+@pytest.fixture(scope="module")
+def looping_answers(client: OpenAI, gateway: Gateway) -> dict[bool, Answer]:
+    """The looping request asked plain and streamed at the same time: the engine writes both answers in one batch,
+    so the pair takes about as long as one (each runs to the guard's first check, thousands of tokens)."""
+    with ThreadPoolExecutor(2) as threads:
+        answers = threads.map(lambda stream: ask_what_loops(client, gateway, stream), (False, True))
+        return dict(zip((False, True), answers, strict=True))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_looping_answer_is_stopped_early_and_flagged(stream: bool, looping_answers: dict[bool, Answer]) -> None:
+    text, finish, ocr = looping_answers[stream]
     assert finish[-1] == "stop"
     assert ocr["loop_truncated"] is True
     assert len(text) <= 8000  # the context would allow about 8,100 characters: it was cut, not full
