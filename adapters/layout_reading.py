@@ -6,7 +6,8 @@ turns either engine's answer into headings, paragraphs, tables, figures and capt
    than its line, when it shares that much of its own area), a header or footer region only when no other holds it
    (the model calls a page's first lines of large print a header as often as not). Lines in no region stand alone.
 2. Regions with their lines, and lone lines, are ordered by ``reading_order`` as one page of boxes (columns whole,
-   left to right), with the page's own line height setting how wide a gutter is.
+   left to right), each region by its lines clipped to its box, with the page's own line height setting how wide
+   a gutter is (``REGION_GUTTER``) and how far down a running header may sit (``REGION_MARGIN``).
 3. Within a region, its lines are ordered the same way.
 4. A figure holding lines of prose is no figure (a page in a printed frame, taken for one picture): its lines are
    read as lines in no region.
@@ -19,7 +20,8 @@ In the document answer (Markdown): a title is a heading (``#`` for a page's firs
 its box as HunyuanOCR writes one — ``caption(x1,y1),(x2,y2)`` in 0–1000, the words inside the figure left out as
 the model leaves them — a table is an HTML table when a table reader gave one (its caption inside), and anything
 else a paragraph, wrapped lines run on and short ones (an address, a list) kept apart, a line that starts with a
-bullet glyph a list item. Formulas stay as their recognised text: PP-OCR reads no LaTeX.
+bullet glyph a list item; a paragraph cut by a column break runs on into the next column, the floats between
+(figures, tables, captions) after it. Formulas stay as their recognised text: PP-OCR reads no LaTeX.
 """
 
 from __future__ import annotations
@@ -49,7 +51,16 @@ INSIDE = 0.5  # share of a line's area a region must hold for the line to be rea
 FURNITURE = frozenset({"header", "footer"})
 PROSE = frozenset({"text", "reference", "equation", *FURNITURE})  # written as paragraphs
 PROSE_LINES = 3  # lines of prose that make a "figure" a block of text (a chart's labels are short)
+# Line heights: the narrowest white strip between two columns of regions. Narrower than between lines alone
+# (``reading_order.GUTTER``): regions are whole paragraphs, and two of them side by side are columns however
+# narrow the strip (justified columns 0.6 line heights apart, as in a handbook's pages).
+REGION_GUTTER = 0.5
+# Share of the page height where a running header or footer may sit when the layout finds the page's regions: wider
+# than for lines alone (``reading_order.MARGIN``), since only a header or footer region or a lone line there is
+# furniture (``_furniture_if``), and papers set on Letter paper carry theirs 12% down the page.
+REGION_MARGIN = 0.15
 CAPTIONS = {"figure_caption": "figure", "table_caption": "table"}  # a caption's kind → what it names
+FLOATS = frozenset({"figure", "table", *CAPTIONS})  # set where they fit, not where the text they interrupt runs
 
 
 @dataclass(frozen=True)
@@ -88,16 +99,25 @@ def page_parts(boxes: Sequence[Box], regions: Sequence[Region], page_height: flo
         if lines or region.kind in ("figure", "table"):
             parts.append(Part(region.kind, _ordered(lines, boxes), region.box))
     parts += [Part("text", [line], boxes[line], loose=True) for line, owner in enumerate(owners) if owner is None]
-    # Ordered by the text they hold (a text region's box can stand wider than its words and overlap a neighbour);
-    # a figure or a table by its own box (its words can be a few labels in a corner of it).
-    spans = [
-        part.box if part.kind in ("figure", "table") or not part.lines else union([boxes[i] for i in part.lines])
-        for part in parts
-    ]
-    order = read_order(spans, page_height, line_height=line_height, vertical=False)
+    spans = [_span(part, boxes) for part in parts]
+    order = read_order(
+        spans, page_height, line_height=line_height, vertical=False, gutter=REGION_GUTTER, margin=REGION_MARGIN
+    )
     running = {index for block in (*order.header, *order.footer) for index in block.lines}
     ordered = [index for block in (*order.header, *order.body, *order.footer) for index in block.lines]
     return [_furniture_if(parts[index], index in running) for index in ordered]
+
+
+def _span(part: Part, boxes: Sequence[Box]) -> Box:
+    """Where a part stands for its reading order: a region by the text it holds (a text region's box can stand
+    wider than its words and overlap a neighbour) within its own box (a detected line's box stands a few pixels
+    past the ink, into a narrow gutter); a figure or a table by its own box (its words can be a few labels in a
+    corner of it)."""
+    if part.kind in ("figure", "table") or not part.lines:
+        return part.box
+    text = union([boxes[i] for i in part.lines])
+    clipped = _intersection(text, part.box)
+    return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else text
 
 
 def plain_text(parts: Sequence[Part], texts: Sequence[str], boxes: Sequence[Box], *, furniture: bool = True) -> str:
@@ -116,7 +136,7 @@ def document_markdown(
     read_table: TableReader | None = None,
 ) -> str:
     """The page's body as HunyuanOCR's document answer: Markdown, tables in HTML, figures as their boxes."""
-    body = [part for part in parts if not part.furniture]
+    body, continued = _runs_on([part for part in parts if not part.furniture], texts)
     captions = _captions(body)
     height = _line_height(boxes)
     out: list[str] = []
@@ -129,9 +149,12 @@ def document_markdown(
         if part.loose:
             prose.append(_piece(paragraph, part, boxes))
             continue
-        out.append(joined(prose, height, flow=True))
-        prose = []
-        if part.kind in PROSE:
+        if prose:
+            out.append(joined(prose, height, flow=True))
+            prose = []
+        if index in continued:
+            out[-1] += f" {paragraph}"
+        elif part.kind in PROSE:
             out.append(paragraph)
         elif part.kind == "figure":
             out.append(" ".join(caption.split()) + _figure_box(part.box, size))
@@ -146,6 +169,32 @@ def document_markdown(
             out.append(_lines_text(part.lines, texts, boxes, rows=part.kind == "table"))
     out.append(joined(prose, height, flow=True))
     return "\n\n".join(text for text in out if text.strip())
+
+
+def _runs_on(body: list[Part], texts: Sequence[str]) -> tuple[list[Part], set[int]]:
+    """The body with each paragraph cut by a column or page break (a text region ending mid-sentence, the next
+    text region starting in lower case) read on, the figures, tables and captions between them moved after it, as
+    document pipelines read a float set into a paragraph; and the indices of the parts that go on the paragraph
+    before them."""
+    ordered = list(body)
+    continued: set[int] = set()
+    for index in range(len(ordered) - 1):
+        after = index + 1
+        while after < len(ordered) - 1 and ordered[after].kind in FLOATS:
+            after += 1
+        if _goes_on(ordered[index], ordered[after], texts):
+            ordered.insert(index + 1, ordered.pop(after))
+            continued.add(index + 1)
+    return ordered, continued
+
+
+def _goes_on(part: Part, then: Part, texts: Sequence[str]) -> bool:
+    """Whether ``then`` goes on the sentence ``part`` left unfinished: both text regions, ``part``'s last line
+    ending in a letter, a digit, a comma or a hyphen, ``then``'s first line starting with a lower-case letter."""
+    if part.kind != "text" or then.kind != "text" or part.loose or then.loose or not part.lines or not then.lines:
+        return False
+    end, start = texts[part.lines[-1]].rstrip(), texts[then.lines[0]].lstrip()
+    return bool(end) and bool(start) and (end[-1].isalnum() or end[-1] in ",-") and start[0].islower()
 
 
 def _bulleted(text: str) -> str:

@@ -69,23 +69,26 @@ def read_order(
     *,
     line_height: float | None = None,
     vertical: bool | None = None,
+    gutter: float = GUTTER,
+    margin: float = MARGIN,
 ) -> PageOrder:
     """The page's lines as blocks in reading order, running header and footer apart (none looked for when
     ``page_height`` is None). The boxes may be larger than lines (a layout's regions): ``line_height`` then gives
-    the text's own, which sets how wide a gutter is, and ``vertical`` what the lines said (tall regions of a
-    horizontal page are no vertical CJK); None: judged from ``boxes``."""
+    the text's own, which sets how wide a gutter is (``gutter`` line heights), and ``vertical`` what the lines said
+    (tall regions of a horizontal page are no vertical CJK); None: judged from ``boxes``; ``margin`` the share of
+    the page height where a running header or footer may sit."""
     if not boxes:
         return PageOrder([], [], [])
     vertical = is_vertical(boxes) if vertical is None else vertical
     # Turned a quarter clockwise, vertical columns read right to left become rows read top to bottom.
     oriented = [(y0, -x1, y1, -x0) for x0, y0, x1, y1 in boxes] if vertical else list(boxes)
     height = line_height or statistics.median(box[3] - box[1] for box in oriented) or 1.0
-    cutter = _Cutter(oriented, height)
+    cutter = _Cutter(oriented, gutter * height)
     bands = cutter.bands(list(range(len(boxes))))
     header: list[list[int]] = []
     footer: list[list[int]] = []
     if not vertical and page_height is not None:
-        header, bands, footer = _furniture(bands, oriented, height, page_height)
+        header, bands, footer = _furniture(bands, oriented, height, page_height, page_height * margin)
     body = cutter.blocks([index for band in bands for index in band]) if bands else []
     if vertical:  # the blocks' boxes back in the page's own coordinates
         body = [Block(block.lines, union([boxes[index] for index in block.lines])) for block in body]
@@ -140,9 +143,9 @@ LIST_ITEM = re.compile(r"[•●▪■◦○‣⁃·]|[-*]\s|\d{1,3}[.)]\s|\(?[a
 
 
 class _Cutter:
-    def __init__(self, boxes: list[Box], line_height: float) -> None:
+    def __init__(self, boxes: list[Box], gutter: float) -> None:
         self._boxes = boxes
-        self._line_height = line_height
+        self._gutter_width = gutter  # px: the narrowest white strip between two columns
 
     def bands(self, lines: list[int]) -> list[list[int]]:
         """``lines`` cut at every horizontal white band, top to bottom."""
@@ -163,7 +166,7 @@ class _Cutter:
         return [block for group in groups for block in self.blocks(group)]
 
     def _columns(self, lines: list[int]) -> list[list[int]]:
-        return _split(lines, self._boxes, axis=0, min_gap=GUTTER * self._line_height)
+        return _split(lines, self._boxes, axis=0, min_gap=self._gutter_width)
 
     def _joined(self, bands: list[list[int]]) -> list[list[int]]:
         """Consecutive bands that share a gutter (no line of theirs crosses it) joined into one region."""
@@ -173,7 +176,7 @@ class _Cutter:
             if groups:
                 lines, shared = groups[-1]
                 common = _common(shared, gutter, [self._boxes[index] for index in band])
-                if common is not None and common[1] - common[0] > GUTTER * self._line_height:
+                if common is not None and common[1] - common[0] > self._gutter_width:
                     groups[-1] = (lines + band, common)
                     continue
             groups.append((band, gutter))
@@ -185,7 +188,7 @@ class _Cutter:
         best: Strip | None = None
         reach = spans[0][1]
         for left, right in spans[1:]:
-            if left - reach > GUTTER * self._line_height and (best is None or left - reach > best[1] - best[0]):
+            if left - reach > self._gutter_width and (best is None or left - reach > best[1] - best[0]):
                 best = (reach, left)
             reach = max(reach, right)
         return best
@@ -222,23 +225,19 @@ def _split(lines: list[int], boxes: list[Box], *, axis: int, min_gap: float) -> 
 
 
 def _furniture(
-    bands: list[list[int]], boxes: list[Box], line_height: float, page_height: float
+    bands: list[list[int]], boxes: list[Box], line_height: float, page_height: float, margin: float
 ) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
-    """(header bands, body bands, footer bands): a first or last band in the page's margin, of at most
-    ``FURNITURE_LINES`` rows, a line's height or more away from the rest."""
+    """(header bands, body bands, footer bands): a first or last band within ``margin`` px of the page's top or
+    bottom, of at most ``FURNITURE_LINES`` rows, a line's height or more away from the rest."""
     header: list[list[int]] = []
     footer: list[list[int]] = []
     if len(bands) < 3:
         return header, bands, footer
     first, second = union([boxes[i] for i in bands[0]]), union([boxes[i] for i in bands[1]])
-    if (
-        first[3] <= MARGIN * page_height
-        and second[1] - first[3] > line_height
-        and _rows(bands[0], boxes) <= FURNITURE_LINES
-    ):
+    if first[3] <= margin and second[1] - first[3] > line_height and _rows(bands[0], boxes) <= FURNITURE_LINES:
         header, bands = [bands[0]], bands[1:]
     last, before = union([boxes[i] for i in bands[-1]]), union([boxes[i] for i in bands[-2]])
-    low = last[1] >= (1 - MARGIN) * page_height
+    low = last[1] >= page_height - margin
     if low and last[1] - before[3] > line_height and _rows(bands[-1], boxes) <= FURNITURE_LINES:
         footer, bands = [bands[-1]], bands[:-1]
     return header, bands, footer

@@ -19,7 +19,7 @@ def line(x: float, y: float, width: float = 400) -> Box:
 
 # A page: running header, a title (its region narrower than its line, as the model draws them), two columns of
 # two lines each, a figure with a label inside and its caption below, a two-row table, a page number.
-TEXTS = ["Journal of Tests", "A Title", "left one", "left two", "right one", "right two"]
+TEXTS = ["Journal of Tests", "A Title", "left one", "left two.", "right one", "right two."]
 BOXES = [line(400, 30, 200), line(100, 120, 600), line(100, 200), line(100, 225), line(540, 200), line(540, 225)]
 TEXTS += ["axis label", "Figure 1: A chart", "Name Value", "alpha 1", "12"]
 BOXES += [line(200, 500, 100), line(200, 760, 300), line(100, 900, 300), line(100, 930, 300), line(490, 1350, 20)]
@@ -46,7 +46,7 @@ def test_regions_are_read_in_order_and_the_header_and_footer_kept_out_of_the_doc
     assert "Name Value\nalpha 1" in text  # a table read row by row
     markdown = document_markdown(parts, TEXTS, BOXES, SIZE)
     assert "Journal of Tests" not in markdown and "12" not in markdown.split()
-    assert markdown.startswith("# A Title\n\nleft one left two\n\nright one right two")  # wrapped lines run on
+    assert markdown.startswith("# A Title\n\nleft one left two.\n\nright one right two.")  # wrapped lines run on
 
 
 def test_the_document_answer_reads_back_as_a_heading_a_captioned_picture_and_paragraphs() -> None:
@@ -173,3 +173,38 @@ def test_a_caption_with_markup_stays_a_caption() -> None:
     assert "<caption>Table 2: a&lt;b&lt;/caption&gt; &amp; more</caption>" in markdown
     [table] = [block for block in read_markdown(markdown, *SIZE) if block.kind == "table"]
     assert table.table is not None and [cell.text for cell in table.table.cells] == ["x"]
+
+
+def test_text_regions_of_two_columns_a_narrow_gutter_apart_are_read_column_by_column() -> None:
+    """Found on a handbook page at 150 dpi: justified columns 23 px apart with 24-px lines, the detected lines
+    standing a few pixels past their regions into the gutter, paragraphs of both columns level with each other."""
+    texts = [f"{side} paragraph {n}." for side in ("Left", "Right") for n in (1, 2)]
+    boxes = [line(x, y, 398) for x in (96, 502) for y in (200, 270)]
+    regions = [Region("text", (x, y, x + 388, y + 20)) for x in (100, 504) for y in (200, 270)]
+    markdown = document_markdown(page_parts(boxes, regions, SIZE[1]), texts, boxes, SIZE)
+    assert markdown.split("\n\n") == texts
+
+
+def test_a_paragraph_cut_by_a_column_break_runs_on_over_the_figure_below_it() -> None:
+    """Found on a handbook page: a left column's last paragraph ends mid-sentence above a figure and its caption
+    and goes on at the top of the right column; the figure is read after the paragraph, not inside it."""
+    texts = ["Nuts are made in three styles. The wing type that is", "the most common ranges in size.", "Figure 7"]
+    boxes = [line(100, 700), line(540, 200), line(100, 1100, 100)]
+    regions = [Region("text", (95, 695, 505, 725)), Region("text", (535, 195, 945, 225))]
+    regions += [Region("figure", (95, 800, 505, 1080)), Region("figure_caption", (95, 1095, 205, 1125))]
+    markdown = document_markdown(page_parts(boxes, regions, SIZE[1]), texts, boxes, SIZE)
+    assert markdown.split("\n\n") == [
+        "Nuts are made in three styles. The wing type that is the most common ranges in size.",
+        "Figure 7(95,571),(505,771)",
+    ]
+
+
+def test_a_running_header_twelve_percent_down_the_page_is_kept_out_of_the_document() -> None:
+    """Found on a paper's page set on Letter paper: its running header and page number 12% down the page."""
+    texts = ["Optimized Table Tokenization", "9", "Body text of the page.", "More body text."]
+    boxes = [line(400, 190, 500), line(990, 190, 15), line(280, 241), line(280, 400)]
+    regions = [Region("header", (404, 193, 896, 207)), Region("text", (275, 236, 685, 265))]
+    regions += [Region("text", (275, 395, 685, 425))]
+    parts = page_parts(boxes, regions, 1650)
+    assert [part.furniture for part in parts] == [True, True, False, False]
+    assert document_markdown(parts, texts, boxes, (1275, 1650)) == "Body text of the page.\n\nMore body text."

@@ -19,7 +19,7 @@ from docling_core.types.doc import (
     TableData,
 )
 
-from bench.real_documents import CATEGORIES, SYSTEMS, Reading, Truth, score, truths
+from bench.real_documents import CATEGORIES, SYSTEMS, Cell, Reading, Truth, header, score, totals, truths
 from gateway.documents.align import normalise
 from tests.pages import PROSE, report_page
 from tests.scans import image_only_pdf
@@ -38,6 +38,15 @@ def test_each_kind_of_test_passes_and_fails_as_it_should() -> None:
     assert passed == {"present": 2, "order": 0, "absent": 0, "table": 0}
     passed, _ = score(truth, Reading("The quick brown fax jumps over the lazy dog.", []))  # one letter wrong
     assert passed["present"] == 1 and passed["order"] == 0
+
+
+def test_a_run_of_some_systems_reports_those_systems_only() -> None:
+    cells = {
+        "p1": {"layout": Cell(cpu=[1.0, 2.0], wall=[1.0, 1.0]), "tesseract": Cell(cpu=[3.0, 4.0], wall=[2.0, 2.0])}
+    }
+    assert list(totals(cells)) == ["layout", "tesseract"]
+    assert totals(cells)["tesseract"]["cpu_s_per_page"] == [3.0, 4.0]
+    assert header(("layout", "tesseract")).startswith("| page | layout passed | layout CPU s | tesseract passed |")
 
 
 def ground_truth(width: int, height: int) -> DoclingDocument:
