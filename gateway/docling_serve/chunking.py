@@ -3,19 +3,22 @@ chunks by docling-core's ``HierarchicalChunker`` and answered as ``ChunkDocument
 ``chunked_result.json`` in a zip), as docling-jobkit's ``DocumentChunkerManager`` writes them: ``text`` is the
 chunk with the headings above it, ``raw_text`` (when asked) the chunk alone, ``doc_items`` the items' references.
 
-The ``HybridChunker`` is refused (``HYBRID_REFUSAL``): it counts tokens with a Hugging Face tokenizer it downloads
-from the hub (``sentence-transformers/all-MiniLM-L6-v2`` unless named), and docling-core's other tokenizer, tiktoken,
-downloads its tables too; this server downloads neither.
+The ``HybridChunker`` counts tokens with a Hugging Face tokenizer (``sentence-transformers/all-MiniLM-L6-v2`` unless
+named). This server downloads none: it takes the tokenizer from this machine's Hugging Face cache (put there once
+with ``hf download NAME``, as an offline docling-serve needs too), by its hub name only — never a path on the
+server's disk — and refuses with ``HYBRID_REFUSAL`` when it is not there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import time
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from docling_core.types.doc import DoclingDocument
@@ -28,9 +31,12 @@ from gateway.errors import InvalidRequest
 # docling-serve's own words for a presigned_url target on its chunk routes.
 PRESIGNED_CHUNK_REFUSAL = "presigned_url target is not supported for chunk endpoints."
 HYBRID_REFUSAL = (
-    "The hybrid chunker is not available on this server: it counts tokens with a Hugging Face tokenizer "
-    "(tokenizer: {tokenizer}) downloaded from the hub, and this server downloads no tokenizer. Use "
-    "/v1/chunk/hierarchical/…, which needs none (one chunk per paragraph, list or table, with its headings)."
+    "The hybrid chunker counts tokens with the tokenizer {tokenizer!r}, which is not in this server's Hugging Face "
+    "cache, and this server downloads none: its operator can add it (hf download {tokenizer}), or use "
+    "/v1/chunk/hierarchical/…, which needs no tokenizer (one chunk per paragraph, list or table, with its headings)."
+)
+NO_MAX_TOKENS = (
+    "The tokenizer {tokenizer!r} does not say how many tokens its model takes: set chunking_options.max_tokens."
 )
 ZIP_NAME = "chunked_result.json"  # docling-jobkit's file in a zip target
 
@@ -51,11 +57,35 @@ class Chunked:
         return sum(document.status == "failure" for document in self.response.documents)
 
 
-def require_chunker(job: wire.ChunkJob) -> None:
-    """422 for a chunker this server cannot run (the hybrid one: ``HYBRID_REFUSAL``)."""
+async def require_chunker(job: wire.ChunkJob) -> None:
+    """422 for a hybrid chunker whose tokenizer this server does not have, before any page is read."""
     options = job.chunking_options
     if isinstance(options, wire.HybridChunkerOptions):
-        raise InvalidRequest(HYBRID_REFUSAL.format(tokenizer=options.tokenizer), param="chunking_options.tokenizer")
+        await asyncio.to_thread(hybrid_tokenizer, options.tokenizer, options.max_tokens)
+
+
+@functools.lru_cache(maxsize=8)
+def hybrid_tokenizer(name: str, max_tokens: int | None) -> Any:
+    """docling-core's ``HuggingFaceTokenizer`` for the hub name ``name``, from this machine's Hugging Face cache
+    only (its snapshot, so a name is never read as a local path); ``max_tokens`` None: the model's own limit, from
+    its ``sentence_bert_config.json`` as docling-core reads it, else the tokenizer's."""
+    # Imported here: transformers and docling-core's chunkers import torch (seconds).
+    from docling_core.transforms.chunker.tokenizer.huggingface import HuggingFaceTokenizer
+    from huggingface_hub import constants, snapshot_download
+    from transformers import AutoTokenizer
+
+    try:
+        snapshot = Path(snapshot_download(name, local_files_only=True, cache_dir=constants.HF_HUB_CACHE))
+        tokenizer = AutoTokenizer.from_pretrained(snapshot)
+    except (OSError, ValueError) as error:  # not cached (LocalEntryNotFoundError), no tokenizer, a bad repo id
+        raise InvalidRequest(HYBRID_REFUSAL.format(tokenizer=name), param="chunking_options.tokenizer") from error
+    if max_tokens is None:
+        config = snapshot / "sentence_bert_config.json"
+        max_tokens = json.loads(config.read_text())["max_seq_length"] if config.is_file() else None
+        max_tokens = max_tokens or (tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None)
+        if max_tokens is None:  # transformers' "no limit" sentinel
+            raise InvalidRequest(NO_MAX_TOKENS.format(tokenizer=name), param="chunking_options.max_tokens")
+    return HuggingFaceTokenizer(tokenizer=tokenizer, max_tokens=int(max_tokens))
 
 
 async def chunk_sources(
@@ -94,8 +124,14 @@ def chunk_document(document: DoclingDocument, filename: str, options: wire.Chunk
     the document)."""
     # Imported here: docling-core's chunker package imports transformers and torch (seconds).
     from docling_core.transforms.chunker.hierarchical_chunker import DocChunk, HierarchicalChunker
+    from docling_core.transforms.chunker.hybrid_chunker import HybridChunker
 
-    chunker = HierarchicalChunker(serializer_provider=_serializers(options))
+    chunker: HierarchicalChunker | HybridChunker = HierarchicalChunker(serializer_provider=_serializers(options))
+    if isinstance(options, wire.HybridChunkerOptions):
+        tokenizer = hybrid_tokenizer(options.tokenizer, options.max_tokens)
+        chunker = HybridChunker(
+            tokenizer=tokenizer, merge_peers=options.merge_peers, serializer_provider=_serializers(options)
+        )
     items = []
     for index, chunk in enumerate(chunker.chunk(document)):
         doc_chunk = DocChunk.model_validate(chunk)

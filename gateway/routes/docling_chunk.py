@@ -5,7 +5,8 @@ conversions'), and its ``POST /v1/convert/source/batch``, refused in words its c
 Requests and answers are docling-serve's: a JSON ``GenericChunkDocumentsRequest`` (``convert_options``,
 ``sources``, ``chunking_options``, ``include_converted_doc``, ``target``) or a form with ``files``, ``convert_*``
 and ``chunking_*`` fields; a ``ChunkDocumentResponse`` back. A chunker name it does not have is its 404, the hybrid
-chunker a 422 that says why (``chunking.HYBRID_REFUSAL``), a bad option a 422, each as ``{"detail": …}``.
+chunker without its tokenizer on this machine a 422 that says why (``chunking.HYBRID_REFUSAL``), a bad option a
+422, each as ``{"detail": …}``.
 
 curl -F files=@scan.pdf http://127.0.0.1:8000/v1/chunk/hierarchical/file
 """
@@ -128,7 +129,7 @@ async def _read_sources(request: Request) -> tuple[wire.ChunkSourcesRequest, wir
     _refuse_presigned(target.get("kind") if isinstance(target, dict) else None)
     asked = edge.parse(wire.CHUNK_REQUESTS[chunker], body)
     job = wire.ChunkJob(chunking_options=asked.chunking_options, include_converted_doc=asked.include_converted_doc)
-    require_chunker(job)
+    await require_chunker(job)
     count, most = len(asked.sources), request.app.state.ocr.max_pages
     if count > most:
         raise InvalidRequest(f"Too many sources: {count} exceeds the maximum of {most}.", param="sources")
@@ -151,7 +152,7 @@ async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOption
     chunker_options = edge.parse(wire.CHUNKER_OPTIONS[chunker], {**chunking, "chunker": chunker})
     include = edge.parse(_Included, {"include_converted_doc": rest.get("include_converted_doc", False)})
     job = wire.ChunkJob(chunking_options=chunker_options, include_converted_doc=include.include_converted_doc)
-    require_chunker(job)
+    await require_chunker(job)
     return uploads, options, job, target
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -8,6 +8,7 @@ import pytest
 from openai import OpenAI
 
 from tests.conftest import Gateway, tiny_gateway
+from tests.hub_cache import cache_with_tokenizer
 from tests.reference import TransformersReference
 from tests.servers import TINY_ENGINE_ARGS, GatewayDidNotStart, start_gateway, stop_gateway
 
@@ -19,6 +20,7 @@ RAPIDOCR_KEYS = {
     "docling": ("sk-docling-client",),
 }
 # Mistral's API refuses bodies over 1 MB (a huge-body test); the docling client fetches from a media server on loopback.
+HUB_TOKENIZER = "acme/word-tokenizer"  # in the keyed gateway's Hugging Face cache (tests/hub_cache.py)
 KEYED_RAPIDOCR_ARGS = (
     "--engine",
     "rapidocr",
@@ -72,17 +74,19 @@ def keyed_rapidocr_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def keyed_rapidocr_root(keyed_rapidocr_log: Path) -> Iterator[str]:
     """``ocr-gateway serve --engine rapidocr`` with ``KEYED_RAPIDOCR_ARGS``: the API keys of ``RAPIDOCR_KEYS``, a
-    1 MB body limit, fetching on loopback. Shared by the modules that call a keyed gateway (MCP, Mistral's API,
-    docling's clients)."""
-    with rapidocr_gateway(keyed_rapidocr_log, *KEYED_RAPIDOCR_ARGS) as root:
+    1 MB body limit, fetching on loopback, and a Hugging Face cache holding ``HUB_TOKENIZER`` (docling's hybrid
+    chunker). Shared by the modules that call a keyed gateway (MCP, Mistral's API, docling's clients)."""
+    hub = cache_with_tokenizer(keyed_rapidocr_log.with_name("hub"), HUB_TOKENIZER)
+    env = {"HF_HUB_CACHE": str(hub)}
+    with rapidocr_gateway(keyed_rapidocr_log, *KEYED_RAPIDOCR_ARGS, env=env) as root:
         yield root
 
 
 @contextmanager
-def rapidocr_gateway(log_path: Path, *args: str) -> Iterator[str]:
+def rapidocr_gateway(log_path: Path, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """``ocr-gateway serve ARGS`` with no served name (the engine names its model) until the block ends."""
     try:
-        process, root_url = start_gateway("tencent/HunyuanOCR", log_path, *args, served_name=None, timeout=240)
+        process, root_url = start_gateway("tencent/HunyuanOCR", log_path, *args, served_name=None, timeout=240, env=env)
     except GatewayDidNotStart as error:
         pytest.fail(str(error))
     try:

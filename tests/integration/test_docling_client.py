@@ -40,9 +40,10 @@ from docling_serve_sdk import (
     HierarchicalChunkerOptions,
     HierarchicalChunkerOptionsDocumentsRequest,
     HttpSourceRequest,
+    HybridChunkerOptions,
 )
 
-from tests.integration.conftest import RAPIDOCR_KEYS
+from tests.integration.conftest import HUB_TOKENIZER, RAPIDOCR_KEYS
 from tests.pages import PROSE, report_page
 from tests.scans import ScannedPage, image_only_pdf, latin_and_cjk_scan, recall
 from tests.servers import media_server
@@ -271,11 +272,15 @@ def test_docling_serve_client_chunks_a_file_and_a_url_source(
             client.chunk_hierarchical_file(path, chunking_options=options),
             client.chunk_hierarchical_source(request),
         ]
-        with pytest.raises(DoclingValidationError, match="tokenizer"):
+        # The hybrid chunker with a tokenizer in the server's Hugging Face cache, then with its default, not there.
+        hybrid = HybridChunkerOptions(tokenizer=HUB_TOKENIZER, max_tokens=8, include_raw_text=True)
+        answers.append(client.chunk_hybrid_file(path, chunking_options=hybrid))
+        with pytest.raises(DoclingValidationError, match="hf download sentence-transformers/all-MiniLM-L6-v2"):
             client.chunk_hybrid_file(path)
     for answer in answers:
         assert recall(printed(pages), "\n".join(chunk.text for chunk in answer.chunks)) >= MIN_RECALL, answer
         assert all(chunk.raw_text for chunk in answer.chunks)
+    assert len(answers[-1].chunks) > len(answers[0].chunks)  # split to 8 tokens (a word or a mark each, here)
 
 
 def test_the_key_the_client_sends_in_the_websocket_url_is_not_logged(server_log: Path, root_url: str) -> None:

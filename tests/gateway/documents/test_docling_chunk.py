@@ -1,28 +1,34 @@
 """docling-serve's chunk API on the fake engine with canned HunyuanOCR answers: the bodies and forms its clients send
 to ``/v1/chunk/{chunker}/{source|file}`` (and ``/async``), answers docling's own ``ChunkDocumentResponse`` model
 reads, chunk tasks polled and fetched with the conversions', and every request it cannot take refused as
-docling-serve refuses it: an unknown chunker 404, the hybrid chunker and bad options 422, as ``{"detail": …}``."""
+docling-serve refuses it: an unknown chunker 404, a hybrid chunker without its tokenizer and bad options 422, as
+``{"detail": …}``."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import os
 import zipfile
+from collections.abc import Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
+import huggingface_hub.constants
 import pytest
 from docling.datamodel.service.responses import ChunkDocumentResponse, TaskStatusResponse
 from docling_core.types.doc import DoclingDocument
 from starlette.testclient import TestClient
 
-from gateway.docling_serve.chunking import PRESIGNED_CHUNK_REFUSAL
+from gateway.docling_serve.chunking import PRESIGNED_CHUNK_REFUSAL, hybrid_tokenizer
 from gateway.docling_serve.wire import PRESIGNED_REFUSAL
 from gateway.routes.docling_chunk import BATCH_REFUSAL
 from tests.fakes import FakeEngine
 from tests.gateway.conftest import MakeClient
 from tests.gateway.documents.test_convert_api import DOCUMENT, PNG, SPOTTING
+from tests.hub_cache import cache_with_tokenizer
 from tests.waiting import wait_until
 
 KEY = "sk-docling-chunk"
@@ -142,8 +148,47 @@ def test_a_chunker_docling_serve_does_not_have_is_its_404(client: TestClient, ro
     assert response.status_code == 404 and detail(response) == "Not Found"
 
 
+TOKENIZER = "acme/word-tokenizer"
+
+
+@pytest.fixture
+def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """This machine's Hugging Face cache, for the test: one word-level tokenizer in it (tests/hub_cache.py)."""
+    cache = cache_with_tokenizer(tmp_path / "hub", TOKENIZER, max_seq_length=8)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    hybrid_tokenizer.cache_clear()
+    yield cache
+    hybrid_tokenizer.cache_clear()
+
+
+def hybrid(client: TestClient, **options: Any) -> list[Any]:
+    body = {"chunking_options": {"tokenizer": TOKENIZER, "include_raw_text": True, **options}}
+    response = chunk_source(client, body, chunker="hybrid")
+    assert response.status_code == 200, response.text
+    return ChunkDocumentResponse.model_validate_json(response.text).chunks
+
+
+def test_the_hybrid_chunker_splits_to_max_tokens_with_a_tokenizer_from_the_local_cache(
+    client: TestClient, hub_cache: Path
+) -> None:
+    counted = hybrid_tokenizer(TOKENIZER, None)
+    small = hybrid(client, max_tokens=6)
+    assert all(counted.count_tokens(chunk.text) <= 6 for chunk in small), [chunk.text for chunk in small]
+    prose = [chunk for chunk in small if chunk.headings == ["Service report"] and "Seal" not in chunk.text]
+    assert len(prose) >= 2  # heading + 7 words and marks do not fit 6 tokens: the paragraph is split
+    words = " ".join(chunk.raw_text or "" for chunk in small).split()
+    assert all(word in words for word in "Hydraulic pressure measured at 212".split())
+    # Without max_tokens the model's own limit (sentence_bert_config.json: 8); peers merged up to it.
+    default = hybrid(client)
+    assert all(counted.count_tokens(chunk.text) <= 8 for chunk in default)
+    assert len(hybrid(client, max_tokens=512)) <= len(default) <= len(small)
+    assert len(hybrid(client, max_tokens=512, merge_peers=False)) >= len(hybrid(client, max_tokens=512))
+
+
 @pytest.mark.parametrize("route", ["source", "file", "source/async"])
-def test_the_hybrid_chunker_is_a_422_naming_the_tokenizer_it_would_download(client: TestClient, route: str) -> None:
+def test_the_hybrid_chunker_without_its_tokenizer_on_this_machine_is_a_422_naming_it(
+    client: TestClient, hub_cache: Path, route: str
+) -> None:
     if route == "file":
         response = chunk_file(client, {"chunking_tokenizer": "Qwen/Qwen3-Embedding-0.6B"}, chunker="hybrid")
     else:
@@ -151,7 +196,17 @@ def test_the_hybrid_chunker_is_a_422_naming_the_tokenizer_it_would_download(clie
     assert response.status_code == 422
     message = detail(response)
     tokenizer = "Qwen/Qwen3-Embedding-0.6B" if route == "file" else "sentence-transformers/all-MiniLM-L6-v2"
-    assert tokenizer in message and "/v1/chunk/hierarchical/" in message
+    assert f"hf download {tokenizer}" in message and "/v1/chunk/hierarchical/" in message
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_a_tokenizer_is_a_hub_name_never_a_path_on_the_server(
+    client: TestClient, hub_cache: Path, relative: bool
+) -> None:
+    snapshot = next(hub_cache.glob("models--*/snapshots/*"))  # a tokenizer on disk, loadable as a path
+    name = os.path.relpath(snapshot) if relative else str(snapshot)
+    response = chunk_source(client, {"chunking_options": {"tokenizer": name}}, chunker="hybrid")
+    assert response.status_code == 422 and "not in this server's Hugging Face cache" in detail(response)
 
 
 @pytest.mark.parametrize(
