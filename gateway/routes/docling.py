@@ -9,7 +9,6 @@ curl -F files=@scan.pdf -F to_formats=md -F to_formats=json http://127.0.0.1:800
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from gateway import edge
 from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
+from gateway.docling_serve.http import LIST_OPTIONS, MAX_FORM_FIELDS, ZIP_HEADERS, detail_errors
 from gateway.docling_serve.service import DoclingConverter, page_count, respond
 from gateway.docling_serve.tasks import FINISHED, ConvertTaskStore, TaskRequest
 from gateway.errors import InvalidRequest, NotFound
@@ -28,18 +28,7 @@ from gateway.middleware.auth import key_owner
 from gateway.ocr import Upload
 from gateway.openapi import BINARY, Endpoint, json_body, operation, parameter, query_fields, returns
 
-MAX_FORM_FIELDS = 256  # docling-serve has ~60 options, lists repeat, and DOCLING_PARAMS adds the admin's own
-LIST_OPTIONS = frozenset({"from_formats", "to_formats", "page_range", "ocr_lang"})
-ZIP_HEADERS = {"Content-Disposition": 'attachment; filename="converted_docs.zip"'}
 STATUS_HEARTBEAT = 10.0  # an unchanged status is sent again after this long, so no proxy cuts a quiet socket
-
-
-def _detail(status: int, message: str, headers: Mapping[str, str] | None) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status, headers=headers)
-
-
-# Errors as docling-serve (FastAPI) gives them: ``{"detail": message}``, 422 for a request it cannot take.
-detail_errors = edge.shaped_errors(_detail, unprocessable=True)
 
 
 @detail_errors

@@ -24,13 +24,13 @@ from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
 from gateway.docling_serve.chunking import PRESIGNED_CHUNK_REFUSAL, chunk_sources, require_chunker, respond_chunks
+from gateway.docling_serve.http import LIST_OPTIONS, MAX_FORM_FIELDS, ZIP_HEADERS, detail_errors
 from gateway.docling_serve.service import DoclingConverter, page_count
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
 from gateway.errors import InvalidRequest, NotFound
 from gateway.middleware.auth import key_owner
 from gateway.ocr import Upload
 from gateway.openapi import BINARY, Endpoint, json_body, operation, parameter, query_fields, returns
-from gateway.routes.docling import LIST_OPTIONS, MAX_FORM_FIELDS, ZIP_HEADERS, detail_errors
 
 CONVERT_PREFIX, CHUNKING_PREFIX = "convert_", "chunking_"  # the chunk form's fields, as docling-serve names them
 BATCH_REFUSAL = (
