@@ -20,8 +20,18 @@ from gateway import edge
 from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
-from gateway.docling_serve.http import LIST_OPTIONS, MAX_FORM_FIELDS, ZIP_HEADERS, detail_errors
-from gateway.docling_serve.service import DoclingConverter, page_count, respond
+from gateway.docling_serve.http import (
+    LIST_OPTIONS,
+    SYNC_ERRORS,
+    ZIP_HEADERS,
+    detail_errors,
+    docling_converter,
+    error_responses,
+    form_body,
+    read_form_uploads,
+    require_files,
+)
+from gateway.docling_serve.service import page_count, respond
 from gateway.docling_serve.tasks import FINISHED, ConvertTaskStore, TaskRequest
 from gateway.errors import InvalidRequest, NotFound
 from gateway.middleware.auth import key_owner
@@ -44,7 +54,7 @@ async def convert_source(request: Request) -> Response:
     edge.require_ready(request)
     deadline = edge.start_deadline(request)
     asked = await _read_sources(request)
-    uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
+    uploads = await within_deadline(deadline, docling_converter(request).fetch_sources(asked))
     return await _convert(request, uploads, asked.options, asked.target, deadline)
 
 
@@ -59,7 +69,7 @@ async def convert_source_async(request: Request) -> Response:
     deadline = edge.start_deadline(request)
     asked = await _read_sources(request)
     # URLs are fetched now, so a refused or broken one is this request's 4xx rather than a failed task.
-    uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
+    uploads = await within_deadline(deadline, docling_converter(request).fetch_sources(asked))
     return await _submit(request, TaskRequest(asked.options, asked.target, uploads))
 
 
@@ -104,8 +114,8 @@ async def task_result(request: Request) -> Response:
 async def _convert(
     request: Request, uploads: list[Upload], options: wire.ConvertOptions, target: wire.Target, deadline: float
 ) -> Response:
-    converter = _converter(request)
-    _require_files(uploads, request.app.state.ocr.max_pages)
+    converter = docling_converter(request)
+    require_files(uploads, request.app.state.ocr.max_pages)
     sources = await within_deadline(deadline, converter.load(uploads, options))
     if all(source.failed for source in sources):
         failed = sources[0].failed
@@ -122,7 +132,7 @@ async def _convert(
 
 
 async def _submit(request: Request, task: TaskRequest) -> Response:
-    _require_files(task.uploads, request.app.state.ocr.max_pages)
+    require_files(task.uploads, request.app.state.ocr.max_pages)
     status = await _tasks(request).create(key_owner(request.scope), task)
     request.app.state.convert_worker.wake()
     return JSONResponse(status.model_dump(mode="json"))
@@ -130,10 +140,7 @@ async def _submit(request: Request, task: TaskRequest) -> Response:
 
 async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOptions, wire.Target]:
     """Files and options from a multipart form: list options repeated, JSON-encoded or comma-separated."""
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise InvalidRequest("Send the documents as multipart/form-data 'files'.", param="files")
-    max_files = request.app.state.ocr.max_pages
-    uploads, fields = await edge.read_uploads(request, max_files=max_files, max_fields=MAX_FORM_FIELDS)
+    uploads, fields = await read_form_uploads(request)
     values: dict[str, Any] = {}
     for key, value in fields:
         if value == "":
@@ -168,13 +175,6 @@ def _refuse_presigned(kind: object) -> None:
         raise InvalidRequest(wire.PRESIGNED_REFUSAL, param="target")
 
 
-def _require_files(uploads: list[Upload], most: int) -> None:
-    if not uploads:
-        raise InvalidRequest("Send the documents as multipart 'files' (or as sources).", param="files")
-    if len(uploads) > most:
-        raise InvalidRequest(f"Too many files: {len(uploads)} exceeds the maximum of {most}.", param="files")
-
-
 def _wait_seconds(request: Request) -> float:
     raw = request.query_params.get("wait", "0")
     try:
@@ -186,43 +186,18 @@ def _wait_seconds(request: Request) -> float:
     return min(wait, request.app.state.settings.request_timeout)
 
 
-def _converter(request: Request) -> DoclingConverter:
-    converter: DoclingConverter = request.app.state.docling
-    return converter
-
-
 def _tasks(request: Request) -> ConvertTaskStore:
     store: ConvertTaskStore = request.app.state.convert_tasks
     return store
-
-
-def _errors(*statuses: int) -> dict[int, Any]:
-    return {status: returns(wire.DetailError, 'docling-serve\'s error: {"detail": …}') for status in statuses}
 
 
 CONVERTED = {
     "description": "One document (JSON), or a zip of every document's files for several sources or a zip target",
     "content": {"application/json": {"schema": wire.ConvertDocumentResponse}, "application/zip": {"schema": BINARY}},
 }
-FORM = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {
-                    "files": {"type": "array", "items": BINARY},
-                    "target_type": {"type": "string", "enum": ["inbody", "zip"]},
-                    **query_fields(wire.ConvertOptions),
-                },
-            }
-        }
-    },
-}
+FORM = form_body(**query_fields(wire.ConvertOptions))
 TASK_ID = parameter("task_id", "path", {"type": "string"})
 QUEUED = returns(wire.TaskStatusResponse, "The task, queued")
-SYNC_ERRORS = _errors(401, 404, 413, 415, 422, 429, 500, 503, 504)
 
 ENDPOINTS = [
     Endpoint(
@@ -249,7 +224,9 @@ TASK_ENDPOINTS = [
         "POST",
         "/v1/convert/file/async",
         convert_file_async,
-        operation("convertFileAsync", {200: QUEUED, **_errors(401, 413, 415, 422)}, tags=["docling"], requestBody=FORM),
+        operation(
+            "convertFileAsync", {200: QUEUED, **error_responses(401, 413, 415, 422)}, tags=["docling"], requestBody=FORM
+        ),
     ),
     Endpoint(
         "POST",
@@ -257,7 +234,7 @@ TASK_ENDPOINTS = [
         convert_source_async,
         operation(
             "convertSourceAsync",
-            {200: QUEUED, **_errors(401, 413, 422)},
+            {200: QUEUED, **error_responses(401, 413, 422)},
             tags=["docling"],
             requestBody=json_body(wire.ConvertSourcesRequest),
         ),
@@ -268,7 +245,7 @@ TASK_ENDPOINTS = [
         poll_status,
         operation(
             "pollTaskStatus",
-            {200: returns(wire.TaskStatusResponse, "Where the task stands"), **_errors(401, 404, 422)},
+            {200: returns(wire.TaskStatusResponse, "Where the task stands"), **error_responses(401, 404, 422)},
             tags=["docling"],
             parameters=[TASK_ID, parameter("wait", "query", {"type": "number", "minimum": 0})],
         ),
@@ -279,7 +256,7 @@ TASK_ENDPOINTS = [
         task_result,
         operation(
             "taskResult",
-            {200: CONVERTED, **_errors(401, 404)},
+            {200: CONVERTED, **error_responses(401, 404)},
             tags=["docling"],
             description="A finished task's answer, as the synchronous route would have given it; 404 until then.",
             parameters=[TASK_ID],

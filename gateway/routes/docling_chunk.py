@@ -24,8 +24,18 @@ from gateway.admission import Ticket
 from gateway.deadline import within_deadline
 from gateway.docling_serve import wire
 from gateway.docling_serve.chunking import PRESIGNED_CHUNK_REFUSAL, chunk_sources, require_chunker, respond_chunks
-from gateway.docling_serve.http import LIST_OPTIONS, MAX_FORM_FIELDS, ZIP_HEADERS, detail_errors
-from gateway.docling_serve.service import DoclingConverter, page_count
+from gateway.docling_serve.http import (
+    LIST_OPTIONS,
+    SYNC_ERRORS,
+    ZIP_HEADERS,
+    detail_errors,
+    docling_converter,
+    error_responses,
+    form_body,
+    read_form_uploads,
+    require_files,
+)
+from gateway.docling_serve.service import page_count
 from gateway.docling_serve.tasks import ConvertTaskStore, TaskRequest
 from gateway.errors import InvalidRequest, NotFound
 from gateway.middleware.auth import key_owner
@@ -44,7 +54,7 @@ async def chunk_source(request: Request) -> Response:
     asked, job = await _read_sources(request)
     edge.require_ready(request)
     deadline = edge.start_deadline(request)
-    uploads = await within_deadline(deadline, _converter(request).fetch_sources(asked))
+    uploads = await within_deadline(deadline, docling_converter(request).fetch_sources(asked))
     return await _chunk(request, uploads, asked.convert_options, job, asked.target, deadline)
 
 
@@ -59,7 +69,7 @@ async def chunk_file(request: Request) -> Response:
 async def chunk_source_async(request: Request) -> Response:
     asked, job = await _read_sources(request)
     # URLs are fetched now, so a refused or broken one is this request's 4xx rather than a failed task.
-    uploads = await within_deadline(edge.start_deadline(request), _converter(request).fetch_sources(asked))
+    uploads = await within_deadline(edge.start_deadline(request), docling_converter(request).fetch_sources(asked))
     return await _submit(request, TaskRequest(asked.convert_options, asked.target, uploads, job))
 
 
@@ -88,8 +98,8 @@ async def _chunk(
     target: wire.Target,
     deadline: float,
 ) -> Response:
-    converter = _converter(request)
-    _require_files(uploads, request.app.state.ocr.max_pages)
+    converter = docling_converter(request)
+    require_files(uploads, request.app.state.ocr.max_pages)
     sources = await within_deadline(deadline, converter.load(uploads, options))
     if all(source.failed for source in sources):
         failed = sources[0].failed
@@ -106,7 +116,7 @@ async def _chunk(
 
 
 async def _submit(request: Request, task: TaskRequest) -> Response:
-    _require_files(task.uploads, request.app.state.ocr.max_pages)
+    require_files(task.uploads, request.app.state.ocr.max_pages)
     store: ConvertTaskStore = request.app.state.convert_tasks
     status = await store.create(key_owner(request.scope), task)
     request.app.state.convert_worker.wake()
@@ -140,10 +150,7 @@ async def _read_form(request: Request) -> tuple[list[Upload], wire.ConvertOption
     """Files, ``convert_*`` options and ``chunking_*`` options from a multipart form (list options repeated,
     JSON-encoded or comma-separated, as on ``/v1/convert/file``)."""
     chunker = _chunker(request)
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise InvalidRequest("Send the documents as multipart/form-data 'files'.", param="files")
-    max_files = request.app.state.ocr.max_pages
-    uploads, fields = await edge.read_uploads(request, max_files=max_files, max_fields=MAX_FORM_FIELDS)
+    uploads, fields = await read_form_uploads(request)
     converting, chunking, rest = _form_groups(fields)
     kind = rest.get("target_type", "inbody")
     _refuse_presigned(kind)
@@ -184,22 +191,6 @@ def _refuse_presigned(kind: object) -> None:
         raise InvalidRequest(PRESIGNED_CHUNK_REFUSAL, param="target")
 
 
-def _require_files(uploads: list[Upload], most: int) -> None:
-    if not uploads:
-        raise InvalidRequest("Send the documents as multipart 'files' (or as sources).", param="files")
-    if len(uploads) > most:
-        raise InvalidRequest(f"Too many files: {len(uploads)} exceeds the maximum of {most}.", param="files")
-
-
-def _converter(request: Request) -> DoclingConverter:
-    converter: DoclingConverter = request.app.state.docling
-    return converter
-
-
-def _errors(*statuses: int) -> dict[int, Any]:
-    return {status: returns(wire.DetailError, 'docling-serve\'s error: {"detail": …}') for status in statuses}
-
-
 def _prefixed(prefix: str, model: type[BaseModel], leave: tuple[str, ...] = ()) -> dict[str, Any]:
     return {f"{prefix}{name}": schema for name, schema in query_fields(model).items() if name not in leave}
 
@@ -209,26 +200,12 @@ CHUNKED = {
     "description": "The chunks and their documents (JSON), or a zip of chunked_result.json for a zip target",
     "content": {"application/json": {"schema": wire.ChunkDocumentResponse}, "application/zip": {"schema": BINARY}},
 }
-FORM = {
-    "required": True,
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {
-                    "files": {"type": "array", "items": BINARY},
-                    "target_type": {"type": "string", "enum": ["inbody", "zip"]},
-                    "include_converted_doc": {"type": "boolean"},
-                    **_prefixed(CONVERT_PREFIX, wire.ConvertOptions, leave=("to_formats",)),
-                    **_prefixed(CHUNKING_PREFIX, wire.HybridChunkerOptions, leave=("chunker",)),
-                },
-            }
-        }
-    },
-}
+FORM = form_body(
+    include_converted_doc={"type": "boolean"},
+    **_prefixed(CONVERT_PREFIX, wire.ConvertOptions, leave=("to_formats",)),
+    **_prefixed(CHUNKING_PREFIX, wire.HybridChunkerOptions, leave=("chunker",)),
+)
 QUEUED = returns(wire.TaskStatusResponse, "The chunk task, queued")
-SYNC_ERRORS = _errors(401, 404, 413, 415, 422, 429, 500, 503, 504)
 CHUNK_BODY = json_body(wire.HierarchicalChunkRequest)
 
 
@@ -255,7 +232,7 @@ ENDPOINTS = [
         convert_source_batch,
         operation(
             "convertSourceBatch",
-            _errors(401, 422),
+            error_responses(401, 422),
             tags=["docling"],
             description="docling-serve's batch conversion to storage targets: refused (this server has no storage).",
         ),
@@ -267,12 +244,12 @@ TASK_ENDPOINTS = [
         "POST",
         "/v1/chunk/{chunker}/source/async",
         chunk_source_async,
-        _chunk_operation("chunkSourceAsync", {200: QUEUED, **_errors(401, 404, 413, 422)}, CHUNK_BODY),
+        _chunk_operation("chunkSourceAsync", {200: QUEUED, **error_responses(401, 404, 413, 422)}, CHUNK_BODY),
     ),
     Endpoint(
         "POST",
         "/v1/chunk/{chunker}/file/async",
         chunk_file_async,
-        _chunk_operation("chunkFileAsync", {200: QUEUED, **_errors(401, 404, 413, 415, 422)}, FORM),
+        _chunk_operation("chunkFileAsync", {200: QUEUED, **error_responses(401, 404, 413, 415, 422)}, FORM),
     ),
 ]
