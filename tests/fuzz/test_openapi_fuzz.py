@@ -43,42 +43,48 @@ def fake_gateway(prompts: HunyuanPromptBuilder, tmp_path: Path) -> Iterator[str]
 
 
 def max_tokens_places(document: dict[str, Any]) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Where each operation takes ``max_tokens``: ``("query",)``, ``("body",)`` or ``("body", "options")``."""
+    """Where each operation takes the answer's length: the path to its field, ``("query", "max_tokens")``,
+    ``("body", "max_tokens")``, ``("body", "options", "max_tokens")`` (docling-serve's convert),
+    ``("body", "convert_options", "max_tokens")`` or ``("body", "convert_max_tokens")`` (its chunk, JSON or form)."""
     schemas = document["components"]["schemas"]
-
-    def properties(schema: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in schema:
-            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
-        return dict(schema.get("properties") or {})
-
     places = {}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             key = (method.upper(), path)
             if any(parameter["name"] == "max_tokens" for parameter in operation.get("parameters", [])):
-                places[key] = ("query",)
+                places[key] = ("query", "max_tokens")
             for content in operation.get("requestBody", {}).get("content", {}).values():
-                fields = properties(content.get("schema", {}))
-                if "max_tokens" in fields:
-                    places[key] = ("body",)
-                elif "max_tokens" in properties(fields.get("options", {})):
-                    places[key] = ("body", "options")
+                for place in _body_places(_properties(content.get("schema", {}), schemas), schemas):
+                    places[key] = place
     return places
 
 
+def _properties(schema: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+    return dict(schema.get("properties") or {})
+
+
+def _body_places(fields: dict[str, Any], schemas: dict[str, Any]) -> Iterator[tuple[str, ...]]:
+    yield from (("body", name) for name in ("max_tokens", "convert_max_tokens") if name in fields)
+    for name in ("options", "convert_options"):
+        if "max_tokens" in _properties(fields.get(name, {}), schemas):
+            yield ("body", name, "max_tokens")
+
+
 def bound_answer_length(case: schemathesis.Case, place: tuple[str, ...], limit: int) -> None:
-    """Set an absent or valid ``max_tokens`` above ``limit`` to ``limit``, and a valid ``max_completion_tokens``
-    above it (which takes precedence) too; invalid ones stay, to be refused."""
+    """Set an absent or valid answer length above ``limit`` to ``limit``, and a valid ``max_completion_tokens``
+    beside it above it (which takes precedence) too; invalid ones stay, to be refused."""
     if place[0] == "query" and case.query is None:
         case.query = {}
     fields = case.query if place[0] == "query" else case.body
-    for key in place[1:]:
+    for key in place[1:-1]:
         fields = fields.setdefault(key, {}) if isinstance(fields, dict) else None
     if not isinstance(fields, dict):
         return
-    for name in ("max_tokens", "max_completion_tokens"):
+    for name in (place[-1], "max_completion_tokens"):
         value = fields.get(name)
-        if (value is None and name == "max_tokens") or (type(value) is int and limit < value < 2**31):
+        if (value is None and name == place[-1]) or (type(value) is int and limit < value < 2**31):
             fields[name] = limit
 
 
@@ -89,7 +95,12 @@ def fuzz(root_url: str, examples: int, max_tokens: int | None = None) -> int:
     """
     schema = schemathesis.openapi.from_url(f"{root_url}/openapi.json")
     places = max_tokens_places(httpx.get(f"{root_url}/openapi.json", timeout=10).json())
-    assert {path for _, path in places} >= {"/v1/chat/completions", "/ocr", "/v1/convert/source"}
+    assert {path for _, path in places} >= {
+        "/v1/chat/completions",
+        "/ocr",
+        "/v1/convert/source",
+        "/v1/chunk/{chunker}/file",
+    }
     sent = 0
     for result in schema.get_all_operations():
         operation = result.ok()
