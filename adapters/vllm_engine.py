@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from adapters.engine import (
@@ -32,6 +33,7 @@ from adapters.errors import (
 )
 from adapters.images import CONTENT_ID
 from adapters.settings import EngineSettings
+from adapters.vllm_sockets import close_socket_dir, open_socket_dir
 
 if TYPE_CHECKING:
     from prometheus_client.registry import Collector
@@ -51,6 +53,7 @@ class VLLMEngine:
         self._settings = settings
         self._model_path = model_path
         self._llm: Any = None
+        self._socket_dir: Path | None = None
         self._model_defaults: dict[str, Any] = {}
         self._stats = EngineStats()
         self._info = EngineInfo(model_path=model_path, max_model_len=settings.max_model_len or 0, engine="vllm")
@@ -64,7 +67,12 @@ class VLLMEngine:
         logger.info("loading %s into vLLM (this takes a minute on CPU)", self._model_path)
         # Engine construction blocks on worker start-up; keep the event loop free. The engine processes die
         # when this thread ends (adapters/parent_death.py): the default executor keeps it until the loop closes.
-        self._llm = await asyncio.to_thread(self._create)
+        self._socket_dir = open_socket_dir()
+        try:
+            self._llm = await asyncio.to_thread(self._create)
+        except BaseException:
+            await self.shutdown()
+            raise
         max_model_len = self._llm.model_config.max_model_len
         # Like vLLM's own server: the checkpoint's generation_config fills fields a request leaves out.
         self._model_defaults = self._llm.model_config.get_diff_sampling_param()
@@ -85,6 +93,8 @@ class VLLMEngine:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+        close_socket_dir(self._socket_dir)
+        self._socket_dir = None
 
     def is_healthy(self) -> bool:
         return self._llm is not None and not self._llm.errored

@@ -37,6 +37,7 @@ import httpx
 import psutil
 from openai import AsyncOpenAI
 
+from adapters.vllm_sockets import RPC_ENV, new_socket_dir
 from bench.load import Sample, run_plan, streamed_turn
 from bench.workload import MAX_TOKENS, ImageKind, Workload, messages
 from tests.servers import TINY_ENGINE_ARGS, free_port, start_gateway, stop_gateway
@@ -214,7 +215,7 @@ def start_vllm_server(model: Path, log_path: Path, quick: bool) -> tuple[subproc
         "--limit-mm-per-prompt", json.dumps({"image": 8}),
         "--structured-outputs-config", json.dumps({"backend": "xgrammar", "disable_any_whitespace": True}),
     ]  # fmt: skip
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": KV_CACHE_GB, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": KV_CACHE_GB, "PYTHONUNBUFFERED": "1", RPC_ENV: str(new_socket_dir())}
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     root_url = f"http://127.0.0.1:{port}"

@@ -17,6 +17,8 @@ import httpx
 import psutil
 from starlette.applications import Starlette
 
+from adapters.vllm_sockets import RPC_ENV, new_socket_dir
+
 
 class MediaServer:
     """Serves ``routes``: path → (status, headers, body); ``/slow`` trickles, ``/redirect/N`` chains redirects."""
@@ -160,7 +162,7 @@ def launch_vllm_server(model: str, log_path: Path, *extra_args: str) -> tuple[su
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "VLLM_CPU_KVCACHE_SPACE": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "VLLM_CPU_KVCACHE_SPACE": "1", RPC_ENV: str(new_socket_dir())},
             start_new_session=True,
         )
     return process, f"http://127.0.0.1:{port}"

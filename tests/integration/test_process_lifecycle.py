@@ -6,6 +6,7 @@ Each test starts its own gateway (with ``--enforce-eager`` for a quicker start),
 from __future__ import annotations
 
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from adapters.vllm_sockets import PREFIX
 from tests.images import image_part, make_image
 from tests.servers import TINY_ENGINE_ARGS, start_gateway, stop_gateway
 
@@ -45,6 +47,8 @@ def test_sigterm_lets_an_in_flight_stream_finish_then_exits_0(tiny_checkpoint: P
         reader = threading.Thread(target=read_stream)
         reader.start()
         assert under_way.wait(timeout=120), "the stream sent no event"
+        (socket_dir,) = Path(tempfile.gettempdir()).glob(f"{PREFIX}{process.pid}-*")
+        assert any(path.is_socket() for path in socket_dir.iterdir())  # vLLM's IPC sockets, in the engine's own
         process.send_signal(signal.SIGTERM)
         at_sigterm = len(events)
         reader.join(timeout=120)
@@ -53,6 +57,7 @@ def test_sigterm_lets_an_in_flight_stream_finish_then_exits_0(tiny_checkpoint: P
         assert len(events) > at_sigterm + 10  # it went on streaming after the signal
         with pytest.raises(httpx.TransportError):
             httpx.get(f"{root}/health", timeout=2)  # and nothing is accepted any more
+        assert not socket_dir.exists()  # vLLM leaves its sockets: the gateway removes them
     finally:
         stop_gateway(process)
 
