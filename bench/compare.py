@@ -181,7 +181,9 @@ def served_model(base_url: str) -> str:
 class HTTPClient:
     """One OpenAI-compatible server, asked through the official client with streaming, as users do."""
 
-    def __init__(self, base_url: str, workload: Workload, model: str = SERVED_NAME) -> None:
+    def __init__(
+        self, base_url: str, workload: Workload, model: str = SERVED_NAME, max_tokens: int = MAX_TOKENS
+    ) -> None:
         self._client = AsyncOpenAI(
             base_url=base_url,
             api_key="bench",
@@ -191,10 +193,11 @@ class HTTPClient:
         )
         self._workload = workload
         self._model = model
+        self._max_tokens = max_tokens
 
     async def ask(self, kind: ImageKind, index: int, answer: str | None = None) -> tuple[Sample, str]:
         url = await asyncio.to_thread(self._workload.data_url, kind, index)  # before the clock starts
-        sample = await streamed_turn(self._client, self._model, messages(url, answer), MAX_TOKENS)
+        sample = await streamed_turn(self._client, self._model, messages(url, answer), self._max_tokens)
         return sample, sample.answer
 
     async def close(self) -> None:

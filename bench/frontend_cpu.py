@@ -2,7 +2,7 @@
 rounds so the machine's noise shows as a spread rather than hiding in one number.
 
     python -m bench.frontend_cpu [--quick] [--kind screenshot|photo-12mp] [--concurrency 16] [--requests 256]
-                                 [--rounds 2] [--follow-ups 8] [--profile DIR] [--json PATH]
+                                 [--rounds 2] [--max-tokens 64] [--follow-ups 8] [--profile DIR] [--json PATH]
                                  [--server SYSTEM=URL --server-pid SYSTEM=PID]
 
 Both servers (``bench.compare``'s systems, tiny checkpoint, same engine arguments) start once and stay up; only
@@ -42,7 +42,7 @@ from bench.compare import HTTPClient, Running, add_server_options, http_system, 
 from bench.cpu_split import cpu_seconds
 from bench.load import Sample, Sender, drive, run_plan
 from bench.profile_split import print_split, split
-from bench.workload import KINDS, ImageKind, Workload
+from bench.workload import KINDS, MAX_TOKENS, ImageKind, Workload
 from tests.tiny_checkpoint import build
 
 SYSTEMS = ("gateway", "vllm-server")
@@ -77,12 +77,13 @@ class Server:
     base_url: str
     model: str
     log: Path | None  # None: a running server, whose log is its own
+    max_tokens: int = MAX_TOKENS  # each answer's length
     rounds: list[dict[str, Any]] = field(default_factory=list)
 
     @asynccontextmanager
     async def client(self, workload: Workload) -> AsyncIterator[HTTPClient]:
         """A client of its own for each round: no connection idles (and times out) while the other system runs."""
-        client = HTTPClient(self.base_url, workload, self.model)
+        client = HTTPClient(self.base_url, workload, self.model, self.max_tokens)
         try:
             yield client
         finally:
@@ -242,6 +243,7 @@ class Options:
     requests: int
     rounds: int
     follow_ups: int
+    max_tokens: int
     quick: bool
     profile: Path | None
     json_path: Path | None
@@ -255,6 +257,7 @@ def parse_options() -> Options:
     parser.add_argument("--concurrency", type=int, default=None, help="default 16")
     parser.add_argument("--requests", type=int, default=None, help="per round; default 256 (photos: 64)")
     parser.add_argument("--rounds", type=int, default=None, help="per system, alternating; default 2 (0: profile only)")
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS, help=f"per answer; default {MAX_TOKENS}")
     parser.add_argument("--follow-ups", type=int, default=None, help="follow-up turns per system; default 8")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy raw stacks here and split them")
     parser.add_argument("--json", type=Path, default=None, dest="json_path", help="also write the results here")
@@ -275,6 +278,7 @@ def parse_options() -> Options:
         requests=pick(args.requests, 64 if photo else 256, 2),
         rounds=pick(args.rounds, 2, 2),
         follow_ups=pick(args.follow_ups, 8, 1),
+        max_tokens=args.max_tokens,
         quick=quick,
         profile=args.profile,
         json_path=args.json_path,
@@ -346,7 +350,8 @@ def _started(stack: ExitStack, model: Path, work: Path, options: Options) -> Ite
         running, log = options.running.get(name), work / f"{name}.log"
         endpoint = stack.enter_context(http_system(name, model, log, options.quick, running))
         assert endpoint.pid is not None  # parse_options asks for a running server's pid
-        yield Server(name, psutil.Process(endpoint.pid), endpoint.base_url, endpoint.model, None if running else log)
+        process, log_path = psutil.Process(endpoint.pid), None if running else log
+        yield Server(name, process, endpoint.base_url, endpoint.model, log_path, max_tokens=options.max_tokens)
 
 
 def main() -> None:

