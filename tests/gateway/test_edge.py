@@ -65,6 +65,13 @@ def test_text_with_a_lone_surrogate_is_a_400_naming_where_it_is(api: TestClient,
     assert api.post("/v1/chat/completions", json=HELLO).status_code == 200  # nothing else broke
 
 
+def test_a_lone_surrogate_sent_as_utf8_bytes_is_a_400_too(api: TestClient) -> None:
+    body = b'{"messages": [{"role": "user", "content": "a\xed\xa0\x80b"}]}'  # Python's JSON reader takes these bytes
+    response = api.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["param"] == "messages[0].content"
+
+
 def test_escaped_surrogate_pairs_are_ordinary_text(api: TestClient, fake_engine: FakeEngine) -> None:
     body = '{"messages": [{"role": "user", "content": "smile \\ud83d\\ude00"}]}'  # how json.dumps sends an emoji
     response = api.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
