@@ -22,6 +22,7 @@ from PIL import Image
 from adapters.engine import Turn
 from adapters.hunyuan_prompt import HunyuanPromptBuilder
 from adapters.vllm_engine import engine_args
+from adapters.vllm_sockets import close_socket_dir, open_socket_dir
 from bench.load import Sample, run_plan
 from bench.workload import FOLLOW_UP, INSTRUCTION, MAX_TOKENS, ImageKind, Workload
 from gateway.config import EngineSettings
@@ -70,6 +71,7 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     from vllm.v1.engine.async_llm import AsyncLLM
 
     settings = EngineSettings(**plan["engine"])
+    socket_dir = open_socket_dir()  # vLLM's IPC sockets, removed after (as the gateway's engine does)
     llm = AsyncLLM.from_engine_args(engine_args(settings, settings.model))
     try:
         client = DirectClient(
@@ -78,6 +80,7 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         return await run_plan(plan, client.ask)
     finally:
         llm.shutdown()
+        close_socket_dir(socket_dir)
 
 
 if __name__ == "__main__":
