@@ -2,89 +2,39 @@
 
 Two explicit entry points, ``complete`` and ``stream``; both raise gateway
 errors and never return an error value. Both read the engine through
-``_run``, which also stops an answer whose tail keeps repeating.
+``_run``, which also stops an answer whose tail keeps repeating. How the answers are kept and shaped for the
+wire (chunk choices, finish reasons, logprobs, usage, rewritten answers) is ``gateway.chat_answers``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
-from PIL import Image
-
 from adapters.engine import (
-    ChoiceDelta,
     Engine,
     EngineOutput,
     EngineRequest,
     PromptBuilder,
     SamplingOptions,
-    TokenLogprob,
     Turn,
 )
+from gateway import chat_answers as answers
 from gateway import protocol as wire
+from gateway.chat_answers import SPOTTING_OUTPUTS, ChoiceState, Report, Run
 from gateway.conversation import load_turns
 from gateway.errors import ModelNotFound, engine_errors
-from gateway.media.loader import MediaLoader, source_size
+from gateway.media.loader import MediaLoader
 from gateway.tasks import TaskPlanner
-from prompts.catalog import PromptSet, ResolvedTask
+from prompts.catalog import PromptSet
 from prompts.markup import answer_text
 from prompts.postprocess import LoopGuard, cut_repeated_tail
-from prompts.spotting import NO_BOXES, parse_spotting, unplaced_text
-from prompts.tables import html_tables_to_markdown
 
-SPOTTING_OUTPUTS = ("spotting", "spotting_json")
-Report = dict[str, Any] | None  # the request's log/metrics fields, filled in as the request runs
 ChunkFactory = Callable[..., wire.ChatCompletionChunk]
-
-
-@dataclass
-class _ChoiceState:
-    """What one choice has produced so far (per request, per choice)."""
-
-    guard: LoopGuard
-    text: list[str] = field(default_factory=list)
-    length: int = 0
-    tokens: int = 0
-    finish_reason: str | None = None
-    logprobs: list[TokenLogprob] = field(default_factory=list)
-    looped: bool = False
-    raw: str | None = None  # the model's own text, when the answer was rewritten
-
-    def joined(self) -> str:
-        return "".join(self.text)
-
-
-@dataclass
-class _Run:
-    """One request on its way through the engine."""
-
-    engine_request: EngineRequest
-    task: ResolvedTask | None
-    images: list[Image.Image]
-    states: dict[int, _ChoiceState]
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    media_seconds: float = 0.0
-    boxes_as_json: bool = False  # spotting asked for as JSON: the reply becomes the parsed boxes
-
-    @property
-    def completion_tokens(self) -> int:
-        return sum(state.tokens for state in self.states.values())
-
-    @property
-    def looped(self) -> bool:
-        return any(state.looped for state in self.states.values())
-
-    @property
-    def rewrites_answer(self) -> bool:
-        """Whether the answer is rewritten once complete (so a stream sends it in one piece)."""
-        return self.boxes_as_json or (self.task is not None and self.task.convert_to is not None)
 
 
 class ChatService:
@@ -141,22 +91,22 @@ class ChatService:
         for state in run.states.values():
             text, cut = cut_repeated_tail(state.joined(), min_chars=self._tasks.prompt_set.cleanup_min_chars)
             state.raw, truncated = text, truncated or cut
-            state.text = [_converted(run, answer_text(text)[0] if run.task else text)]
+            state.text = [answers.converted(run, answer_text(text)[0] if run.task else text)]
         choices = [
             wire.Choice(
                 index=index,
                 message=wire.AssistantReply(content=state.joined()),
-                finish_reason=_finish_reason(state),
-                logprobs=_wire_logprobs(state.logprobs) if options.logprobs else None,
+                finish_reason=answers.finish_reason(state),
+                logprobs=answers.wire_logprobs(state.logprobs) if options.logprobs else None,
             )
             for index, state in sorted(run.states.items())
         ]
-        _report(run, report)
+        answers.report_counts(run, report)
         info = self._ocr_info(run, truncated or run.looped)
         if report is not None and info.warnings:
             report["warnings"] = info.warnings
         return wire.ChatCompletion(
-            id=run.engine_request.request_id, model=self.model_name, choices=choices, usage=_usage(run), ocr=info
+            id=run.engine_request.request_id, model=self.model_name, choices=choices, usage=answers.usage(run), ocr=info
         )
 
     async def stream_turns(
@@ -168,7 +118,7 @@ class ChatService:
             async for chunk in self._chunks(run, options):
                 yield chunk
         finally:
-            _report(run, report)
+            answers.report_counts(run, report)
 
     def task_for(self, options: wire.CompletionOptions, turns: list[Turn]) -> str | None:
         """The task these turns would run (``None``: the user's words go to the model unchanged)."""
@@ -176,7 +126,7 @@ class ChatService:
         return task.task if task else None
 
     async def _chunks(
-        self, run: _Run, request: wire.CompletionOptions
+        self, run: Run, request: wire.CompletionOptions
     ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
         chunk_id, created = run.engine_request.request_id, wire.unix_time()
 
@@ -189,7 +139,7 @@ class ChatService:
             # The answer is rewritten once it is complete, so it is sent in one piece.
             yield await self._converted_stream_chunk(run, chunk)
             if request.stream_options and request.stream_options.include_usage:
-                yield chunk([], usage=_usage(run))
+                yield chunk([], usage=answers.usage(run))
             return
         first = True
         async for output in self._run(run):
@@ -200,7 +150,9 @@ class ChatService:
                 yield chunk(
                     [wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in run.states]
                 )
-            choices = [_chunk_choice(run.states[delta.index], delta, request.logprobs) for delta in output.choices]
+            choices = [
+                answers.chunk_choice(run.states[delta.index], delta, request.logprobs) for delta in output.choices
+            ]
             if sent := [choice for choice in choices if choice is not None]:
                 finished = all(state.finish_reason for state in run.states.values())
                 # The chunk that finishes the answer carries our `ocr` extension.
@@ -209,36 +161,36 @@ class ChatService:
             stops = [wire.ChunkChoice(index=index, delta=wire.Delta(), finish_reason="stop") for index in looped]
             yield chunk(stops, ocr=self._ocr_info(run, True))
         if request.stream_options and request.stream_options.include_usage:
-            yield chunk([], usage=_usage(run))
+            yield chunk([], usage=answers.usage(run))
 
-    async def _converted_stream_chunk(self, run: _Run, chunk: ChunkFactory) -> wire.ChatCompletionChunk:
+    async def _converted_stream_chunk(self, run: Run, chunk: ChunkFactory) -> wire.ChatCompletionChunk:
         await self._collect(run)
         for state in run.states.values():
             state.raw = state.joined()
         choices = [
             wire.ChunkChoice(
                 index=index,
-                delta=wire.Delta(role="assistant", content=_converted(run, state.joined())),
-                finish_reason=_finish_reason(state),
+                delta=wire.Delta(role="assistant", content=answers.converted(run, state.joined())),
+                finish_reason=answers.finish_reason(state),
             )
             for index, state in sorted(run.states.items())
         ]
         return chunk(choices, ocr=self._ocr_info(run, run.looped))
 
-    async def _collect(self, run: _Run) -> None:
+    async def _collect(self, run: Run) -> None:
         """Run the request to its end, recording every choice's answer into ``run``."""
         async for output in self._run(run):
             for delta in output.choices:
-                _accumulate(run.states[delta.index], delta)
+                answers.accumulate(run.states[delta.index], delta)
 
-    async def _run(self, run: _Run) -> AsyncGenerator[EngineOutput, None]:
+    async def _run(self, run: Run) -> AsyncGenerator[EngineOutput, None]:
         """The engine's outputs, recorded into ``run``; stops the engine once an answer loops."""
         with engine_errors():
             async with aclosing(self._engine.generate(run.engine_request)) as outputs:
                 async for output in outputs:
                     run.prompt_tokens, run.cached_tokens = output.prompt_tokens, output.cached_tokens
                     yield output
-                    if any(_looping(run.states[delta.index]) for delta in output.choices):
+                    if any(answers.looping(run.states[delta.index]) for delta in output.choices):
                         return  # closing the engine's generator aborts the request
 
     async def _load(self, request: wire.ChatCompletionRequest) -> tuple[list[Turn], float]:
@@ -262,7 +214,7 @@ class ChatService:
         stream: bool,
         media_seconds: float,
         report: Report,
-    ) -> _Run:
+    ) -> Run:
         self._check_model(request)
         plan = self._tasks.plan(request, turns)
         with engine_errors():
@@ -287,71 +239,22 @@ class ChatService:
             turns=prompt.turns,
             task=plan.task.task if plan.task else None,
         )
-        states = {index: _ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
+        states = {index: ChoiceState(LoopGuard(**loop_check)) for index in range(request.n)}
         if report is not None:  # known before the first chunk, so a stream's headers can name it
             report.update(task=plan.task.task if plan.task else None, prompt_set=self._tasks.prompt_set.version)
-        return _Run(
+        return Run(
             engine_request, plan.task, prompt.images, states, media_seconds=media_seconds, boxes_as_json=boxes_as_json
         )
 
-    def _ocr_info(self, run: _Run, loop_truncated: bool) -> wire.OcrInfo:
+    def _ocr_info(self, run: Run, loop_truncated: bool) -> wire.OcrInfo:
         text = run.states[0].raw or run.states[0].joined()
         return wire.OcrInfo(
             task=run.task.task if run.task else None,
             prompt_set=self._tasks.prompt_set.version,
             loop_truncated=loop_truncated,
-            boxes=_boxes(run, text),
-            warnings=_warnings(run, text),
+            boxes=answers.boxes(run, text),
+            warnings=answers.warnings(run, text),
         )
-
-
-def _report(run: _Run, report: Report) -> None:
-    if report is None:
-        return
-    report.update(
-        prompt_tokens=run.prompt_tokens,
-        completion_tokens=run.completion_tokens,
-        cached_tokens=run.cached_tokens,
-        images=len(run.images),
-        pixels=sum(image.width * image.height for image in run.images),
-        task=run.task.task if run.task else None,
-    )
-    if run.images:
-        report["media_ms"] = round(run.media_seconds * 1000, 1)
-
-
-def _boxes(run: _Run, text: str) -> list[dict[str, Any]] | None:
-    """Spotting output as boxes in the user's image's pixels (one-image requests)."""
-    if run.task is None or run.task.output not in SPOTTING_OUTPUTS or len(run.images) != 1:
-        return None
-    width, height = source_size(run.images[0])
-    return [box.as_dict() for box in parse_spotting(text, width, height)]
-
-
-def _warnings(run: _Run, text: str) -> list[str] | None:
-    """What the client should know about reading the first choice's answer (tasks only: free-form questions get
-    the model's words as they are)."""
-    if run.task is None:
-        return None
-    said = list(answer_text(text)[1])
-    if run.task.output in SPOTTING_OUTPUTS and not said and unplaced_text(text):
-        said.append(NO_BOXES)
-    return said or None
-
-
-def _converted(run: _Run, text: str) -> str:
-    """The answer as the user asked for it: Markdown tables, or spotting boxes as JSON."""
-    if run.boxes_as_json:
-        return json.dumps({"boxes": _boxes(run, text) or []}, ensure_ascii=False)
-    if run.task is not None and run.task.convert_to == "markdown":
-        return html_tables_to_markdown(text)
-    return text
-
-
-def _looping(state: _ChoiceState) -> bool:
-    if state.finish_reason is None and state.guard.due(state.length) and state.guard.looping(state.joined()):
-        state.looped = True
-    return state.looped
 
 
 def _sampling(request: wire.CompletionOptions, stop_token_ids: list[int], defaults: dict[str, Any]) -> SamplingOptions:
@@ -379,61 +282,4 @@ def _sampling(request: wire.CompletionOptions, stop_token_ids: list[int], defaul
         repetition_penalty=pick("repetition_penalty", request.repetition_penalty),
         logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         json_schema=json_schema,
-    )
-
-
-def _accumulate(state: _ChoiceState, delta: ChoiceDelta) -> None:
-    state.text.append(delta.text)
-    state.length += len(delta.text)
-    state.tokens += delta.num_tokens
-    state.finish_reason = delta.finish_reason or state.finish_reason
-    state.logprobs.extend(delta.logprobs or [])
-
-
-def _chunk_choice(state: _ChoiceState, delta: ChoiceDelta, with_logprobs: bool) -> wire.ChunkChoice | None:
-    _accumulate(state, delta)
-    # vLLM holds text back (stop strings, half a UTF-8 character) but its tokens' logprobs still go out.
-    if not delta.text and delta.finish_reason is None and not (with_logprobs and delta.logprobs):
-        return None
-    return wire.ChunkChoice(
-        index=delta.index,
-        delta=wire.Delta(content=delta.text) if delta.text else wire.Delta(),
-        finish_reason=_finish_reason_of(delta.finish_reason),
-        logprobs=_wire_logprobs(delta.logprobs or []) if with_logprobs else None,
-    )
-
-
-def _finish_reason(state: _ChoiceState) -> wire.FinishReason | None:
-    return "stop" if state.looped else _finish_reason_of(state.finish_reason)
-
-
-def _finish_reason_of(reason: str | None) -> wire.FinishReason | None:
-    if reason in ("stop", "length", "content_filter"):
-        return reason  # type: ignore[return-value]
-    return None if reason is None else "stop"
-
-
-def _wire_logprobs(tokens: list[TokenLogprob]) -> wire.ChoiceLogprobs:
-    return wire.ChoiceLogprobs(
-        content=[
-            wire.TokenLogprob(
-                token=token.token,
-                logprob=token.logprob,
-                bytes=list(token.token.encode()),
-                top_logprobs=[
-                    wire.TopLogprob(token=text, logprob=logprob, bytes=list(text.encode()))
-                    for text, logprob in token.top
-                ],
-            )
-            for token in tokens
-        ]
-    )
-
-
-def _usage(run: _Run) -> wire.Usage:
-    return wire.Usage(
-        prompt_tokens=run.prompt_tokens,
-        completion_tokens=run.completion_tokens,
-        total_tokens=run.prompt_tokens + run.completion_tokens,
-        prompt_tokens_details=wire.PromptTokensDetails(cached_tokens=run.cached_tokens),
     )

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from adapters.engine import Turn
+from gateway import ocr_protocol as ocr_wire
 from gateway import protocol as wire
 from gateway.chat import ChatService, Report
 from gateway.errors import InvalidRequest
@@ -94,57 +95,57 @@ class OcrService:
         return Document(pages, paged, _ms_since(started), started)
 
     async def recognize(
-        self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int
-    ) -> wire.OcrResponse:
+        self, document: Document, options: ocr_wire.OcrOptions, report: Report, *, at_once: int
+    ) -> ocr_wire.OcrResponse:
         """All pages' answers in one response, ``at_once`` pages in the engine at a time."""
         pages = await self.read_pages(document, options, at_once=at_once)
-        timings = wire.OcrTimings(media_ms=document.media_ms, total_ms=_ms_since(document.started))
+        timings = ocr_wire.OcrTimings(media_ms=document.media_ms, total_ms=_ms_since(document.started))
         response = self._response(pages, document.paged, timings)
         _report_usage(report, response)
         return response
 
     async def read_pages(
-        self, document: Document, options: wire.OcrOptions, *, at_once: int, on_page: PageDone | None = None
-    ) -> list[wire.OcrPage]:
+        self, document: Document, options: ocr_wire.OcrOptions, *, at_once: int, on_page: PageDone | None = None
+    ) -> list[ocr_wire.OcrPage]:
         """Every page's answer, in order, ``at_once`` pages in the engine at a time."""
         request = self._completion_options(options, stream=False)
         slots = asyncio.Semaphore(at_once)
         return await _all_or_none([self._page(request, options, page, slots, on_page) for page in document.pages])
 
     async def stream(
-        self, document: Document, options: wire.OcrOptions, report: Report, *, at_once: int
-    ) -> AsyncGenerator[wire.OcrEvent, None]:
+        self, document: Document, options: ocr_wire.OcrOptions, report: Report, *, at_once: int
+    ) -> AsyncGenerator[ocr_wire.OcrEvent, None]:
         """``start``, then each page's ``delta``s and its ``page`` as they come, then ``done``; errors raise."""
         request = self._completion_options(options, stream=True)
         self._report_task(request, options, document, report)
-        yield wire.OcrStarted(model=self._chat.model_name, pages=len(document.pages))
+        yield ocr_wire.OcrStarted(model=self._chat.model_name, pages=len(document.pages))
         slots = asyncio.Semaphore(at_once)
-        results: dict[int, wire.OcrPage] = {}
+        results: dict[int, ocr_wire.OcrPage] = {}
         first_token_ms: float | None = None
         streams = [self._page_events(request, options, page, slots) for page in document.pages]
         async with aclosing(_merged(streams)) as events:
             async for event in events:
                 if event.type == "page":
-                    results[event.index] = wire.OcrPage(**event.model_dump(exclude={"type"}))
+                    results[event.index] = ocr_wire.OcrPage(**event.model_dump(exclude={"type"}))
                 elif first_token_ms is None:
                     first_token_ms = _ms_since(document.started)
                 yield event
-        timings = wire.OcrTimings(
+        timings = ocr_wire.OcrTimings(
             media_ms=document.media_ms, total_ms=_ms_since(document.started), first_token_ms=first_token_ms
         )
         response = self._response([results[index] for index in sorted(results)], document.paged, timings)
         _report_usage(report, response)
-        yield wire.OcrDone(**response.model_dump())
+        yield ocr_wire.OcrDone(**response.model_dump())
 
     def _report_task(
-        self, request: wire.CompletionOptions, options: wire.OcrOptions, document: Document, report: Report
+        self, request: wire.CompletionOptions, options: ocr_wire.OcrOptions, document: Document, report: Report
     ) -> None:
         """The task every page runs (one image and the same words each), known before the first page is."""
         if report is not None:
             task = self._chat.task_for(request, [_turn(document.pages[0], options)])
             report.update(task=task, prompt_set=self._chat.prompt_set.version)
 
-    def _completion_options(self, options: wire.OcrOptions, *, stream: bool) -> wire.CompletionOptions:
+    def _completion_options(self, options: ocr_wire.OcrOptions, *, stream: bool) -> wire.CompletionOptions:
         fields = options.fields
         response_format = None
         if options.task == "fields" and fields and self._chat.constrained_decoding:
@@ -167,11 +168,11 @@ class OcrService:
     async def _page(
         self,
         request: wire.CompletionOptions,
-        options: wire.OcrOptions,
+        options: ocr_wire.OcrOptions,
         page: Page,
         slots: asyncio.Semaphore,
         on_page: PageDone | None = None,
-    ) -> wire.OcrPage:
+    ) -> ocr_wire.OcrPage:
         async with slots:
             completion = await self._chat.complete_turns(request, [_turn(page, options)])
         if on_page is not None:
@@ -180,8 +181,8 @@ class OcrService:
         return self._page_result(page, choice.message.content, choice.finish_reason, completion.usage, completion.ocr)
 
     async def _page_events(
-        self, request: wire.CompletionOptions, options: wire.OcrOptions, page: Page, slots: asyncio.Semaphore
-    ) -> AsyncGenerator[wire.OcrDelta | wire.OcrPageDone, None]:
+        self, request: wire.CompletionOptions, options: ocr_wire.OcrOptions, page: Page, slots: asyncio.Semaphore
+    ) -> AsyncGenerator[ocr_wire.OcrDelta | ocr_wire.OcrPageDone, None]:
         """One page's text as it is generated, then the finished page."""
         text: list[str] = []
         finish_reason: wire.FinishReason | None = None
@@ -191,11 +192,11 @@ class OcrService:
                 for choice in chunk.choices:
                     if choice.delta.content:
                         text.append(choice.delta.content)
-                        yield wire.OcrDelta(index=page.index, text=choice.delta.content)
+                        yield ocr_wire.OcrDelta(index=page.index, text=choice.delta.content)
                     finish_reason = choice.finish_reason or finish_reason
                 usage, info = chunk.usage or usage, chunk.ocr or info
         done = self._page_result(page, "".join(text), finish_reason, usage, info)
-        yield wire.OcrPageDone(**done.model_dump())
+        yield ocr_wire.OcrPageDone(**done.model_dump())
 
     def _page_result(
         self,
@@ -204,9 +205,9 @@ class OcrService:
         finish_reason: wire.FinishReason | None,
         usage: wire.Usage,
         info: wire.OcrInfo | None,
-    ) -> wire.OcrPage:
+    ) -> ocr_wire.OcrPage:
         task = info.task if info else None
-        return wire.OcrPage(
+        return ocr_wire.OcrPage(
             index=page.index,
             file=page.filename,
             page=page.number,
@@ -223,7 +224,9 @@ class OcrService:
         spec = self._chat.prompt_set.tasks.get(task or "")
         return spec is not None and spec["output"] in JSON_OUTPUTS
 
-    def _response(self, pages: list[wire.OcrPage], paged: bool, timings: wire.OcrTimings) -> wire.OcrResponse:
+    def _response(
+        self, pages: list[ocr_wire.OcrPage], paged: bool, timings: ocr_wire.OcrTimings
+    ) -> ocr_wire.OcrResponse:
         several = len(pages) > 1
         boxes = None
         if any(page.boxes is not None for page in pages):
@@ -231,7 +234,7 @@ class OcrService:
         task = pages[0].task
         prompt_tokens = sum(page.usage.prompt_tokens for page in pages)
         completion_tokens = sum(page.usage.completion_tokens for page in pages)
-        return wire.OcrResponse(
+        return ocr_wire.OcrResponse(
             text="\n\n".join(page.text for page in pages),
             task=task,
             model=self._chat.model_name,
@@ -253,14 +256,14 @@ class OcrService:
         )
 
 
-def _warnings(pages: list[wire.OcrPage], paged: bool) -> list[str]:
+def _warnings(pages: list[ocr_wire.OcrPage], paged: bool) -> list[str]:
     """Every page's warnings, each naming its page when there are several."""
     return [
         f"Page {page.index + 1}: {warning}" if paged else warning for page in pages for warning in page.warnings or []
     ]
 
 
-def _turn(page: Page, options: wire.OcrOptions) -> Turn:
+def _turn(page: Page, options: ocr_wire.OcrOptions) -> Turn:
     return Turn("user", [page.image, options.prompt] if options.prompt else [page.image])
 
 
@@ -279,7 +282,7 @@ def _cached(usage: wire.Usage) -> int:
     return usage.prompt_tokens_details.cached_tokens if usage.prompt_tokens_details else 0
 
 
-def _report_usage(report: Report, response: wire.OcrResponse) -> None:
+def _report_usage(report: Report, response: ocr_wire.OcrResponse) -> None:
     """The request's log/metrics fields, summed over its pages."""
     if report is None:
         return

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 from docling_core.types.doc import DoclingDocument
 
-from gateway import protocol
+from gateway import ocr_protocol
 from gateway.docling_serve import wire
 from gateway.documents.convert import DocumentService
 from gateway.documents.exports import to_doctags, to_html, to_json, to_markdown, to_text
@@ -160,7 +160,7 @@ class DoclingConverter:
                 )
                 reads.append(Read(source.name, None, [error]))
                 continue
-            asked = protocol.OcrOptions(format=reading, boxes=options.boxes, max_tokens=options.max_tokens)
+            asked = ocr_protocol.OcrOptions(format=reading, boxes=options.boxes, max_tokens=options.max_tokens)
             built = await self._documents.read_document(
                 source.document, source.upload.filename, asked, report, at_once=at_once
             )

@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from gateway import protocol as wire
+from gateway import ocr_protocol as ocr_wire
 from gateway.chat import Report
 from gateway.documents.build import Built, PageAnswers, build_document
 from gateway.documents.exports import EXPORTS
@@ -70,7 +70,7 @@ class DocumentService:
         self._ocr = ocr
         self._parses_layout = parses_layout
 
-    def plan(self, options: wire.OcrOptions) -> Plan:
+    def plan(self, options: ocr_wire.OcrOptions) -> Plan:
         """The tasks for ``options``; a 400 for options that make no sense with a document format."""
         if options.stream:
             raise InvalidRequest(
@@ -88,7 +88,7 @@ class DocumentService:
         self,
         document: Document,
         source: Upload,
-        options: wire.OcrOptions,
+        options: ocr_wire.OcrOptions,
         report: Report,
         *,
         at_once: int,
@@ -106,7 +106,7 @@ class DocumentService:
         return converted
 
     async def read_document(
-        self, document: Document, filename: str | None, options: wire.OcrOptions, report: Report, *, at_once: int
+        self, document: Document, filename: str | None, options: ocr_wire.OcrOptions, report: Report, *, at_once: int
     ) -> Built:
         """``document``'s pages read with the tasks ``options`` plan, built into one DoclingDocument (for APIs
         that export several formats of one reading), with what its reading warns of."""
@@ -118,7 +118,7 @@ class DocumentService:
     async def _page_answers(
         self,
         document: Document,
-        options: wire.OcrOptions,
+        options: ocr_wire.OcrOptions,
         report: Report,
         at_once: int,
         on_page: PageDone | None = None,
@@ -133,8 +133,8 @@ class DocumentService:
         ]
 
     async def _read(
-        self, document: Document, options: wire.OcrOptions, task: str, at_once: int, on_page: PageDone | None
-    ) -> list[wire.OcrPage]:
+        self, document: Document, options: ocr_wire.OcrOptions, task: str, at_once: int, on_page: PageDone | None
+    ) -> list[ocr_wire.OcrPage]:
         asked = options.model_copy(update={"task": task, "fields": None, "target_lang": None})
         return await self._ocr.read_pages(document, asked, at_once=at_once, on_page=on_page)
 
@@ -177,7 +177,7 @@ async def _searchable(source: Upload, pages: list[PageAnswers], report: Report, 
     return Converted(made.data, "application/pdf", {"X-OCR-PDF": kind})
 
 
-def _answers(page: Page, parsed: wire.OcrPage | None, spotted: wire.OcrPage | None) -> PageAnswers:
+def _answers(page: Page, parsed: ocr_wire.OcrPage | None, spotted: ocr_wire.OcrPage | None) -> PageAnswers:
     width, height = source_size(page.image)
     warnings = [warning for answer in (parsed, spotted) if answer is not None for warning in answer.warnings or []]
     return PageAnswers(
@@ -199,7 +199,7 @@ def _report_warnings(report: Report, warnings: list[str]) -> None:
         report["warnings"] = warnings
 
 
-def _report(report: Report, plan: Plan, pages: list[wire.OcrPage], prompt_set: str, images: int) -> None:
+def _report(report: Report, plan: Plan, pages: list[ocr_wire.OcrPage], prompt_set: str, images: int) -> None:
     if report is None:
         return
     report.update(

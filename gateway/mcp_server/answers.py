@@ -14,7 +14,7 @@ from gateway.mcp_server.reading import Progress, ToolCall
 from gateway.mcp_server.results import KeptResults, page_of, result_key
 from gateway.media.loader import source_size
 from gateway.ocr import Document
-from gateway.protocol import OcrOptions, OcrPage
+from gateway.ocr_protocol import OcrOptions, OcrPage
 
 
 class GatewayAnswers:

@@ -33,7 +33,7 @@ from gateway.media.pdf import RENDER_DPI
 from gateway.media.pdf_worker import MAX_RENDER_DPI
 from gateway.mistral import wire
 from gateway.ocr import Document, OcrService, Upload
-from gateway.protocol import OcrOptions
+from gateway.ocr_protocol import OcrOptions
 
 MARKDOWN = OcrOptions(format="markdown")
 UNDECLARED = "application/octet-stream"  # the bytes decide (see above)

@@ -21,8 +21,8 @@ from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
 from gateway.media.fetch import MediaFetcher
 from gateway.media.loader import is_pdf, source_size
 from gateway.ocr import Document, OcrService, Page, Upload
+from gateway.ocr_protocol import OcrOptions, OcrPage
 from gateway.paddlex import wire
-from gateway.protocol import OcrOptions, OcrPage
 
 SPOTTING = OcrOptions(task="spotting")
 MARKDOWN = OcrOptions(format="markdown")

@@ -18,8 +18,8 @@ from gateway.deadline import within_deadline
 from gateway.documents.convert import DocumentService
 from gateway.errors import InvalidRequest
 from gateway.ocr import OcrService, Upload
+from gateway.ocr_protocol import OcrOptions, OcrResponse, query_values
 from gateway.openapi import BINARY, Endpoint, errors, operation, parameter, query_fields
-from gateway.protocol import OcrOptions, OcrResponse, query_values
 from gateway.streaming import OCR_STREAM
 
 

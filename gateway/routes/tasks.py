@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse
 
 from gateway import edge
 from gateway.errors import InvalidRequest
+from gateway.ocr_protocol import QueryFieldNames
 from gateway.openapi import Endpoint, errors, operation, parameter
-from gateway.protocol import QueryFieldNames
 from gateway.tasks import TaskPlanner, explicit_task
 from prompts.catalog import UnknownTask
 from prompts.languages import LANGUAGES
