@@ -14,8 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from langcodes import Language, LanguageTagError, find
+from language_data import names as cldr_names
+
+if TYPE_CHECKING:
+    import marisa_trie
 
 # Target languages: (English name, Chinese name) as the official prompts spell them.
 LANGUAGES: dict[str, tuple[str, str]] = {
@@ -95,10 +100,31 @@ def _tag(text: str) -> Language | None:
 def _named(text: str) -> Language | None:
     if code := _NAMES.get(text.casefold()):
         return Language.get(code)
+    if not _is_a_name(text):
+        return None
     try:
         return find(text)
     except LookupError:
         return None
+
+
+def _is_a_name(text: str) -> bool:
+    """Whether ``text`` is a language's name, or a name and more words ("Hakka Chinese", "French language").
+    langcodes' ``find`` also takes any string that merely starts with a name: "Klingonese-42" would be Klingon."""
+    lookup = cldr_names.normalize_name(text)
+    names = _names()
+    if lookup in names:
+        return True
+    prefixes = names.prefixes(lookup)
+    rest = lookup[len(prefixes[-1]) :] if prefixes else ""
+    return rest.startswith(" ") and all(word.isalpha() for word in rest.split())
+
+
+@lru_cache(maxsize=1)
+def _names() -> marisa_trie.Trie:
+    """CLDR's language names in every language, as ``find`` reads them (language_data's trie)."""
+    cldr_names.name_to_code("language", "English")  # loads the trie
+    return cldr_names.TRIES["und/name_to_language"]
 
 
 def _target(language: Language) -> TargetLanguage | None:

@@ -92,6 +92,7 @@ def test_task_none_sends_the_words_as_they_are(api: TestClient, fake_engine: Fak
         ({"task": "fields"}, "task"),
         ({"task": "translate", "target_lang": "xx"}, "target_lang"),
         ({"task": "translate", "target_lang": "Elvish"}, "target_lang"),
+        ({"task": "translate", "target_lang": "Klingonese-42"}, "target_lang"),  # starts with a name: not one
     ],
 )
 def test_unknown_task_or_language_is_400_naming_the_param(api: TestClient, extra: dict, param: str) -> None:
