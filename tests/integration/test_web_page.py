@@ -234,6 +234,21 @@ def sample_while_running(page: Page, started: float) -> list[Sample]:
         time.sleep(max(0.0, SAMPLE_EVERY_S - (time.monotonic() - asked)))
 
 
+# The page's own record of its answer growing: (ms on the page's clock, characters shown) at every change of
+# #output, so what the page did is read after the run rather than polled while the cores are busy.
+RECORD_GROWTH = """() => {
+  const output = document.getElementById('output');
+  window.growth = [];
+  new MutationObserver(() => window.growth.push([performance.now(), output.textContent.length]))
+    .observe(output, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def growth_steps(record: list[list[float]]) -> int:
+    """How many times the shown answer grew, by the page's own record."""
+    return sum(later[1] > before[1] for before, later in pairwise(record))
+
+
 def longest_freeze(samples: list[Sample]) -> float:
     """The longest time the shown answer did not grow, from its first text until it was all there."""
     growing = [sample for before, sample in pairwise(samples) if sample.shown > before.shown]
@@ -256,28 +271,33 @@ def test_page_shows_a_long_answer_as_it_streams_and_times_it_as_the_stream_does(
     api = stream_timing(gateway.root_url, body)
     open_with_one_image(page, gateway, png, LONG_ANSWER_TOKENS)
     expect(page.locator("#prompt-preview")).to_have_text("Extract the text in the image.")
+    page.evaluate(RECORD_GROWTH)
     started = time.monotonic()
     page.click("#run")
     samples = sample_while_running(page, started)
+    steps = growth_steps(page.evaluate("window.growth"))
 
     first_text = next((sample.at for sample in samples if sample.shown), float("inf"))
     freeze, wait = longest_freeze(samples), max(sample.wait for sample in samples)
     stats = page.locator("#stats").text_content() or ""
     report = (
         f"API: first token {api.first_token:.2f} s, {api.tokens_per_second:.0f} tokens/s; page: first text "
-        f"{first_text:.2f} s, longest freeze {freeze:.2f} s, longest wait {wait:.2f} s; shown: {stats}"
+        f"{first_text:.2f} s, longest freeze {freeze:.2f} s, longest wait {wait:.2f} s, {steps} growth steps "
+        f"(page's record); shown: {stats}"
     )
     print(report)
-    # Text keeps coming: many growth steps, not a few bursts. When the first text shows, the longest freeze and the
-    # longest wait are printed, not bounded: on two cores the vLLM worker starves the browser's renderer whatever
-    # the page does (an idle page stalls as long; the page's own main-thread work stays under 8 ms a task —
-    # Chromium's trace, docs/use/web-page.md), so the page cannot even be asked on time.
-    assert sum(later.shown > before.shown for before, later in pairwise(samples)) >= 5, report
+    # Text keeps coming: many growth steps, not a few bursts — counted by the page itself. When the first text
+    # shows, the longest freeze and the longest wait are printed, not bounded: on two cores the vLLM worker starves
+    # the browser's renderer whatever the page does (an idle page stalls as long; the page's own main-thread work
+    # stays under 8 ms a task — Chromium's trace, docs/use/web-page.md), so the page cannot even be asked on time
+    # (a poll once waited 5 s and saw 3 steps of an answer the page showed in many).
+    assert steps >= 5, report
     shown = re.search(r"TTFT (\d+) ms · ([\d.]+) tokens/s", stats)
     assert shown is not None, report
     # Not the page's own delays (it once showed 8 s where the API took 0.16 s); a separate run's first token varies
-    # by more than the page's can (0.07-0.8 s here), so the bound is one-sided.
-    assert int(shown[1]) / 1000 < api.first_token + 0.5, report
+    # by more than the page's can (0.07-0.8 s here), so the bound is one-sided, and loose: with another test file
+    # running beside this one (make test's two workers) the browser waited 0.7 s for a core before it could read.
+    assert int(shown[1]) / 1000 < api.first_token + 2, report
     # Against a separate run of the same body: generation itself slows while Chromium shares the cores.
     assert 0.5 < float(shown[2]) / api.tokens_per_second < 2, report
     expect(page.locator("#stats")).to_contain_text(f"{api.completion_tokens} output tokens")
