@@ -71,14 +71,15 @@ class ChatService:
         turns, media_seconds = await self._load(request)
         return await self.complete_turns(request, turns, report, media_seconds)
 
-    async def stream(
-        self, request: wire.ChatCompletionRequest, report: Report = None
-    ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
-        """Chunks in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
+    async def stream(self, request: wire.ChatCompletionRequest, report: Report = None) -> AsyncGenerator[str, None]:
+        """Chunks as JSON text, in OpenAI's order: role, content deltas, finish reasons, then usage if asked for."""
         turns, media_seconds = await self._load(request)
-        async with aclosing(self.stream_turns(request, turns, report, media_seconds)) as chunks:
-            async for chunk in chunks:
-                yield chunk
+        run = self._prepare(request, turns, stream=True, media_seconds=media_seconds, report=report)
+        try:
+            async for chunk in self._chunks(run, request, as_text=True):
+                yield chunk if isinstance(chunk, str) else chunk.model_dump_json()
+        finally:
+            answers.report_counts(run, report)
 
     async def complete_turns(
         self, options: wire.CompletionOptions, turns: list[Turn], report: Report = None, media_seconds: float = 0.0
@@ -115,7 +116,8 @@ class ChatService:
         """``stream`` for a conversation whose media is already loaded."""
         run = self._prepare(options, turns, stream=True, media_seconds=media_seconds, report=report)
         try:
-            async for chunk in self._chunks(run, options):
+            async for chunk in self._chunks(run, options, as_text=False):
+                assert not isinstance(chunk, str)  # text only when asked for
                 yield chunk
         finally:
             answers.report_counts(run, report)
@@ -126,9 +128,11 @@ class ChatService:
         return task.task if task else None
 
     async def _chunks(
-        self, run: Run, request: wire.CompletionOptions
-    ) -> AsyncGenerator[wire.ChatCompletionChunk, None]:
+        self, run: Run, request: wire.CompletionOptions, *, as_text: bool
+    ) -> AsyncGenerator[wire.ChatCompletionChunk | str, None]:
+        """The stream's chunks; ``as_text``: its plain content chunks (most of a stream) already as JSON text."""
         chunk_id, created = run.engine_request.request_id, wire.unix_time()
+        template = answers.ChunkTemplate(chunk_id, created, self.model_name) if as_text else None
 
         def chunk(choices: list[wire.ChunkChoice], **extra: Any) -> wire.ChatCompletionChunk:
             return wire.ChatCompletionChunk(
@@ -150,6 +154,10 @@ class ChatService:
                 yield chunk(
                     [wire.ChunkChoice(index=i, delta=wire.Delta(role="assistant", content="")) for i in run.states]
                 )
+            if template is not None and (delta := answers.plain_content(output, request.logprobs)):
+                answers.accumulate(run.states[delta.index], delta)
+                yield template.content(delta.index, delta.text)
+                continue
             choices = [
                 answers.chunk_choice(run.states[delta.index], delta, request.logprobs) for delta in output.choices
             ]

@@ -8,12 +8,13 @@ JSON). ``gateway.chat`` runs the request; this module only shapes what it produc
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
 
-from adapters.engine import ChoiceDelta, EngineRequest, TokenLogprob
+from adapters.engine import ChoiceDelta, EngineOutput, EngineRequest, TokenLogprob
 from gateway import protocol as wire
 from gateway.media.loader import source_size
 from prompts.catalog import ResolvedTask
@@ -68,6 +69,35 @@ class Run:
     def rewrites_answer(self) -> bool:
         """Whether the answer is rewritten once complete (so a stream sends it in one piece)."""
         return self.boxes_as_json or (self.task is not None and self.task.convert_to is not None)
+
+
+class ChunkTemplate:
+    """One stream's plain content chunks (a choice's text and nothing else) as the JSON text
+    ``ChatCompletionChunk.model_dump_json()`` writes, from a template cut once per choice: a stream sends one per
+    token, and building and dumping the models costs several times the template (bench/README.md)."""
+
+    def __init__(self, chunk_id: str, created: int, model: str) -> None:
+        self._chunk = wire.ChatCompletionChunk(id=chunk_id, created=created, model=model, choices=[])
+        self._parts: dict[int, tuple[str, str]] = {}
+
+    def content(self, index: int, text: str) -> str:
+        if (parts := self._parts.get(index)) is None:
+            mark = uuid.uuid4().hex  # where the text goes: nothing else in a chunk can hold it
+            choice = wire.ChunkChoice(index=index, delta=wire.Delta(content=mark))
+            head, _, tail = (
+                self._chunk.model_copy(update={"choices": [choice]}).model_dump_json().partition(f'"{mark}"')
+            )
+            parts = self._parts[index] = head, tail
+        # pydantic writes a string as json.dumps does without ensure_ascii (tests/gateway/test_chat_answers.py)
+        return parts[0] + json.dumps(text, ensure_ascii=False) + parts[1]
+
+
+def plain_content(output: EngineOutput, with_logprobs: bool | None) -> ChoiceDelta | None:
+    """The output's one delta when a plain content chunk carries it: text, no finish reason, no logprobs."""
+    if len(output.choices) != 1 or with_logprobs:
+        return None
+    delta = output.choices[0]
+    return delta if delta.text and delta.finish_reason is None else None
 
 
 def report_counts(run: Run, report: Report) -> None:

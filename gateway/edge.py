@@ -39,7 +39,7 @@ from gateway.errors import (
     from_validation_error,
 )
 from gateway.ocr import Upload
-from gateway.streaming import StreamFormat, Transport, stream_response
+from gateway.streaming import Item, StreamFormat, Transport, stream_response
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[Request], Awaitable[Response]]
@@ -214,7 +214,7 @@ async def as_json(result: Awaitable[BaseModel]) -> JSONResponse:
 
 async def stream(
     request: Request,
-    items: Callable[[Ticket], AsyncGenerator[BaseModel, None]],
+    items: Callable[[Ticket], AsyncGenerator[Item, None]],
     *,
     transport: Transport,
     format: StreamFormat,

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from sse_starlette.sse import SendTimeoutError
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
@@ -51,9 +51,12 @@ CHAT_STREAM = StreamFormat(error_event=lambda error: error.body().model_dump_jso
 OCR_STREAM = StreamFormat(error_event=lambda error: json.dumps({"type": "error", **error.body().model_dump()}))
 
 
+Item = BaseModel | str  # a wire model, or one already written as JSON text
+
+
 def stream_response(
-    first: BaseModel,
-    rest: AsyncGenerator[BaseModel, None],
+    first: Item,
+    rest: AsyncGenerator[Item, None],
     *,
     transport: Transport,
     format: StreamFormat,
@@ -78,17 +81,22 @@ def stream_response(
     return NDJSONResponse(lines, on_close=on_close, rest=rest, headers=headers)
 
 
-def _sse_event(data: str) -> ServerSentEvent:
-    return ServerSentEvent(data=data)
+def _sse_event(data: str) -> bytes:
+    # What ServerSentEvent(data=data).encode() writes for one line: JSON text holds no line break.
+    return f"data: {data}\r\n\r\n".encode()
 
 
 def _ndjson_line(data: str) -> str:
     return data + "\n"
 
 
+def _json(item: Item) -> str:
+    return item if isinstance(item, str) else item.model_dump_json()
+
+
 async def _encoded(
-    first: BaseModel,
-    rest: AsyncGenerator[BaseModel, None],
+    first: Item,
+    rest: AsyncGenerator[Item, None],
     deadline: float,
     format: StreamFormat,
     frame: Callable[[str], T],
@@ -96,10 +104,10 @@ async def _encoded(
     # Closing `rest` as soon as this generator is closed aborts the engine work promptly;
     # the response's own `finally` releases the slots.
     async with aclosing(rest):
-        yield frame(first.model_dump_json())
+        yield frame(_json(first))
         try:
             async for item in until_deadline(rest, deadline):
-                yield frame(item.model_dump_json())
+                yield frame(_json(item))
         except GatewayError as error:  # the request timeout too
             yield frame(format.error_event(error))
         except Exception:
