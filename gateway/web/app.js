@@ -89,14 +89,23 @@ async function* sseEvents(response) {
   }
 }
 
+const FLUSH_AFTER_MS = 100;
+
 // Shows text as it streams into `element`: what arrived since the last frame is appended once per frame, so a chunk
 // costs the same at token 8,000 as at token 1 (setting the whole answer per chunk copied all of it every time).
-// `end` drops what is pending (the caller then sets the element's final text).
+// Frames can stop coming (a background tab, a compositor short of CPU), so a timer flushes too, FLUSH_AFTER_MS at
+// the latest. `end` drops what is pending (the caller then sets the element's final text).
 function streamInto(element) {
   let pending = "";
   let frame = null;
+  let timer = null;
+  const cancel = () => {
+    if (frame !== null) cancelAnimationFrame(frame);
+    if (timer !== null) clearTimeout(timer);
+    frame = timer = null;
+  };
   const flush = () => {
-    frame = null;
+    cancel();
     element.append(pending);
     pending = "";
   };
@@ -104,10 +113,10 @@ function streamInto(element) {
     add(text) {
       pending += text;
       frame ??= requestAnimationFrame(flush);
+      timer ??= setTimeout(flush, FLUSH_AFTER_MS);
     },
     end() {
-      if (frame !== null) cancelAnimationFrame(frame);
-      frame = null;
+      cancel();
       pending = "";
     },
   };

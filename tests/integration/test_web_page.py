@@ -155,12 +155,6 @@ def test_page_streams_an_answer_and_exports_what_the_api_answers(page: Page, gat
     open_with_one_image(page, gateway, png, MAX_TOKENS)
     expect(page.locator("#thumbnails li")).to_have_count(1)
     expect(page.locator("#prompt-preview")).to_have_text("Extract the text in the image.")
-    # Count the output's updates: a streamed answer arrives in several pieces.
-    page.evaluate(
-        """() => { window.outputUpdates = 0;
-        new MutationObserver(() => window.outputUpdates++).observe(
-            document.getElementById('output'), {childList: true, characterData: true, subtree: true}); }"""
-    )
     run_and_wait(page)
 
     text, usage = api_answer(client, gateway.model, png)
@@ -173,9 +167,10 @@ def test_page_streams_an_answer_and_exports_what_the_api_answers(page: Page, gat
     assert exported["prompt"] == "Extract the text in the image." and exported["files"] == ["scan.png"]
     timings = exported["timings"]
     assert 0 < timings["ttft_ms"] <= timings["total_ms"]
-    if usage["completion_tokens"] > 2:
-        assert timings["tokens_per_second"] > 0
-        assert page.evaluate("window.outputUpdates") > 1
+    # Whether a 48-token answer reaches the page in more than one read depends on the browser having a core in that
+    # tenth of a second (make test runs two workers on two cores): read whole, it has no rate to show. Text arriving
+    # in pieces, and the rate, are the long-answer test's below (3,000 tokens over seconds).
+    assert timings["tokens_per_second"] is None or timings["tokens_per_second"] > 0
     expect(page.locator("#stats")).to_contain_text(f"{usage['completion_tokens']} output tokens")
     expect(page.locator("#stats")).to_contain_text("TTFT")
     screenshot(page, "web-page.png")
