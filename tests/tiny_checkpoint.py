@@ -210,6 +210,24 @@ def with_shipped_code(checkpoint: Path, out_dir: Path, *, native: bool = False) 
     return out_dir
 
 
+def with_shipped_image_processor(checkpoint: Path, out_dir: Path) -> Path:
+    """A copy of ``checkpoint`` whose image processor is code it ships, named where transformers 5 writes it: in
+    ``processor_config.json``, nested, ``"image_processor": {"auto_map": …}``."""
+    shutil.copytree(checkpoint, out_dir)
+    module = "image_processing_shipped"
+    (out_dir / f"{module}.py").write_text(
+        "from transformers import HunYuanVLImageProcessor\n\n\n"
+        "class ShippedImageProcessor(HunYuanVLImageProcessor):\n    pass\n"
+    )
+    path = out_dir / "processor_config.json"
+    data = json.loads(path.read_text())
+    data["image_processor"].update(
+        image_processor_type="ShippedImageProcessor", auto_map={"AutoImageProcessor": f"{module}.ShippedImageProcessor"}
+    )
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return out_dir
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Write a random HunyuanOCR-architecture checkpoint.")
     parser.add_argument("out_dir", type=Path)

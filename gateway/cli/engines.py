@@ -85,12 +85,12 @@ def _hunyuan_prompts(settings: Settings, model_path: str) -> PromptBuilder:
         AutoConfig.from_pretrained(model_path, trust_remote_code=trust)
         return HunyuanPromptBuilder(model_path, trust_remote_code=trust)
     except ValueError as error:
-        code = [] if trust or "trust_remote_code" not in str(error) else shipped_code(model_path)
-        if not code:
+        if trust or "trust_remote_code" not in str(error):
             raise
+        code = shipped_code(model_path)
+        ships = f"ships its own code ({', '.join(code)})" if code else "names code for transformers to run"
         raise ModelUnavailable(
-            f"{settings.engine.model} ships its own code ({', '.join(code)}); serve it with --trust-remote-code if "
-            "you trust it."
+            f"{settings.engine.model} {ships}; serve it with --trust-remote-code if you trust it."
         ) from None
 
 

@@ -49,14 +49,21 @@ def _how_to(model: str, reason: str) -> str:
 
 
 def shipped_code(model_path: str) -> list[str]:
-    """The Python files a local checkpoint ships for transformers to run (its ``auto_map`` entries), sorted."""
+    """The Python files a local checkpoint ships for transformers to run (its ``auto_map`` entries, at any depth:
+    transformers 5 writes a processor's parts nested, ``"image_processor": {"auto_map": …}``), sorted."""
     modules = set()
     for name in CODE_MAP_FILES:
-        for references in _read_json(Path(model_path) / name).get("auto_map", {}).values():
-            for reference in references if isinstance(references, list) else [references]:
-                if isinstance(reference, str):  # "module.Class", or "other/repo--module.Class"
-                    modules.add(reference.split("--")[-1].rsplit(".", 1)[0] + ".py")
+        for code_map in _code_maps(_read_json(Path(model_path) / name)):
+            for references in code_map.values():
+                for reference in references if isinstance(references, list) else [references]:
+                    if isinstance(reference, str):  # "module.Class", or "other/repo--module.Class"
+                        modules.add(reference.split("--")[-1].rsplit(".", 1)[0] + ".py")
     return sorted(modules)
+
+
+def _code_maps(data: dict[str, Any]) -> list[dict[str, Any]]:
+    maps = [data["auto_map"]] if isinstance(data.get("auto_map"), dict) else []
+    return maps + [found for value in data.values() if isinstance(value, dict) for found in _code_maps(value)]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

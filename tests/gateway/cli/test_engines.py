@@ -16,7 +16,7 @@ from gateway.cli.model_source import ModelUnavailable
 from gateway.config import EngineSettings, Settings
 from prompts.catalog import detect_prompt_set
 from tests.offline import no_network
-from tests.tiny_checkpoint import with_shipped_code
+from tests.tiny_checkpoint import with_shipped_code, with_shipped_image_processor
 
 
 def settings(model: str, **options: object) -> Settings:
@@ -97,6 +97,16 @@ def test_code_a_checkpoint_ships_is_refused_in_our_flags_words_before_an_engine_
         create_engine(settings(str(checkpoint), engine_kind="transformers"))
     assert "ships its own code (configuration_hunyuan_shipped.py)" in str(refused.value)
     assert "--trust-remote-code" in str(refused.value) and "trust_remote_code=True" not in str(refused.value)
+
+
+def test_an_image_processor_a_checkpoint_ships_nested_in_its_processor_config_is_named_too(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    checkpoint = with_shipped_image_processor(tiny_checkpoint, tmp_path / "shipped")
+    with pytest.raises(ModelUnavailable) as refused:
+        create_engine(settings(str(checkpoint), engine_kind="transformers"))
+    assert "ships its own code (image_processing_shipped.py)" in str(refused.value)
+    assert "--trust-remote-code" in str(refused.value) and "hf.co" not in str(refused.value)
 
 
 def test_shipped_code_that_transformers_need_not_run_needs_no_flag(tiny_checkpoint: Path, tmp_path: Path) -> None:
