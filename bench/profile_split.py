@@ -35,10 +35,10 @@ RULES: tuple[tuple[str, str, str], ...] = (
     # the servers' entry points: time in uvloop's C code (epoll, callbacks, socket I/O)
     ("event loop", "uvloop run loop", _ENTRY),
     # media: ours, then vLLM's server loading a data URL
-    ("media", "our content hash", r"^RecentImages\.key \(.*gateway/media\.py"),
-    ("media", "base64", r"^parse_data_url \(.*gateway/media\.py"),
-    ("media", "decode + resize", r"gateway/media\.py"),
-    ("media", "conversation → turns", r"gateway/(conversation|fetch)\.py"),
+    ("media", "our content hash", r"^RecentImages\.key \(.*gateway/media/"),
+    ("media", "base64", r"^parse_data_url \(.*gateway/media/"),
+    ("media", "conversation → turns, fetch", r"gateway/(conversation\.py|media/fetch\.py)"),
+    ("media", "decode + resize", r"gateway/media/"),
     ("media", "vLLM image loading", r"vllm/multimodal/(media/|image\.py)"),
     # prompt / processor
     ("prompt/processor", "vLLM multimodal hashing", r"vllm/multimodal/hasher\.py"),

@@ -202,7 +202,8 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
                 # antialiased bilinear matches bicubic for text and costs a third less.
                 resample = Image.Resampling.BILINEAR
             image.load()
-            return _with_source_size(_resize(to_rgb(ImageOps.exif_transpose(image)), target, resample), source_size)
+            ImageOps.exif_transpose(image, in_place=True)  # not a copy: without a rotation it copied every pixel
+            return _with_source_size(_resize(to_rgb(image), target, resample), source_size)
     except Image.DecompressionBombError:
         raise PayloadTooLarge("The image has too many pixels.", param=param) from None
     except GatewayError:

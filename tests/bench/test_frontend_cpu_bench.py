@@ -44,7 +44,7 @@ def test_quick_run_alternates_systems_and_reports_cpu_per_request(gateway: Gatew
 RAW = """\
 thread (11): MainThread;main (gateway/cli.py:1);send (uvicorn/protocols/http/httptools_impl.py:2) 30
 thread (11): MainThread;main (gateway/cli.py:1);_encoded (gateway/streaming.py:3);dump (pydantic/main.py:4) 10
-thread (12): ThreadPoolExecutor-0_0;_worker (concurrent/futures/thread.py:5);decode_image (gateway/media.py:6) 40
+thread (12): ThreadPoolExecutor-0_0;_worker (concurrent/futures/thread.py:5);decode_image (gateway/media/loader.py:6) 40
 """
 
 

@@ -110,3 +110,36 @@ def test_a_failure_after_the_stream_started_becomes_a_last_error_event(transport
 
     body = b"".join(asyncio.run(scenario())).decode()
     assert body.count('"type": "error"') == 1 and "The stream failed." in body and "boom" not in body
+
+
+def test_the_send_watch_times_each_send_from_its_own_start() -> None:
+    # 20 sends of 20 ms under a 100 ms watch, 400 ms in all: the one timer re-arms on each send's start, so none
+    # is given up; a send that then stalls is, after about the timeout.
+    async def scenario() -> float:
+        watch = streaming.SendWatch(0.1)
+
+        async def slow_send(message: Message) -> None:
+            await asyncio.sleep(0.02)
+
+        for _ in range(20):
+            await watch.send(slow_send, {"type": "http.response.body"})
+        began = asyncio.get_running_loop().time()
+        with pytest.raises(streaming.SendTimeoutError):
+            await watch.send(StallingClient(0).send, {"type": "http.response.body"})
+        watch.close()
+        return asyncio.get_running_loop().time() - began
+
+    assert 0.09 <= asyncio.run(scenario()) < 1.0
+
+
+def test_a_stalled_send_cancelled_from_elsewhere_stays_a_cancellation() -> None:
+    async def scenario() -> None:
+        watch = streaming.SendWatch(0.2)
+        task = asyncio.create_task(watch.send(StallingClient(0).send, {"type": "http.response.body"}))
+        await asyncio.sleep(0.05)
+        task.cancel()  # the client went away, or the server shuts down
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        watch.close()
+
+    asyncio.run(scenario())
