@@ -47,28 +47,31 @@ class MediaLimits:
     pdf_timeout: float = 60.0
 
 
+Key = tuple[bytes, str]  # a file's content hash and the detail level it was sized for
+
+
 class RecentImages:
     """Model-ready images of recently seen files, by content hash, so a conversation's image is decoded once:
     chat clients send the whole history, image included, on every turn. Bounded by the images' RGB bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[bytes, str], list[Image.Image]] = OrderedDict()
+        self._entries: OrderedDict[Key, list[Image.Image]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()  # used from decoding threads
 
     @staticmethod
-    def key(data: bytes, detail: Detail) -> tuple[bytes, str]:
+    def key(data: bytes, detail: Detail) -> Key:
         return hashlib.blake2b(data, digest_size=16).digest(), detail
 
-    def get(self, key: tuple[bytes, str]) -> list[Image.Image] | None:
+    def get(self, key: Key) -> list[Image.Image] | None:
         with self._lock:
             images = self._entries.get(key)
             if images is not None:
                 self._entries.move_to_end(key)
             return images
 
-    def put(self, key: tuple[bytes, str], images: list[Image.Image]) -> None:
+    def put(self, key: Key, images: list[Image.Image]) -> None:
         size = _footprint(images)
         with self._lock:
             if key in self._entries or size > self._max_bytes:
@@ -102,41 +105,59 @@ class MediaLoader:
 
     async def load(self, url: str, *, detail: Detail = "auto", param: str) -> list[Image.Image]:
         if url.startswith("data:"):
-            # Megabytes of base64: decoded on a worker thread, like the image itself.
-            mime, data = await asyncio.to_thread(parse_data_url, url, max_bytes=self.limits.max_bytes, param=param)
+            # Megabytes of base64, a hash and a decode: one worker thread does them all (a hop costs the loop).
+            def read() -> tuple[bytes, Key, list[Image.Image] | None]:
+                mime, data = parse_data_url(url, max_bytes=self.limits.max_bytes, param=param)
+                return (data, *self._known_or_decoded(mime, data, detail, param))
+
+            data, key, images = await asyncio.to_thread(read)
         elif url.startswith(("http://", "https://")):
             mime, data = await self._fetcher.fetch(url, param=param)
+            key, images = await asyncio.to_thread(self._known_or_decoded, mime, data, detail, param)
         else:
             raise InvalidRequest("The URL must be a data: URL or an http(s) URL.", param=param)
-        return await self.decode(mime, data, detail=detail, param=param)
+        return images if images is not None else await self._pdf_pages(data, key, detail, param)
 
     async def decode(self, mime: str, data: bytes, *, detail: Detail = "auto", param: str) -> list[Image.Image]:
         """Bytes declared as ``mime`` → model-ready images (one per PDF page); the content must match ``mime``."""
+        key, images = await asyncio.to_thread(self._known_or_decoded, mime, data, detail, param)
+        return images if images is not None else await self._pdf_pages(data, key, detail, param)
+
+    def _known_or_decoded(
+        self, mime: str, data: bytes, detail: Detail, param: str
+    ) -> tuple[Key, list[Image.Image] | None]:
+        """On a worker thread: the file's key, and its images if it was seen lately or is an image (decoded
+        here); ``None`` for a PDF not seen lately, which is rendered by ``_pdf_pages``."""
         if len(data) > self.limits.max_bytes:
             raise PayloadTooLarge(f"The file holds more than {self.limits.max_bytes} bytes.", param=param)
         if not data:
             raise InvalidRequest("The file is empty.", param=param)
-        _check_declared(mime, "application/pdf" if is_pdf(data) else "image/", param)
-        key = await asyncio.to_thread(RecentImages.key, data, detail)
+        pdf = is_pdf(data)
+        _check_declared(mime, "application/pdf" if pdf else "image/", param)
+        key = RecentImages.key(data, detail)
         if (recent := self._recent.get(key)) is not None:
-            return list(recent)
-        images = await self._decode(data, detail, param)
+            return key, list(recent)
+        if pdf:
+            return key, None
+        return key, self._remember(key, [decode_image(data, self.budget, self.limits, detail, param)])
+
+    async def _pdf_pages(self, data: bytes, key: Key, detail: Detail, param: str) -> list[Image.Image]:
+        pages = await render_pdf(
+            data,
+            max_pages=self.limits.max_pdf_pages,
+            max_pixels=self.budget.max_pixels,
+            timeout=self.limits.pdf_timeout,
+            param=param,
+        )
+        fitted = await asyncio.to_thread(lambda: [self._fit(page, detail, param) for page in pages])
+        return self._remember(key, fitted)
+
+    def _remember(self, key: Key, images: list[Image.Image]) -> list[Image.Image]:
+        _, detail = key
         for page, image in enumerate(images):
             image.info[CONTENT_ID] = f"{key[0].hex()}-{detail}-{page}"  # the engine need not hash these pixels
         self._recent.put(key, images)
         return list(images)
-
-    async def _decode(self, data: bytes, detail: Detail, param: str) -> list[Image.Image]:
-        if is_pdf(data):
-            pages = await render_pdf(
-                data,
-                max_pages=self.limits.max_pdf_pages,
-                max_pixels=self.budget.max_pixels,
-                timeout=self.limits.pdf_timeout,
-                param=param,
-            )
-            return await asyncio.to_thread(lambda: [self._fit(page, detail, param) for page in pages])
-        return [await asyncio.to_thread(decode_image, data, self.budget, self.limits, detail, param)]
 
     def _fit(self, image: Image.Image, detail: Detail, param: str) -> Image.Image:
         dpi = image.info.get(RENDER_DPI)  # read first: an image that needs no resizing is returned as it is
