@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from adapters import image_tables
 from adapters.engine import EngineInfo, EngineOutput, EngineRequest, EngineStats, SamplingOptions
 from adapters.errors import EngineDown, EngineFailed, EngineFault, PromptTooLong, RequestRejected
 from adapters.hunyuan_compat import install_pil_image_processor, number_images_per_prompt
@@ -121,6 +122,7 @@ class TransformersEngine:
 
     def _load(self) -> None:
         install_pil_image_processor()
+        image_tables.install()
         import torch
         from transformers import AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 

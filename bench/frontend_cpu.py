@@ -2,7 +2,8 @@
 rounds so the machine's noise shows as a spread rather than hiding in one number.
 
     python -m bench.frontend_cpu [--quick] [--kind screenshot|photo-12mp] [--concurrency 16] [--requests 256]
-                                 [--rounds 2] [--max-tokens 64] [--follow-ups 8] [--profile DIR] [--json PATH]
+                                 [--rounds 2] [--max-tokens 64] [--follow-ups 8] [--image-budget tiny|real]
+                                 [--profile DIR] [--json PATH]
                                  [--server SYSTEM=URL --server-pid SYSTEM=PID]
 
 Both servers (``bench.compare``'s systems, tiny checkpoint, same engine arguments) start once and stay up; only
@@ -248,6 +249,7 @@ class Options:
     profile: Path | None
     json_path: Path | None
     running: dict[str, Running]
+    image_budget: str = "tiny"
 
 
 def parse_options() -> Options:
@@ -261,6 +263,12 @@ def parse_options() -> Options:
     parser.add_argument("--follow-ups", type=int, default=None, help="follow-up turns per system; default 8")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy raw stacks here and split them")
     parser.add_argument("--json", type=Path, default=None, dest="json_path", help="also write the results here")
+    parser.add_argument(
+        "--image-budget",
+        default="tiny",
+        choices=("tiny", "real"),
+        help="the checkpoint's image budget: tiny (256×256, images shrunk) or HunyuanOCR's real one (2048×2048)",
+    )
     add_server_options(parser)
     args = parser.parse_args()
     quick = args.quick
@@ -283,6 +291,7 @@ def parse_options() -> Options:
         profile=args.profile,
         json_path=args.json_path,
         running=running,
+        image_budget=args.image_budget,
     )
 
 
@@ -365,7 +374,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="ocr-frontend-") as scratch, ExitStack() as stack:
         work = Path(scratch)
-        model = build(work / "tiny-hunyuanocr")
+        model = build(work / "tiny-hunyuanocr", "tiny" if options.image_budget == "tiny" else "tiny-real-budget")
         # As many distinct photos as bench.compare: repeated pixels would let the gateway's engine skip its
         # HF processor (vLLM's server hashes each request's distinct bytes, so it never could).
         workload = PrebuiltWorkload(work / "photos", PHOTOS)

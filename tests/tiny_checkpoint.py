@@ -63,6 +63,13 @@ SIZES = {
         "vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
         "max_image_side": 256,
     },
+    # The tiny model with HunyuanOCR's own image budget (up to 2048×2048): images keep their size, so the image
+    # processor does real work (bench.frontend_cpu --image-budget real).
+    "tiny-real-budget": {
+        "text": {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2},
+        "vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
+        "max_image_side": 2048,
+    },
     "medium": {
         "text": {"hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 8, "num_attention_heads": 16},
         "vision": {"hidden_size": 384, "intermediate_size": 1536, "num_hidden_layers": 6, "num_attention_heads": 6},
