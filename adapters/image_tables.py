@@ -41,14 +41,18 @@ def patches_by_table(
     """A uint8 (3, H, W) image → (grid_h × grid_w, 3 × T × P × P) float patches in the processor's order."""
     channels, height, width = image.shape
     grid_h, grid_w = height // patch_size, width // patch_size
+    count, area = grid_h * grid_w, patch_size * patch_size
+    # Each channel's pixels in patch order (gh, mh, gw, mw, ph, pw), still uint8: a quarter of the bytes to move.
     blocks = image.reshape(
         channels, grid_h // merge_size, merge_size, patch_size, grid_w // merge_size, merge_size, patch_size
-    ).transpose(1, 2, 4, 5, 0, 3, 6)  # (gh, mh, gw, mw, C, ph, pw), as the processor orders them
-    blocks = np.ascontiguousarray(blocks).reshape(grid_h * grid_w, channels, patch_size * patch_size)
-    out = np.empty((grid_h * grid_w, channels, temporal_patch_size, patch_size * patch_size), dtype=table.dtype)
+    ).transpose(0, 1, 2, 4, 5, 3, 6)
+    blocks = np.ascontiguousarray(blocks).reshape(channels, count, area)
+    out = np.empty((count, channels, temporal_patch_size, area), dtype=table.dtype)
     for channel in range(channels):
-        out[:, channel, :, :] = table[channel].take(blocks[:, channel, :])[:, None, :]
-    return out.reshape(grid_h * grid_w, -1), grid_h, grid_w
+        values = table[channel].take(blocks[channel])
+        for frame in range(temporal_patch_size):  # a still image repeats in every frame, as the processor's does
+            out[:, channel, frame, :] = values
+    return out.reshape(count, -1), grid_h, grid_w
 
 
 def install() -> bool:
@@ -96,7 +100,7 @@ def install() -> bool:
             patches, grid_h, grid_w = patches_by_table(image, table, patch_size, merge_size, temporal_patch_size)
             all_patches.append(patches)
             all_grids.append([1, grid_h, grid_w])
-        pixel_values = np.concatenate(all_patches, axis=0)
+        pixel_values = all_patches[0] if len(all_patches) == 1 else np.concatenate(all_patches, axis=0)
         image_grid_thw = np.array(all_grids, dtype=np.int64)
         return BatchFeature(
             data={"pixel_values": pixel_values, "image_grid_thw": image_grid_thw}, tensor_type=return_tensors
