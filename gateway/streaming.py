@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -175,8 +176,9 @@ class _ClosingEventSourceResponse(EventSourceResponse):
         self._watch = SendWatch(SEND_TIMEOUT)
 
     async def _send_with_timeout(self, send: Send, message: Message) -> None:
-        # sse-starlette's hook for every send it makes (data, pings, the closing body); its own timeout is off
-        # (send_timeout None), so a stalled client is dropped only if this override runs: the tests would see
+        # sse-starlette's hook for every send it makes (data, pings, the closing body). Its own timeout is off
+        # (no send_timeout): were the hook renamed, stalled clients would stay, and tests/gateway/test_streaming.py
+        # fails.
         try:
             await self._watch.send(send, message)
         except BaseException:
@@ -212,12 +214,8 @@ class NDJSONResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watch = SendWatch(SEND_TIMEOUT)
-
-        async def send_or_give_up(message: Message) -> None:
-            await watch.send(send, message)
-
         try:
-            await super().__call__(scope, receive, send_or_give_up)
+            await super().__call__(scope, receive, partial(watch.send, send))
         except SendTimeoutError:
             logger.info("closed a stream whose client stopped reading for %.0f s", watch.timeout)
         finally:
