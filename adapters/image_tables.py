@@ -30,9 +30,7 @@ def _table(processor: Any, rescale: bool, factor: float, normalize: bool, mean: 
         image = processor.rescale(image, factor)
     if normalize:
         image = processor.normalize(image, mean, std)
-    if image is values:
-        image = values.astype(np.float32)  # what the processor's patchify casts to
-    return np.ascontiguousarray(image.reshape(3, 256))
+    return np.ascontiguousarray(image.reshape(3, 256), dtype=np.float32)  # what the processor's patchify casts to
 
 
 def patches_by_table(
@@ -87,7 +85,10 @@ def install() -> bool:
         return_tensors: Any,
         **kwargs: Any,
     ) -> Any:
-        if not all(image.dtype == np.uint8 and image.ndim == 3 and image.shape[0] == 3 for image in images):
+        own_steps = type(self).patchify is HunYuanVLImageProcessorPil.patchify  # a subclass's own patchify: theirs
+        if not own_steps or not all(
+            image.dtype == np.uint8 and image.ndim == 3 and image.shape[0] == 3 for image in images
+        ):
             return original(
                 self, images, do_resize, size, resample, do_rescale, rescale_factor, do_normalize, image_mean,
                 image_std, patch_size, temporal_patch_size, merge_size, return_tensors, **kwargs,

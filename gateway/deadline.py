@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from typing import TypeVar
 
 from gateway.errors import RequestTimeout
@@ -24,7 +24,7 @@ async def within_deadline(deadline: float, work: Awaitable[T]) -> T:
         raise _timed_out() from None
 
 
-async def until_deadline(items: AsyncGenerator[T, None], deadline: float) -> AsyncIterator[T]:
+async def until_deadline(items: AsyncGenerator[T, None], deadline: float) -> AsyncGenerator[T, None]:
     """``items`` to their end; ``RequestTimeout`` once ``deadline`` passes while waiting for the next one. The
     time the consumer holds an item (a slow client reading a stream) does not count: a deadline that passed
     meanwhile ends the stream when the next item is asked for.
@@ -34,23 +34,26 @@ async def until_deadline(items: AsyncGenerator[T, None], deadline: float) -> Asy
     ``asyncio.timeout`` does (by the task's cancellation count)."""
     loop = asyncio.get_running_loop()
     waiting: asyncio.Task[object] | None = None
-    expired = False
+    passed = expired = False  # the timer fired (asyncio may fire it a clock tick early); it cancelled a wait
 
     def expire() -> None:
-        nonlocal expired
+        nonlocal passed, expired
+        passed = True
         if waiting is not None:
             expired = True
             waiting.cancel()
 
     timer = loop.call_at(deadline, expire)
     try:
-        while loop.time() < deadline:
+        while not passed and loop.time() < deadline:
             task = asyncio.current_task()
             assert task is not None
             cancelling, waiting = task.cancelling(), task
             try:
                 item = await anext(items)
             except StopAsyncIteration:
+                if expired:
+                    task.uncancel()  # the items swallowed our cancel and ended: take it back
                 return
             except asyncio.CancelledError:
                 if expired and task.uncancel() <= cancelling:
@@ -58,6 +61,9 @@ async def until_deadline(items: AsyncGenerator[T, None], deadline: float) -> Asy
                 raise
             finally:
                 waiting = None
+            if expired:
+                task.uncancel()  # the items swallowed our cancel and answered: take it back, the time is up
+                break
             yield item
         raise _timed_out()
     finally:

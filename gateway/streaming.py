@@ -106,8 +106,9 @@ async def _encoded(
     async with aclosing(rest):
         yield frame(_json(first))
         try:
-            async for item in until_deadline(rest, deadline):
-                yield frame(_json(item))
+            async with aclosing(until_deadline(rest, deadline)) as items:  # its timer ends with the stream
+                async for item in items:
+                    yield frame(_json(item))
         except GatewayError as error:  # the request timeout too
             yield frame(format.error_event(error))
         except Exception:
@@ -144,6 +145,9 @@ class SendWatch:
             if task in self._expired and task.uncancel() <= cancelling:
                 raise SendTimeoutError() from None
             raise
+        else:
+            if task in self._expired:
+                task.uncancel()  # the send swallowed our cancel and finished: take it back
         finally:
             del self._sending[task]
             self._expired.discard(task)

@@ -224,7 +224,10 @@ def decode_image(data: bytes, budget: ImageBudget, limits: MediaLimits, detail: 
                 resample = Image.Resampling.BILINEAR
             image.load()
             ImageOps.exif_transpose(image, in_place=True)  # not a copy: without a rotation it copied every pixel
-            return _with_source_size(_resize(to_rgb(image), target, resample), source_size)
+            ready = _resize(to_rgb(image), target, resample)
+            if ready is image:  # still the opened file, with its chunks, profiles and buffers: keep the pixels only
+                ready = image.copy()
+            return _with_source_size(ready, source_size)
     except Image.DecompressionBombError:
         raise PayloadTooLarge("The image has too many pixels.", param=param) from None
     except GatewayError:

@@ -67,3 +67,23 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation() -> None:
             await task
 
     asyncio.run(scenario())
+
+
+def test_items_that_swallow_the_cancel_still_time_out_and_leave_no_cancel_behind() -> None:
+    async def stubborn() -> AsyncGenerator[int, None]:
+        yield 0
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass  # answers anyway, as a careless engine adapter might
+        yield 1
+
+    async def scenario() -> int:
+        with pytest.raises(RequestTimeout):
+            async for _ in until_deadline(stubborn(), asyncio.get_running_loop().time() + 0.1):
+                pass
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    assert asyncio.run(scenario()) == 0

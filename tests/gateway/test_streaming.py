@@ -143,3 +143,22 @@ def test_a_stalled_send_cancelled_from_elsewhere_stays_a_cancellation() -> None:
         watch.close()
 
     asyncio.run(scenario())
+
+
+def test_a_send_that_swallows_the_watchs_cancel_leaves_none_behind() -> None:
+    async def scenario() -> int:
+        watch = streaming.SendWatch(0.05)
+
+        async def stubborn_send(message: Message) -> None:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass  # finished the write anyway
+
+        await watch.send(stubborn_send, {"type": "http.response.body"})
+        watch.close()
+        task = asyncio.current_task()
+        assert task is not None
+        return task.cancelling()
+
+    assert asyncio.run(scenario()) == 0

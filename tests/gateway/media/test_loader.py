@@ -296,16 +296,20 @@ def test_a_file_seen_again_is_not_decoded_again_and_its_checks_still_apply() -> 
     asyncio.run(run())
 
 
-def test_model_ready_images_keep_no_file_metadata() -> None:
+@pytest.mark.parametrize("side", [40, 128], ids=["resized", "already at its target size"])
+def test_model_ready_images_keep_no_file_metadata(side: int) -> None:
     from PIL import PngImagePlugin
 
+    assert (BUDGET.target_size(side, side, "auto") == (side, side)) == (side == 128)
     text = PngImagePlugin.PngInfo()
     for index in range(4):
         text.add_text(f"comment{index}", "x" * 100_000, zip=True)  # megabytes of metadata in a few KB
     buffer = io.BytesIO()
-    make_image(64, 64, seed=4).save(buffer, "PNG", pnginfo=text)
+    make_image(side, side, seed=4).save(buffer, "PNG", pnginfo=text)
     image = load_one(data_url(buffer.getvalue()))
     assert set(image.info) == {SOURCE_SIZE, CONTENT_ID}  # ours only
+    # Not the opened file either: the cache would keep its parsed text chunks and buffers beside the pixels.
+    assert type(image) is Image.Image and not getattr(image, "text", None)
 
 
 def test_recent_images_stay_within_their_byte_budget() -> None:
