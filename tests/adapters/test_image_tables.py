@@ -46,7 +46,8 @@ class Both:
     """transformers' own ``_preprocess`` and the installed table's, on the processor class in turn."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.original = HunYuanVLImageProcessorPil._preprocess
+        installed = HunYuanVLImageProcessorPil._preprocess  # an engine started in this process may have installed it
+        self.original = getattr(installed, "original", installed)
         monkeypatch.setattr(HunYuanVLImageProcessorPil, "_preprocess", self.original)  # restored afterwards
         self.table_images = 0
         patches_by_table = image_tables.patches_by_table
