@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import itertools
 import json
-import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -29,20 +29,23 @@ import psutil
 
 from bench.compare import HTTPClient
 from bench.cpu_split import cpu_seconds
-from bench.frontend_cpu import PrebuiltWorkload
+from bench.frontend_cpu import PrebuiltWorkload, spread
 from bench.load import Sample, drive
+from bench.scale_out import order
 from bench.workload import SCREENSHOT
 from tests.servers import start_gateway, stop_gateway
 
 MODEL = "fixed-latency"  # the name the fixed-latency engine serves under
+Gateway = tuple[subprocess.Popen[bytes], str]  # a started gateway and its root URL
 
 
 async def measured_round(
-    urls: list[str], workload: PrebuiltWorkload, args: argparse.Namespace, offset: int
+    gateways: list[Gateway], workload: PrebuiltWorkload, args: argparse.Namespace, offset: int
 ) -> dict[str, Any]:
-    """Warm-up, then ``--requests`` screenshots spread round-robin over ``urls``: requests/s and CPU ms/request."""
-    clients = [HTTPClient(f"{url}/v1", workload, MODEL, max_tokens=64) for url in urls]
-    processes = [psutil.Process(pid) for pid in args.pids[: len(urls)]]
+    """Warm-up, then ``--requests`` screenshots spread round-robin over ``gateways``: requests/s and CPU
+    ms/request."""
+    clients = [HTTPClient(f"{url}/v1", workload, MODEL, max_tokens=64) for _, url in gateways]
+    processes = [psutil.Process(process.pid) for process, _ in gateways]
     warmup = 2 * args.concurrency
     workload.prepare(SCREENSHOT, range(offset, offset + warmup + args.requests))
 
@@ -57,17 +60,14 @@ async def measured_round(
     finally:
         await asyncio.gather(*(client.close() for client in clients))
     per_request = 1000 / len(samples)
+    per_process = [(a - b) * per_request for a, b in zip(after, before, strict=True)]
     return {
-        "processes": len(urls),
+        "processes": len(gateways),
         "req_per_s": len(samples) / wall,
-        "server_cpu_ms_per_request": sum(after) * per_request - sum(before) * per_request,
-        "per_process_cpu_ms": [(a - b) * per_request for a, b in zip(after, before, strict=True)],
+        "server_cpu_ms_per_request": sum(per_process),
+        "per_process_cpu_ms": per_process,
         "client_ms_per_request": (client_after - client_before) * per_request,
     }
-
-
-def spread(values: list[float]) -> str:
-    return f"{statistics.mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
 
 
 def report(rounds: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
@@ -86,10 +86,6 @@ def report(rounds: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
         print(f"speed-up of {n} over {counts[0]} (paired rounds): {spread(ratios)}")
         summary[f"speed_up_{n}"] = ratios
     return summary
-
-
-def order(counts: list[int], round_number: int) -> list[int]:
-    return counts if round_number % 2 == 0 else counts[::-1]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.requests} screenshots per round at concurrency {args.concurrency}, {args.rounds} rounds; "
           f"{psutil.cpu_count()} cores", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="ocr-api-processes-") as scratch:
-        folder, gateways = Path(scratch), []
+        folder = Path(scratch)
+        gateways: list[Gateway] = []
         workload = PrebuiltWorkload(folder / "photos", 1)
         try:
             for index in range(max(args.counts)):
@@ -125,12 +122,10 @@ def main(argv: list[str] | None = None) -> int:
                     "warning",
                 )
                 gateways.append(start_gateway(MODEL, folder / f"gateway-{index}.log", *flags, served_name=None))
-            args.pids = [process.pid for process, _ in gateways]
-            urls = [url for _, url in gateways]
             rounds, offsets = [], itertools.count(step=100_000)
             for round_number in range(args.rounds):
                 for n in order(args.counts, round_number):
-                    result = asyncio.run(measured_round(urls[:n], workload, args, next(offsets)))
+                    result = asyncio.run(measured_round(gateways[:n], workload, args, next(offsets)))
                     print(f"round {round_number + 1}, {n} process(es): {result['req_per_s']:.1f} req/s, gateways' "
                           f"CPU {result['server_cpu_ms_per_request']:.1f} ms/request "
                           f"({', '.join(f'{ms:.1f}' for ms in result['per_process_cpu_ms'])}), "
