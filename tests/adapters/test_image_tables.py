@@ -8,13 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import HunYuanVLImageProcessorPil
 
 from adapters import image_tables
-
-pytest.importorskip("transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl")
-from transformers.models.hunyuan_vl.image_processing_pil_hunyuan_vl import (  # noqa: E402
-    HunYuanVLImageProcessorPil,
-)
 
 RNG = np.random.default_rng(7)
 
